@@ -1,0 +1,121 @@
+"""Shared test helpers: settings builders, tool lookup, small HTTP utilities."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterable
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.config import PollSettings, Settings
+from exporter.credentials import AkSkCredentials, Credentials
+from exporter.targets import Resource, Target, TargetKey
+
+PROJECT = "0123456789abcdef0123456789abcdef"
+AK = "TESTACCESSKEY0000001"
+SK = "test-secret-key-9f8e7d6c5b4a39281706"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_tool(name: str) -> str:
+    """Path of a tool the test needs: fails in CI when missing, skips elsewhere."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (Debian package 'prometheus'; .ci/run installs it)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def image_id(n: int) -> str:
+    """A valid dev-server image UUID, distinct for each n."""
+    return str(uuid.UUID(int=n, version=4))
+
+
+def server_id(n: int) -> str:
+    """A valid image-server ID, distinct for each n."""
+    return f"srv-{n:06d}"
+
+
+def targets(
+    endpoint: str,
+    images: Iterable[str] = (),
+    servers: Iterable[str] = (),
+    credentials: Credentials | None = None,
+    project: str = PROJECT,
+) -> tuple[Target, ...]:
+    """Targets of one project served at ``endpoint``."""
+    creds = credentials or AkSkCredentials(AK, SK)
+    keys = [TargetKey(Resource.DEVSERVER_IMAGE, project, i) for i in images]
+    keys += [TargetKey(Resource.IMAGE_SERVER, project, s) for s in servers]
+    return tuple(Target(k, endpoint, creds) for k in keys)
+
+
+def settings(
+    endpoint: str,
+    images: Iterable[str] = (),
+    servers: Iterable[str] = (),
+    *,
+    credentials: Credentials | None = None,
+    interval: float = 30.0,
+    timeout: float = 2.0,
+    concurrency: int = 8,
+    retries: int = 2,
+) -> Settings:
+    """Settings polling the given objects at ``endpoint``."""
+    return Settings(
+        poll=PollSettings(
+            interval=interval, timeout=timeout, concurrency=concurrency, retries=retries
+        ),
+        targets=targets(endpoint, images, servers, credentials),
+    )
+
+
+def samples(exposition: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Parse a text exposition into {(sample name, labels): value}."""
+    out = {}
+    for family in text_string_to_metric_families(exposition):
+        for s in family.samples:
+            out[(s.name, frozenset(s.labels.items()))] = s.value
+    return out
+
+
+def value(exposition: str, name: str, **labels: str) -> float | None:
+    """The value of one sample, or None when it is absent."""
+    return samples(exposition).get((name, frozenset(labels.items())))
+
+
+def devserver_body(image: str, status: str | None = "ACTIVE", **extra: object) -> dict[str, object]:
+    """A dev-server image detail answer."""
+    return {"image_id": image, "name": f"img-{image[:8]}", "arch": "X86_64", "server_type": "ECS",
+            "status": status, **extra}  # fmt: skip
+
+
+def image_server_body(sid: str, status: object = "ACTIVE", **extra: object) -> dict[str, object]:
+    """An image-server detail answer, shaped like the seed's example."""
+    body: dict[str, object] = {
+        "id": sid,
+        "name": f"server {sid}",
+        "description": "test",
+        "image_ref": {"id": "1", "image_type": "private", "spce_code": "x", "product_id": "y"},
+        "server_group_id": "sg-1",
+        "app_group_id": "ag-1",
+        "server_id": "aps-1",
+        "instance_id": "ecs-1",
+        "image_id": "img-1",
+        "status": status,
+        "authorize_accounts": [
+            {"account": "a", "account_type": "USER_GROUP", "domain": "d"},
+            {"account": "b", "account_type": "USER", "domain": "d"},
+            {"account": "c", "account_type": "USER", "domain": "d"},
+        ],
+        "create_time": "2022-03-07T10:40:43.858Z",
+        "update_time": "2022-03-07T10:41:43Z",
+        "enterprise_project_id": "0",
+    }
+    body.update(extra)
+    return body
