@@ -1,0 +1,72 @@
+"""Response bodies of the two detail APIs, parsed leniently.
+
+Unknown fields are ignored and every field is optional: the cloud adds fields and statuses
+without notice, and an undocumented value must never fail a poll. Interpreting statuses is
+the metrics layer's job.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, coerce_numbers_to_str=True)
+
+
+class DevServerImageModel(_Lenient):
+    """``GET /v1/{project_id}/dev-servers/images/{id}``."""
+
+    image_id: str | None = None
+    name: str | None = None
+    arch: str | None = None
+    server_type: str | None = None
+    status: str | None = None
+
+
+class ImageRefModel(_Lenient):
+    """``image_ref`` of an image server."""
+
+    id: str | None = None
+    image_type: str | None = None
+    spce_code: str | None = None
+    product_id: str | None = None
+
+
+class AccountModel(_Lenient):
+    """One entry of ``authorize_accounts``."""
+
+    account: str | None = None
+    account_type: str | None = None
+    domain: str | None = None
+
+
+class ImageServerModel(_Lenient):
+    """``GET /v1/{project_id}/image-servers/{server_id}``."""
+
+    id: str | None = None
+    name: str | None = None
+    description: str | None = None
+    image_ref: ImageRefModel | None = None
+    server_group_id: str | None = None
+    app_group_id: str | None = None
+    server_id: str | None = None
+    instance_id: str | None = None
+    image_id: str | None = None
+    status: str | None = None
+    authorize_accounts: list[AccountModel] | None = Field(default=None)
+    create_time: str | None = None
+    update_time: str | None = None
+    enterprise_project_id: str | None = None
+
+
+class TokenModel(_Lenient):
+    """The part of IAM's ``POST /v3/auth/tokens`` answer the exporter needs."""
+
+    expires_at: str
+
+
+class TokenResponseModel(_Lenient):
+    """IAM's token answer body."""
+
+    token: TokenModel

@@ -1,0 +1,71 @@
+"""The exporter's own counters about its API calls and reloads, owned by one registry.
+
+These are labelled by API and code, never by target, so they cannot leak series when a
+target goes away; per-target series come from the snapshot collector instead.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class ApiMetrics:
+    """``huaweicloud_image_exporter_api_*``: one observation per HTTP attempt."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "huaweicloud_image_exporter_api_requests",
+            "Requests sent to Huawei Cloud APIs, by API and HTTP status ('error' when no "
+            "response came).",
+            ["api", "code"],
+            registry=registry,
+        )
+        self.errors = Counter(
+            "huaweicloud_image_exporter_api_errors",
+            "Failed requests to Huawei Cloud APIs, by Huawei error_code, or timeout, "
+            "connection, invalid_response, or http_<status> when the body named no code.",
+            ["api", "error_code"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "huaweicloud_image_exporter_api_request_duration_seconds",
+            "Latency of each request to a Huawei Cloud API.",
+            ["api"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+
+    def request(self, api: str, code: str, seconds: float) -> None:
+        """Count one attempt and its latency."""
+        self.requests.labels(api, code).inc()
+        self.duration.labels(api).observe(seconds)
+
+    def error(self, api: str, error_code: str) -> None:
+        """Count one failed attempt."""
+        self.errors.labels(api, error_code).inc()
+
+
+class ReloadMetrics:
+    """``huaweicloud_image_exporter_config_last_reload_*``, as Prometheus itself reports reloads."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.successful = Gauge(
+            "huaweicloud_image_exporter_config_last_reload_successful",
+            "Whether the last configuration reload succeeded (1) or was rejected (0).",
+            registry=registry,
+        )
+        self.success_time = Gauge(
+            "huaweicloud_image_exporter_config_last_reload_success_timestamp_seconds",
+            "When the configuration was last loaded successfully.",
+            registry=registry,
+        )
+
+    def record(self, ok: bool) -> None:
+        """Record the outcome of a (re)load."""
+        self.successful.set(1 if ok else 0)
+        if ok:
+            self.success_time.set(time.time())

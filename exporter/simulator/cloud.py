@@ -1,0 +1,362 @@
+"""A fake Huawei Cloud: the two detail APIs and IAM tokens, with gateway-style authentication.
+
+It checks AK/SK signatures (rejecting bad ones with 401 APIGW.0301, and locking a key pair
+after five in a row as the gateway does), security tokens and IAM tokens, and can inject
+faults per object. The demo, the tests and the benchmarks all run against it, so they
+exercise the same client code as a real cloud would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import random
+import secrets
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from exporter import signing
+from exporter.targets import Resource
+
+MAX_CLOCK_SKEW = 15 * 60
+LOCKOUT_AFTER = 5
+LOCKOUT_SECONDS = 300.0
+IAM_KEY = "iam"
+
+ObjectKey = tuple[Resource, str, str]
+
+
+class FaultKind(enum.Enum):
+    """Ways the simulator can misbehave for one object (or for IAM)."""
+
+    STATUS = "status"  # an error status with an error body in one of the known shapes
+    THROTTLE = "throttle"  # 429 APIGW.0308, with Retry-After if given
+    SLOW = "slow"  # answer correctly after ``delay`` seconds
+    HANG = "hang"  # never answer (until ``delay`` passes, which should exceed the timeout)
+    MALFORMED = "malformed"  # 200 with truncated JSON and a matching Content-Length
+    TRUNCATED = "truncated"  # 200 whose connection closes before the promised body ends
+    HTML = "html"  # 200 with an HTML error page
+    HUGE = "huge"  # 200 with a body of several MiB
+    RESET = "reset"  # close the connection without answering
+
+
+class BodyShape(enum.Enum):
+    """The error body variants seen from Huawei Cloud services and gateways."""
+
+    STANDARD = "standard"  # {"error_code", "error_msg"}
+    CAMEL = "camel"  # {"errorCode", "errorMsg"}
+    CODE_MESSAGE = "code_message"  # {"code", "message"}
+    NESTED = "nested"  # {"error": {"code", "message"}}
+    TEXT = "text"  # not JSON at all
+
+
+@dataclass
+class Fault:
+    """A misbehaviour; ``times`` limits it to the next N requests (None: until removed)."""
+
+    kind: FaultKind
+    status: int = 500
+    error_code: str = "ModelArts.0001"
+    shape: BodyShape = BodyShape.STANDARD
+    delay: float = 0.0
+    retry_after: str | None = None
+    times: int | None = None
+    probability: float = 1.0
+
+
+@dataclass
+class AccessKey:
+    """A key pair the gateway knows; a temporary one requires its security token."""
+
+    secret_key: str
+    security_token: str | None = None
+    failures: int = 0
+    locked_until: float = 0.0
+
+
+@dataclass
+class _Token:
+    project_id: str
+    expires_at: float
+
+
+def error_body(shape: BodyShape, code: str, message: str) -> bytes:
+    """Encode an error in one of the body shapes the client must understand."""
+    bodies: dict[BodyShape, Any] = {
+        BodyShape.STANDARD: {"error_code": code, "error_msg": message},
+        BodyShape.CAMEL: {"errorCode": code, "errorMsg": message},
+        BodyShape.CODE_MESSAGE: {"code": code, "message": message},
+        BodyShape.NESTED: {"error": {"code": code, "message": message}},
+    }
+    if shape is BodyShape.TEXT:
+        return f"{code} {message}".encode()
+    return json.dumps(bodies[shape]).encode()
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@dataclass
+class SimulatedCloud:
+    """State of the fake cloud; ``app()`` serves it."""
+
+    latency: float = 0.0
+    token_lifetime: float = 24 * 3600.0
+    seed: int = 0
+    access_keys: dict[str, AccessKey] = field(default_factory=dict)
+    iam_users: dict[tuple[str, str], str] = field(default_factory=dict)
+    objects: dict[ObjectKey, dict[str, Any] | None] = field(default_factory=dict)
+    faults: dict[ObjectKey | str, Fault] = field(default_factory=dict)
+    requests: Counter[tuple[str, int]] = field(default_factory=Counter)
+    on_request: Callable[[], None] | None = None
+    in_flight: int = 0
+    peak_in_flight: int = 0
+    _tokens: dict[str, _Token] = field(default_factory=dict)
+    _rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)  # noqa: S311 - fault dice, not security
+
+    # --- set-up -----------------------------------------------------------------------
+
+    def add_access_key(self, access_key: str, secret_key: str, token: str | None = None) -> None:
+        """Let requests signed with this key pair in."""
+        self.access_keys[access_key] = AccessKey(secret_key, token)
+
+    def add_iam_user(self, domain: str, username: str, password: str) -> None:
+        """Let this identity obtain tokens."""
+        self.iam_users[(domain, username)] = password
+
+    def put(
+        self, resource: Resource, project_id: str, object_id: str, body: dict[str, Any]
+    ) -> None:
+        """Create or replace an object."""
+        self.objects[(resource, project_id, object_id)] = body
+
+    def delete(self, resource: Resource, project_id: str, object_id: str) -> None:
+        """Remove an object; the API answers 404 for it from now on."""
+        self.objects.pop((resource, project_id, object_id), None)
+
+    def set_status(self, resource: Resource, project_id: str, object_id: str, status: str) -> None:
+        """Change an object's status (and update_time, as the cloud does)."""
+        body = self.objects.get((resource, project_id, object_id))
+        if body is not None:
+            body["status"] = status
+            if resource is Resource.IMAGE_SERVER:
+                body["update_time"] = _iso(time.time())
+
+    def revoke_tokens(self) -> None:
+        """Invalidate every issued IAM token, as a password change would."""
+        self._tokens.clear()
+
+    @property
+    def tokens_issued(self) -> int:
+        """How many tokens are currently valid."""
+        return len(self._tokens)
+
+    # --- serving ----------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        """The aiohttp application serving this cloud."""
+        app = web.Application()
+        app.router.add_get("/v1/{project_id}/dev-servers/images/{id}", self._devserver_image)
+        app.router.add_get("/v1/{project_id}/image-servers/{id}", self._image_server)
+        app.router.add_post("/v3/auth/tokens", self._issue_token)
+        return app
+
+    async def _devserver_image(self, request: web.Request) -> web.StreamResponse:
+        return await self._detail(request, Resource.DEVSERVER_IMAGE, "ModelArts.6404")
+
+    async def _image_server(self, request: web.Request) -> web.StreamResponse:
+        return await self._detail(request, Resource.IMAGE_SERVER, "WKS.0404")
+
+    async def _detail(
+        self, request: web.Request, resource: Resource, not_found_code: str
+    ) -> web.StreamResponse:
+        if self.on_request is not None:
+            self.on_request()
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            return await self._answer(request, resource, not_found_code)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(
+        self, request: web.Request, resource: Resource, not_found_code: str
+    ) -> web.StreamResponse:
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        project_id = request.match_info["project_id"]
+        key: ObjectKey = (resource, project_id, request.match_info["id"])
+        denied = self._authenticate(request, project_id)
+        if denied is not None:
+            return self._count(resource.value, denied)
+        fault = self._take_fault(key)
+        body = self.objects.get(key)
+        if fault is not None:
+            return self._count(resource.value, await self._misbehave(request, fault, body))
+        if body is None:
+            return self._count(
+                resource.value,
+                _json(404, error_body(BodyShape.STANDARD, not_found_code, "resource not found")),
+            )
+        return self._count(resource.value, _json(200, json.dumps(body).encode()))
+
+    async def _issue_token(self, request: web.Request) -> web.StreamResponse:
+        fault = self._take_fault(IAM_KEY)
+        if fault is not None:
+            return self._count("iam_token", await self._misbehave(request, fault, None))
+        try:
+            data = await request.json()
+            identity = data["auth"]["identity"]["password"]["user"]
+            key = (identity["domain"]["name"], identity["name"])
+            password = identity["password"]
+            project_id = data["auth"]["scope"]["project"]["id"]
+        except (ValueError, KeyError, TypeError):
+            return self._count(
+                "iam_token", _json(400, error_body(BodyShape.NESTED, "400", "malformed request"))
+            )
+        known = self.iam_users.get(key)
+        if known is None or not secrets.compare_digest(known, password):
+            return self._count(
+                "iam_token",
+                _json(
+                    401, error_body(BodyShape.NESTED, "401", "The username or password is wrong.")
+                ),
+            )
+        token = secrets.token_hex(32)
+        expires_at = time.time() + self.token_lifetime
+        self._tokens[token] = _Token(project_id, expires_at)
+        resp = _json(201, json.dumps({"token": {"expires_at": _iso(expires_at)}}).encode())
+        resp.headers["X-Subject-Token"] = token
+        return self._count("iam_token", resp)
+
+    def _count(self, api: str, resp: web.StreamResponse) -> web.StreamResponse:
+        self.requests[(api, resp.status)] += 1
+        resp.headers["X-Request-Id"] = uuid.uuid4().hex
+        return resp
+
+    def _take_fault(self, key: ObjectKey | str) -> Fault | None:
+        fault = self.faults.get(key)
+        if fault is None or self._rng.random() >= fault.probability:
+            return None
+        if fault.times is not None:
+            fault.times -= 1
+            if fault.times <= 0:
+                del self.faults[key]
+        return fault
+
+    # --- authentication ---------------------------------------------------------------
+
+    def _authenticate(self, request: web.Request, project_id: str) -> web.Response | None:
+        token = request.headers.get("X-Auth-Token")
+        if token is not None:
+            issued = self._tokens.get(token)
+            if issued is None or issued.expires_at <= time.time():
+                return _unauthorized("The token is invalid or has expired.")
+            if issued.project_id != project_id:
+                return _unauthorized("The token is scoped to another project.")
+            return None
+        header = request.headers.get("Authorization", "")
+        auth = signing.parse_authorization(header)
+        if auth is None:
+            return _unauthorized("Missing or malformed authentication information.")
+        key = self.access_keys.get(auth.access_key)
+        if key is None:
+            return _unauthorized("The access key does not exist.")
+        now = time.time()
+        if key.locked_until > now:
+            return _unauthorized("Too many signature failures; the key pair is locked.")
+        date = signing.parse_sdk_date(request.headers.get(signing.DATE_HEADER, ""))
+        if date is None or abs(date.timestamp() - now) > MAX_CLOCK_SKEW:
+            return _unauthorized("X-Sdk-Date is missing or more than 15 minutes off.")
+        if key.security_token is not None and (
+            request.headers.get("X-Security-Token") != key.security_token
+            or "x-security-token" not in auth.signed_headers
+        ):
+            return _unauthorized("Temporary credentials need a valid, signed X-Security-Token.")
+        ok = signing.verify(
+            auth,
+            key.secret_key,
+            request.method,
+            request.raw_path.split("?", 1)[0],
+            request.query.items(),
+            request.headers,
+            b"",
+        )
+        if not ok:
+            key.failures += 1
+            if key.failures >= LOCKOUT_AFTER:
+                key.locked_until = now + LOCKOUT_SECONDS
+            return _unauthorized(
+                "Incorrect IAM authentication information: verify aksk signature fail."
+            )
+        key.failures = 0
+        return None
+
+    # --- faults -----------------------------------------------------------------------
+
+    async def _misbehave(
+        self, request: web.Request, fault: Fault, body: dict[str, Any] | None
+    ) -> web.StreamResponse:
+        kind = fault.kind
+        if kind is FaultKind.STATUS:
+            return _json(
+                fault.status, error_body(fault.shape, fault.error_code, "injected failure")
+            )
+        if kind is FaultKind.THROTTLE:
+            resp = _json(
+                429,
+                error_body(
+                    fault.shape,
+                    "APIGW.0308",
+                    "The throttling threshold has been reached: policy user over ratelimit,"
+                    "limit:20,time:1 minute",
+                ),
+            )
+            if fault.retry_after is not None:
+                resp.headers["Retry-After"] = fault.retry_after
+            return resp
+        if kind in (FaultKind.SLOW, FaultKind.HANG):
+            await asyncio.sleep(fault.delay)
+            if body is None:
+                return _json(404, error_body(BodyShape.STANDARD, "ModelArts.6404", "not found"))
+            return _json(200, json.dumps(body).encode())
+        if kind is FaultKind.MALFORMED:
+            return _json(200, b'{"id": "x", "status": "ACT')
+        if kind is FaultKind.HTML:
+            page = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+            return web.Response(status=200, body=page, content_type="text/html")
+        if kind is FaultKind.HUGE:
+            return _json(200, b'{"name": "' + b"x" * (4 << 20) + b'"}')
+        return await _break_connection(request, truncated=kind is FaultKind.TRUNCATED)
+
+
+def _json(status: int, body: bytes) -> web.Response:
+    return web.Response(status=status, body=body, content_type="application/json")
+
+
+def _unauthorized(message: str) -> web.Response:
+    return _json(401, error_body(BodyShape.STANDARD, "APIGW.0301", message))
+
+
+async def _break_connection(request: web.Request, *, truncated: bool) -> web.StreamResponse:
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    transport = request.transport
+    if truncated:
+        resp.content_length = 1000
+        await resp.prepare(request)
+        await resp.write(b'{"id": "truncated", "status": "AC')
+    if transport is not None:
+        transport.abort()
+    return resp

@@ -1,0 +1,143 @@
+"""The built-in demo: a small cloud whose objects move through a scripted story.
+
+Timeline (seconds after start), chosen so a few poll cycles show every kind of event:
+- an image server sits in BUILDING from the start and never finishes (stuck);
+- another goes CREATING, then ACTIVE at 10 s, then ERROR at 20 s;
+- a dev-server image is INACTIVE throughout; another is deleted at 40 s (404 from then on);
+- one image server is throttled now and then (429, retried) and one dev-server image
+  fails with 500 now and then, so the API error panels and alerts have data.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from exporter.credentials import AkSkCredentials
+from exporter.simulator.cloud import Fault, FaultKind, SimulatedCloud
+from exporter.targets import Resource, Target, TargetKey
+
+PROJECT_ID = "0a1b2c3d4e5f40718293a4b5c6d7e8f9"
+# Demo-only keys for the in-process simulator; they open nothing anywhere else.
+ACCESS_KEY = "DEMOACCESSKEY0000000"
+SECRET_KEY = "demo-secret-key-not-a-real-one-000000000"  # noqa: S105
+
+IMAGES = {
+    "5d2b7c1e-8f4a-4b6e-9c3d-1a2b3c4d5e6f": (
+        "Ubuntu-22.04-PyTorch-2.1-ARM",
+        "ARM",
+        "BMS",
+        "ACTIVE",
+    ),
+    "6e3c8d2f-9a5b-4c7f-8d4e-2b3c4d5e6f70": ("EulerOS-2.10-MindSpore-ARM", "ARM", "HPS", "ACTIVE"),
+    "7f4d9e3a-0b6c-4d8a-9e5f-3c4d5e6f7081": (
+        "CentOS-7-TensorFlow-X86",
+        "X86_64",
+        "ECS",
+        "INACTIVE",
+    ),
+    "8a5e0f4b-1c7d-4e9b-af60-4d5e6f708192": ("Ubuntu-20.04-Legacy", "X86", "ECS", "ACTIVE"),
+}
+DELETED_IMAGE = "8a5e0f4b-1c7d-4e9b-af60-4d5e6f708192"
+FLAKY_IMAGE = "6e3c8d2f-9a5b-4c7f-8d4e-2b3c4d5e6f70"
+
+SERVERS = {
+    "a1f3c5e7-2b4d-4f6a-8c0e-1d3f5a7c9e0b": ("office-suite", "ACTIVE", "private"),
+    "b2e4d6f8-3c5e-4a7b-9d1f-2e4a6b8d0f1c": ("cad-workstation", "BUILDING", "gold"),
+    "c3f5e7a9-4d6f-4b8c-ae20-3f5b7c9e1a2d": ("data-science-lab", "CREATING", "public"),
+    "d4a6f8b0-5e7a-4c9d-bf31-4a6c8d0f2b3e": ("archive-image", "BUILT", "shared"),
+}
+STUCK_SERVER = "b2e4d6f8-3c5e-4a7b-9d1f-2e4a6b8d0f1c"
+FAILING_SERVER = "c3f5e7a9-4d6f-4b8c-ae20-3f5b7c9e1a2d"
+THROTTLED_SERVER = "a1f3c5e7-2b4d-4f6a-8c0e-1d3f5a7c9e0b"
+
+
+def _image_server(server_id: str, name: str, status: str, image_type: str) -> dict[str, object]:
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    return {
+        "id": server_id,
+        "name": name,
+        "description": f"demo image server {name}",
+        "image_ref": {"id": "1", "image_type": image_type, "spce_code": "", "product_id": ""},
+        "server_group_id": "sg-" + server_id[:8],
+        "app_group_id": "ag-" + server_id[:8],
+        "server_id": "aps-" + server_id[:8],
+        "instance_id": "ecs-" + server_id[:8],
+        "image_id": "img-" + server_id[:8],
+        "status": status,
+        "authorize_accounts": [
+            {"account": "ops-team", "account_type": "USER_GROUP", "domain": "demo.example"},
+            {"account": "alice", "account_type": "USER", "domain": "demo.example"},
+        ],
+        "create_time": now,
+        "update_time": now,
+        "enterprise_project_id": "0",
+    }
+
+
+@dataclass
+class DemoStory:
+    """Applies the scripted events that are due each time the simulator is asked."""
+
+    cloud: SimulatedCloud
+    started: float = field(default_factory=time.monotonic)
+    events: list[tuple[float, Callable[[SimulatedCloud], None]]] = field(default_factory=list)
+
+    def tick(self) -> None:
+        """Apply every event whose time has come."""
+        elapsed = time.monotonic() - self.started
+        while self.events and self.events[0][0] <= elapsed:
+            _, event = self.events.pop(0)
+            event(self.cloud)
+
+
+def build_demo_cloud() -> SimulatedCloud:
+    """A simulator populated with the demo's objects, its story attached."""
+    cloud = SimulatedCloud(seed=42)
+    cloud.add_access_key(ACCESS_KEY, SECRET_KEY)
+    for image_id, (name, arch, server_type, status) in IMAGES.items():
+        cloud.put(
+            Resource.DEVSERVER_IMAGE,
+            PROJECT_ID,
+            image_id,
+            {"image_id": image_id, "name": name, "arch": arch, "server_type": server_type,
+             "status": status},
+        )  # fmt: skip
+    for server_id, (name, status, image_type) in SERVERS.items():
+        cloud.put(
+            Resource.IMAGE_SERVER,
+            PROJECT_ID,
+            server_id,
+            _image_server(server_id, name, status, image_type),
+        )
+    cloud.faults[(Resource.IMAGE_SERVER, PROJECT_ID, THROTTLED_SERVER)] = Fault(
+        FaultKind.THROTTLE, retry_after="0", probability=0.3
+    )
+    cloud.faults[(Resource.DEVSERVER_IMAGE, PROJECT_ID, FLAKY_IMAGE)] = Fault(
+        FaultKind.STATUS, status=500, error_code="ModelArts.0010", probability=0.2
+    )
+    story = DemoStory(
+        cloud,
+        events=[
+            (
+                10.0,
+                lambda c: c.set_status(Resource.IMAGE_SERVER, PROJECT_ID, FAILING_SERVER, "ACTIVE"),
+            ),
+            (
+                20.0,
+                lambda c: c.set_status(Resource.IMAGE_SERVER, PROJECT_ID, FAILING_SERVER, "ERROR"),
+            ),
+            (40.0, lambda c: c.delete(Resource.DEVSERVER_IMAGE, PROJECT_ID, DELETED_IMAGE)),
+        ],
+    )
+    cloud.on_request = story.tick
+    return cloud
+
+
+def demo_targets(endpoint: str) -> tuple[Target, ...]:
+    """The demo's targets, all served by the simulator at ``endpoint``."""
+    credentials = AkSkCredentials(ACCESS_KEY, SECRET_KEY)
+    images = (TargetKey(Resource.DEVSERVER_IMAGE, PROJECT_ID, i) for i in IMAGES)
+    servers = (TargetKey(Resource.IMAGE_SERVER, PROJECT_ID, s) for s in SERVERS)
+    return tuple(Target(key, endpoint, credentials) for key in (*images, *servers))

@@ -1,0 +1,489 @@
+"""The API client against the simulated cloud: auth, errors, retries, throttling, faults."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.abc import AbstractResolver, ResolveResult
+from prometheus_client import CollectorRegistry
+from yarl import URL
+
+from exporter.api_errors import ApiError, ErrorKind, parse_error_body
+from exporter.auth import AkSkAuth, Authenticator, IamTokenAuth
+from exporter.client import HuaweiCloudClient
+from exporter.credentials import AkSkCredentials, Credentials, IamCredentials
+from exporter.instrumentation import ApiMetrics
+from exporter.ratelimit import RateLimiter
+from exporter.simulator import BodyShape, Fault, FaultKind, SimulatedCloud, SimulatorServer
+from exporter.state import DevServerImage, ImageServer
+from exporter.targets import Resource, Target
+from exporter.transport import RetryPolicy, Transport, parse_retry_after
+from tests.helpers import AK, PROJECT, devserver_body, image_id, image_server_body, targets
+
+FAST = RetryPolicy(retries=2, base=0.01, cap=0.02, throttle_min=0.01, throttle_max=0.02)
+IMG = image_id(1)
+SRV = "srv-000001"
+
+
+class Harness:
+    """A client wired to a fresh registry, and helpers to read its counters."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        policy: RetryPolicy = FAST,
+        timeout: float = 2.0,
+        limiter: RateLimiter | None = None,
+        max_body: int = 1 << 20,
+    ) -> None:
+        self.registry = CollectorRegistry()
+        self.metrics = ApiMetrics(self.registry)
+        self.transport = Transport(
+            session,
+            self.metrics,
+            timeout=timeout,
+            policy=policy,
+            limiter=limiter,
+            max_body=max_body,
+        )
+        self.iam: list[IamTokenAuth] = []
+
+        def auth_for(credentials: Credentials) -> Authenticator:
+            if isinstance(credentials, IamCredentials):
+                auth = IamTokenAuth(credentials, self.transport, failure_backoff=60)
+                self.iam.append(auth)
+                return auth
+            return AkSkAuth(credentials)
+
+        self.client = HuaweiCloudClient(self.transport, self.metrics, auth_for)
+
+    def requests(self, api: str, code: str) -> float:
+        return (
+            self.registry.get_sample_value(
+                "huaweicloud_image_exporter_api_requests_total", {"api": api, "code": code}
+            )
+            or 0.0
+        )
+
+    def errors(self, api: str, error_code: str) -> float:
+        return (
+            self.registry.get_sample_value(
+                "huaweicloud_image_exporter_api_errors_total",
+                {"api": api, "error_code": error_code},
+            )
+            or 0.0
+        )
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+@pytest.fixture
+def harness(session: aiohttp.ClientSession) -> Harness:
+    return Harness(session)
+
+
+def populate(cloud: SimulatedCloud) -> None:
+    cloud.put(Resource.DEVSERVER_IMAGE, PROJECT, IMG, devserver_body(IMG))
+    cloud.put(Resource.IMAGE_SERVER, PROJECT, SRV, image_server_body(SRV, "BUILDING"))
+
+
+def image_target(url: str, credentials: Credentials | None = None) -> Target:
+    return targets(url, images=[IMG], credentials=credentials)[0]
+
+
+def server_target(url: str, credentials: Credentials | None = None) -> Target:
+    return targets(url, servers=[SRV], credentials=credentials)[0]
+
+
+async def test_good_signature_fetches_both_kinds(
+    simulator: SimulatorServer, harness: Harness
+) -> None:
+    populate(simulator.cloud)
+    image = await harness.client.fetch(image_target(simulator.url))
+    server = await harness.client.fetch(server_target(simulator.url))
+    assert image == DevServerImage(f"img-{IMG[:8]}", "X86_64", "ECS", "ACTIVE")
+    assert isinstance(server, ImageServer) and server.status == "BUILDING"
+    assert harness.requests("devserver_image", "200") == 1
+    assert harness.requests("image_server", "200") == 1
+
+
+async def test_bad_signature_is_401_and_never_retried(
+    simulator: SimulatorServer, harness: Harness
+) -> None:
+    populate(simulator.cloud)
+    wrong = AkSkCredentials(AK, "not-the-secret-key")
+    with pytest.raises(ApiError) as info:
+        await harness.client.fetch(image_target(simulator.url, wrong))
+    err = info.value
+    assert (err.status, err.error_code) == (401, "APIGW.0301")
+    assert err.request_id and err.request_id in str(err)
+    assert "not-the-secret-key" not in str(err)
+    assert simulator.cloud.requests[("devserver_image", 401)] == 1
+    assert harness.errors("devserver_image", "APIGW.0301") == 1
+
+
+async def test_gateway_locks_key_after_five_bad_signatures(
+    simulator: SimulatorServer, harness: Harness
+) -> None:
+    populate(simulator.cloud)
+    wrong = AkSkCredentials(AK, "wrong")
+    for _ in range(5):
+        with pytest.raises(ApiError):
+            await harness.client.fetch(image_target(simulator.url, wrong))
+    with pytest.raises(ApiError, match="locked"):
+        await harness.client.fetch(image_target(simulator.url))
+
+
+async def test_temporary_credentials_need_the_security_token(
+    simulator: SimulatorServer, harness: Harness
+) -> None:
+    populate(simulator.cloud)
+    simulator.cloud.add_access_key("TEMPAK", "temp-sk-123456", token="sec-token-abcdef")
+    fetched = await harness.client.fetch(
+        image_target(simulator.url, AkSkCredentials("TEMPAK", "temp-sk-123456", "sec-token-abcdef"))
+    )
+    assert isinstance(fetched, DevServerImage)
+    with pytest.raises(ApiError, match="X-Security-Token"):
+        await harness.client.fetch(
+            image_target(simulator.url, AkSkCredentials("TEMPAK", "temp-sk-123456"))
+        )
+
+
+def iam_creds(url: str, password: str = "iam-password-1") -> IamCredentials:
+    return IamCredentials("monitor", password, "acme", url)
+
+
+async def test_iam_token_is_issued_once_and_reused(
+    simulator: SimulatorServer, harness: Harness
+) -> None:
+    populate(simulator.cloud)
+    simulator.cloud.add_iam_user("acme", "monitor", "iam-password-1")
+    creds = iam_creds(simulator.url)
+    await asyncio.gather(
+        harness.client.fetch(image_target(simulator.url, creds)),
+        harness.client.fetch(server_target(simulator.url, creds)),
+    )
+    await harness.client.fetch(image_target(simulator.url, creds))
+    assert harness.requests("iam_token", "201") == 1
+    assert harness.requests("devserver_image", "200") == 2
+
+
+async def test_iam_token_refreshed_before_expiry(
+    simulator: SimulatorServer, session: aiohttp.ClientSession
+) -> None:
+    populate(simulator.cloud)
+    simulator.cloud.add_iam_user("acme", "monitor", "iam-password-1")
+    simulator.cloud.token_lifetime = 100.0
+    now = [time.time()]
+    h = Harness(session)
+    auth = IamTokenAuth(iam_creds(simulator.url), h.transport, clock=lambda: now[0])
+    url = URL(simulator.url)
+    first = await auth.headers("GET", url, PROJECT, None)
+    now[0] += 70  # before three quarters of the lifetime: still cached
+    assert (await auth.headers("GET", url, PROJECT, None)) == first
+    now[0] += 10  # past three quarters: refreshed although not yet expired
+    second = await auth.headers("GET", url, PROJECT, None)
+    assert second["X-Auth-Token"] != first["X-Auth-Token"]
+    assert h.requests("iam_token", "201") == 2
+
+
+async def test_iam_outage_keeps_using_an_unexpired_token(
+    simulator: SimulatorServer, session: aiohttp.ClientSession
+) -> None:
+    simulator.cloud.add_iam_user("acme", "monitor", "iam-password-1")
+    simulator.cloud.token_lifetime = 100.0
+    now = [time.time()]
+    h = Harness(session)
+    auth = IamTokenAuth(iam_creds(simulator.url), h.transport, clock=lambda: now[0])
+    url = URL(simulator.url)
+    first = await auth.headers("GET", url, PROJECT, None)
+    simulator.cloud.faults["iam"] = Fault(FaultKind.STATUS, status=503)
+    now[0] += 80  # due for refresh, IAM is down, the token is still valid
+    assert await auth.headers("GET", url, PROJECT, None) == first
+    now[0] += 30  # expired: the outage now shows
+    with pytest.raises(ApiError) as info:
+        await auth.headers("GET", url, PROJECT, None)
+    assert info.value.status == 503
+
+
+async def test_revoked_token_is_refreshed_once_after_401(
+    simulator: SimulatorServer, harness: Harness
+) -> None:
+    populate(simulator.cloud)
+    simulator.cloud.add_iam_user("acme", "monitor", "iam-password-1")
+    creds = iam_creds(simulator.url)
+    await harness.client.fetch(image_target(simulator.url, creds))
+    simulator.cloud.revoke_tokens()
+    assert isinstance(
+        await harness.client.fetch(image_target(simulator.url, creds)), DevServerImage
+    )
+    assert harness.requests("iam_token", "201") == 2
+    assert harness.requests("devserver_image", "401") == 1
+
+
+async def test_401_after_fresh_token_is_not_retried_in_a_loop(
+    simulator: SimulatorServer, harness: Harness
+) -> None:
+    populate(simulator.cloud)
+    simulator.cloud.add_iam_user("acme", "monitor", "iam-password-1")
+    simulator.cloud.token_lifetime = -1  # every token is already expired when used
+    with pytest.raises(ApiError) as info:
+        await harness.client.fetch(image_target(simulator.url, iam_creds(simulator.url)))
+    assert info.value.status == 401
+    assert harness.requests("devserver_image", "401") == 2
+    assert harness.requests("iam_token", "201") == 2
+
+
+async def test_wrong_iam_password_backs_off(simulator: SimulatorServer, harness: Harness) -> None:
+    populate(simulator.cloud)
+    simulator.cloud.add_iam_user("acme", "monitor", "right-password")
+    creds = iam_creds(simulator.url, "wrong-password")
+    for _ in range(3):
+        with pytest.raises(ApiError) as info:
+            await harness.client.fetch(image_target(simulator.url, creds))
+        assert info.value.status == 401
+        assert info.value.error_code == "401"  # IAM's nested {"error": {"code": 401}} body
+    assert harness.requests("iam_token", "401") == 1
+    assert "wrong-password" not in str(info.value)
+
+
+async def test_404_is_an_answer(simulator: SimulatorServer, harness: Harness) -> None:
+    assert await harness.client.fetch(image_target(simulator.url)) is None
+    assert harness.requests("devserver_image", "404") == 1
+    assert harness.errors("devserver_image", "ModelArts.6404") == 0
+
+
+async def test_gateway_404_is_an_error_not_absence(
+    simulator: SimulatorServer, harness: Harness
+) -> None:
+    populate(simulator.cloud)
+    simulator.cloud.faults[(Resource.DEVSERVER_IMAGE, PROJECT, IMG)] = Fault(
+        FaultKind.STATUS, status=404, error_code="APIGW.0101"
+    )
+    with pytest.raises(ApiError) as info:
+        await harness.client.fetch(image_target(simulator.url))
+    assert info.value.error_code == "APIGW.0101"
+
+
+async def test_429_with_retry_after_is_retried(
+    simulator: SimulatorServer, harness: Harness
+) -> None:
+    populate(simulator.cloud)
+    simulator.cloud.faults[(Resource.IMAGE_SERVER, PROJECT, SRV)] = Fault(
+        FaultKind.THROTTLE, retry_after="0", times=2
+    )
+    assert isinstance(await harness.client.fetch(server_target(simulator.url)), ImageServer)
+    assert harness.requests("image_server", "429") == 2
+    assert harness.requests("image_server", "200") == 1
+    assert harness.errors("image_server", "APIGW.0308") == 2
+
+
+async def test_429_without_retry_after_waits_the_advised_pause(
+    simulator: SimulatorServer, session: aiohttp.ClientSession
+) -> None:
+    populate(simulator.cloud)
+    simulator.cloud.faults[(Resource.IMAGE_SERVER, PROJECT, SRV)] = Fault(
+        FaultKind.THROTTLE, times=1
+    )
+    policy = RetryPolicy(retries=1, throttle_min=0.2, throttle_max=0.25)
+    h = Harness(session, policy=policy)
+    started = time.monotonic()
+    assert isinstance(await h.client.fetch(server_target(simulator.url)), ImageServer)
+    assert time.monotonic() - started >= 0.2  # a lower bound only: slowness cannot fail it
+
+
+async def test_persistent_429_gives_up_after_retries(
+    simulator: SimulatorServer, harness: Harness
+) -> None:
+    populate(simulator.cloud)
+    simulator.cloud.faults[(Resource.IMAGE_SERVER, PROJECT, SRV)] = Fault(
+        FaultKind.THROTTLE, retry_after="0"
+    )
+    with pytest.raises(ApiError) as info:
+        await harness.client.fetch(server_target(simulator.url))
+    assert info.value.status == 429 and info.value.label == "APIGW.0308"
+    assert harness.requests("image_server", "429") == 3
+
+
+async def test_retry_never_runs_past_the_deadline(
+    simulator: SimulatorServer, harness: Harness
+) -> None:
+    populate(simulator.cloud)
+    simulator.cloud.faults[(Resource.IMAGE_SERVER, PROJECT, SRV)] = Fault(
+        FaultKind.THROTTLE, retry_after="30"
+    )
+    started = time.monotonic()
+    with pytest.raises(ApiError):
+        await harness.client.fetch(server_target(simulator.url), deadline=started + 5)
+    assert harness.requests("image_server", "429") == 1
+
+
+@pytest.mark.parametrize("status", [500, 503])
+async def test_server_errors_are_retried(
+    simulator: SimulatorServer, harness: Harness, status: int
+) -> None:
+    populate(simulator.cloud)
+    simulator.cloud.faults[(Resource.DEVSERVER_IMAGE, PROJECT, IMG)] = Fault(
+        FaultKind.STATUS, status=status, times=1
+    )
+    assert isinstance(await harness.client.fetch(image_target(simulator.url)), DevServerImage)
+    assert harness.requests("devserver_image", str(status)) == 1
+
+
+@pytest.mark.parametrize("shape", list(BodyShape))
+async def test_every_error_body_shape_is_understood(
+    simulator: SimulatorServer, harness: Harness, shape: BodyShape
+) -> None:
+    populate(simulator.cloud)
+    simulator.cloud.faults[(Resource.DEVSERVER_IMAGE, PROJECT, IMG)] = Fault(
+        FaultKind.STATUS, status=403, error_code="ModelArts.0203", shape=shape
+    )
+    with pytest.raises(ApiError) as info:
+        await harness.client.fetch(image_target(simulator.url))
+    err = info.value
+    assert err.status == 403
+    assert "injected failure" in str(err)
+    if shape is BodyShape.TEXT:
+        assert err.error_code is None and err.label == "http_403"
+    else:
+        assert err.error_code == "ModelArts.0203"
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"error_code": "A.1", "error_msg": "m"}', ("A.1", "m")),
+        (b'{"errorCode": "A.2", "errorMsg": "m"}', ("A.2", "m")),
+        (b'{"code": "A.3", "message": "m"}', ("A.3", "m")),
+        (b'{"error": {"error_code": "A.4", "error_msg": "m"}}', ("A.4", "m")),
+        (b'{"error": {"code": 401, "message": "m", "title": "Unauthorized"}}', ("401", "m")),
+        (b"<html>oops</html>", (None, None)),
+        (b"[1, 2]", (None, None)),
+        (b"", (None, None)),
+    ],
+)
+def test_parse_error_body(body: bytes, expected: tuple[str | None, str | None]) -> None:
+    assert parse_error_body(body) == expected
+
+
+async def test_timeout(simulator: SimulatorServer, session: aiohttp.ClientSession) -> None:
+    populate(simulator.cloud)
+    simulator.cloud.faults[(Resource.DEVSERVER_IMAGE, PROJECT, IMG)] = Fault(
+        FaultKind.HANG, delay=10
+    )
+    h = Harness(session, timeout=0.3, policy=RetryPolicy(retries=0))
+    with pytest.raises(ApiError) as info:
+        await h.client.fetch(image_target(simulator.url))
+    assert info.value.kind is ErrorKind.TIMEOUT
+    assert h.errors("devserver_image", "timeout") == 1
+    assert h.requests("devserver_image", "error") == 1
+
+
+async def test_slow_answer_within_timeout_succeeds(
+    simulator: SimulatorServer, harness: Harness
+) -> None:
+    populate(simulator.cloud)
+    simulator.cloud.faults[(Resource.DEVSERVER_IMAGE, PROJECT, IMG)] = Fault(
+        FaultKind.SLOW, delay=0.2
+    )
+    assert isinstance(await harness.client.fetch(image_target(simulator.url)), DevServerImage)
+
+
+@pytest.mark.parametrize(
+    ("kind", "error_kind", "label", "words"),
+    [
+        (FaultKind.RESET, ErrorKind.CONNECTION, "connection", "closed the connection"),
+        (FaultKind.TRUNCATED, ErrorKind.CONNECTION, "connection", "broke while reading"),
+        (
+            FaultKind.MALFORMED,
+            ErrorKind.INVALID_RESPONSE,
+            "invalid_response",
+            "not the expected JSON",
+        ),
+        (FaultKind.HTML, ErrorKind.INVALID_RESPONSE, "invalid_response", "text/html"),
+        (FaultKind.HUGE, ErrorKind.INVALID_RESPONSE, "invalid_response", "larger than"),
+    ],
+)
+async def test_broken_answers(
+    simulator: SimulatorServer,
+    harness: Harness,
+    kind: FaultKind,
+    error_kind: ErrorKind,
+    label: str,
+    words: str,
+) -> None:
+    populate(simulator.cloud)
+    simulator.cloud.faults[(Resource.DEVSERVER_IMAGE, PROJECT, IMG)] = Fault(kind)
+    with pytest.raises(ApiError) as info:
+        await harness.client.fetch(image_target(simulator.url))
+    assert info.value.kind is error_kind
+    assert words in str(info.value)
+    assert harness.errors("devserver_image", label) >= 1
+
+
+async def test_refused_port(harness: Harness) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound but not listening: connections are refused
+        with pytest.raises(ApiError) as info:
+            await harness.client.fetch(image_target(f"http://127.0.0.1:{port}"))
+    assert info.value.kind is ErrorKind.CONNECTION
+    assert "cannot connect" in str(info.value)
+
+
+class FailingResolver(AbstractResolver):
+    """Resolves nothing, as a broken DNS would (no packet leaves the machine)."""
+
+    async def resolve(
+        self, host: str, port: int = 0, family: int = socket.AF_INET
+    ) -> list[ResolveResult]:
+        raise OSError(socket.EAI_NONAME, "Name or service not known")
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_dns_failure() -> None:
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(resolver=FailingResolver())
+    ) as s:
+        h = Harness(s, policy=RetryPolicy(retries=0))
+        with pytest.raises(ApiError) as info:
+            await h.client.fetch(image_target("https://modelarts.nowhere.example"))
+    assert info.value.kind is ErrorKind.CONNECTION
+    assert "cannot resolve modelarts.nowhere.example" in str(info.value)
+
+
+async def test_rate_limiter_spaces_requests() -> None:
+    limiter = RateLimiter(50.0)
+    started = time.monotonic()
+    await asyncio.gather(*(limiter.acquire() for _ in range(11)))
+    assert time.monotonic() - started >= 10 / 50 * 0.99  # lower bound only
+
+
+def test_retry_after_forms() -> None:
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("garbage") is None
+    assert 0 <= (parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") or 0) <= 0.0
+
+
+def test_unknown_fields_and_statuses_never_fail_parsing() -> None:
+    from exporter.api_models import ImageServerModel
+
+    body: dict[str, Any] = image_server_body(
+        "x", status="SOMETHING_NEW", brand_new_field={"a": 1}, name=42
+    )
+    server = ImageServer.from_model(ImageServerModel.model_validate(body))
+    assert server.status == "SOMETHING_NEW" and server.name == "42"
