@@ -1,0 +1,150 @@
+"""Command line, in the conventions of Prometheus' own exporters."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from functools import partial
+
+from exporter import __version__
+from exporter.config import ConfigError, PollSettings, Settings, load_config
+from exporter.exposition import Format
+from exporter.logs import LEVELS, Redactor, setup_logging
+from exporter.runtime import Exporter, ListenAddress
+from exporter.simulator import SimulatorServer
+from exporter.simulator.demo import build_demo_cloud, demo_targets
+from exporter.webconfig import WebConfigModel, load_web_config
+
+log = logging.getLogger("exporter")
+
+DEMO_POLL = PollSettings(interval=5.0, timeout=2.0, concurrency=4, retries=2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used to document the flags)."""
+    p = argparse.ArgumentParser(
+        prog="huaweicloud-image-exporter",
+        description="Prometheus exporter for Huawei Cloud ModelArts dev-server images and "
+        "Workspace image servers.",
+    )
+    p.add_argument(
+        "--config.file", dest="config_file", metavar="PATH", help="configuration file (YAML)"
+    )
+    p.add_argument(
+        "--web.listen-address",
+        dest="listen",
+        default=":9887",
+        metavar="HOST:PORT",
+        help="address to serve /metrics on (default :9887, every interface)",
+    )
+    p.add_argument(
+        "--web.config.file",
+        dest="web_config",
+        metavar="PATH",
+        help="TLS and basic auth, in the Prometheus exporter-toolkit web-config format",
+    )
+    p.add_argument("--log.level", dest="log_level", choices=LEVELS, default="info")
+    p.add_argument("--log.format", dest="log_format", choices=("text", "json"), default="text")
+    p.add_argument(
+        "--version", action="version", version=f"huaweicloud-image-exporter {__version__}"
+    )
+    p.add_argument(
+        "--check-config", action="store_true", help="validate the configuration and exit"
+    )
+    p.add_argument(
+        "--once",
+        action="store_true",
+        help="poll once, print the metrics to stdout, exit 0 only if every target answered",
+    )
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="run against a built-in simulated cloud on loopback (no account needed)",
+    )
+    return p
+
+
+def _load(args: argparse.Namespace) -> Settings:
+    if not args.config_file:
+        raise ConfigError(
+            ["no configuration: pass --config.file PATH (see config/exporter.example.yaml), "
+             "or --demo to run the built-in demo"]
+        )  # fmt: skip
+    return load_config(args.config_file)
+
+
+async def _run(args: argparse.Namespace, redactor: Redactor) -> int:
+    web_config: WebConfigModel | None = (
+        load_web_config(args.web_config) if args.web_config else None
+    )
+    listen = ListenAddress.parse(args.listen)
+    simulator: SimulatorServer | None = None
+    if args.demo:
+        simulator = SimulatorServer(build_demo_cloud())
+        endpoint = await simulator.start()
+        settings = Settings(poll=DEMO_POLL, targets=demo_targets(endpoint))
+        loader = None
+        log.info("demo mode: polling a simulated cloud", extra={"simulator": endpoint})
+    else:
+        settings = _load(args)
+        loader = partial(_load, args)
+    exporter = Exporter(settings, loader=loader, redactor=redactor, web_config=web_config)
+    try:
+        if args.once:
+            snapshot = await exporter.run_cycle()
+            sys.stdout.buffer.write(b"".join(exporter.exposition.body(Format.TEXT, gzip=False)))
+            sys.stdout.flush()
+            return 0 if all(t.up for t in snapshot.targets) else 1
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, partial(_reload_in_background, exporter))
+        await exporter.start(listen)
+        await stop.wait()
+        log.info("shutting down")
+        return 0
+    finally:
+        await exporter.stop()
+        if simulator is not None:
+            await simulator.stop()
+
+
+_reloads: set[asyncio.Task[None]] = set()
+
+
+def _reload_in_background(exporter: Exporter) -> None:
+    async def reload() -> None:
+        with contextlib.suppress(ConfigError):  # already logged; the old config keeps running
+            await exporter.reload()
+
+    task = asyncio.create_task(reload())
+    _reloads.add(task)
+    task.add_done_callback(_reloads.discard)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``huaweicloud-image-exporter`` and ``python -m exporter``."""
+    args = build_parser().parse_args(argv)
+    redactor = setup_logging(args.log_level, args.log_format)
+    try:
+        if args.check_config:
+            settings = _load(args)
+            if args.web_config:
+                load_web_config(args.web_config)
+            print(f"configuration OK: {len(settings.targets)} targets")
+            return 0
+        return asyncio.run(_run(args, redactor))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"config error: {problem}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        # Typically the listen address is taken or not permitted.
+        print(f"error: {exc.strerror or exc}", file=sys.stderr)
+        return 1

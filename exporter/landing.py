@@ -1,0 +1,66 @@
+"""The landing page at ``/``: version, links and the state of every target."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from html import escape
+
+from exporter import __version__
+from exporter.state import Snapshot, TargetState
+
+MAX_ROWS = 1000  # a page listing tens of thousands of rows helps nobody; failing ones first
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "never"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _row(t: TargetState) -> str:
+    obj = t.obj
+    name = obj.name if obj is not None else ""
+    status = obj.status if obj is not None else ("(deleted)" if t.exists is False else "")
+    up = "up" if t.up else "down"
+    cells = (
+        t.key.resource.value,
+        t.key.project_id,
+        t.key.id,
+        name,
+        status,
+        up,
+        _when(t.last_success),
+        t.error or "" if not t.up else "",
+    )
+    tds = "".join(f"<td>{escape(c)}</td>" for c in cells)
+    return f'<tr class="{up}">{tds}</tr>'
+
+
+def render_landing(snapshot: Snapshot) -> str:
+    """The whole HTML page; every value from the cloud is escaped."""
+    ordered = sorted(snapshot.targets, key=lambda t: (t.up, t.key.resource, t.key.id))
+    rows = "\n".join(_row(t) for t in ordered[:MAX_ROWS])
+    more = len(ordered) - MAX_ROWS
+    note = f"<p>{more} more targets not shown; see /metrics.</p>" if more > 0 else ""
+    poll = (
+        f"last poll cycle finished {_when(snapshot.last_poll_timestamp)} in "
+        f"{snapshot.last_poll_duration:.2f}s"
+        if snapshot.last_poll_duration is not None
+        else "first poll cycle in progress"
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Huawei Cloud image exporter</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}tr.down{{background:#fdd}}</style>
+</head><body>
+<h1>Huawei Cloud image exporter</h1>
+<p>Version {escape(__version__)}. Polls every {snapshot.interval:g}s; {escape(poll)}.</p>
+<ul><li><a href="metrics">Metrics</a></li><li><a href="-/healthy">Health</a></li>
+<li><a href="-/ready">Readiness</a></li></ul>
+<h2>Targets ({len(snapshot.targets)})</h2>
+<table><tr><th>Resource</th><th>Project</th><th>ID</th><th>Name</th><th>Status</th><th>Poll</th>
+<th>Last success</th><th>Last error</th></tr>
+{rows}
+</table>{note}
+</body></html>
+"""

@@ -1,0 +1,169 @@
+"""One poll cycle: ask about every target, build the next snapshot, publish it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+
+from exporter.api_errors import ApiError
+from exporter.client import HuaweiCloudClient
+from exporter.state import Snapshot, TargetState, observe_answer, observe_failure
+from exporter.targets import Resource, Target, TargetKey
+
+log = logging.getLogger(__name__)
+
+Publisher = Callable[[Snapshot], Awaitable[None]]
+
+
+async def _publish_nothing(snapshot: Snapshot) -> None:
+    return None
+
+
+def _configured(targets: Iterable[Target]) -> dict[Resource, int]:
+    counts = dict.fromkeys(Resource, 0)
+    for t in targets:
+        counts[t.key.resource] += 1
+    return counts
+
+
+class Poller:
+    """Polls a set of targets with bounded concurrency and keeps the latest snapshot."""
+
+    def __init__(
+        self,
+        client: HuaweiCloudClient,
+        targets: tuple[Target, ...],
+        *,
+        interval: float,
+        concurrency: int,
+        publish: Publisher = _publish_nothing,
+    ) -> None:
+        self._client = client
+        self._targets = targets
+        self._interval = interval
+        self._concurrency = concurrency
+        self._publish = publish
+        self._merge_lock = asyncio.Lock()
+        self.snapshot = Snapshot((), _configured(targets), interval)
+
+    @property
+    def targets(self) -> tuple[Target, ...]:
+        """The targets currently configured."""
+        return self._targets
+
+    def reconfigure(
+        self,
+        client: HuaweiCloudClient,
+        targets: tuple[Target, ...],
+        *,
+        interval: float,
+        concurrency: int,
+    ) -> tuple[Target, ...]:
+        """Switch to a new configuration; return the targets that are new in it.
+
+        A cycle in flight finishes with the old client; its results for targets that were
+        removed are dropped when it merges.
+        """
+        known = {t.key for t in self._targets}
+        self._client = client
+        self._targets = targets
+        self._interval = interval
+        self._concurrency = concurrency
+        return tuple(t for t in targets if t.key not in known)
+
+    async def run_cycle(self) -> Snapshot:
+        """Poll every target once, then publish the new snapshot."""
+        started = time.monotonic()
+        results = await self._poll(self._targets, deadline=started + self._interval)
+        return await self._merge(results, time.monotonic() - started)
+
+    async def poll_some(self, targets: tuple[Target, ...]) -> Snapshot:
+        """Poll a few targets (just added by a reload) and merge them into the snapshot."""
+        started = time.monotonic()
+        results = await self._poll(targets, deadline=started + self._interval)
+        return await self._merge(results, None)
+
+    async def publish_current(self) -> Snapshot:
+        """Publish the snapshot restricted to the configured targets (after a reload)."""
+        return await self._merge({}, None)
+
+    async def _poll(
+        self, targets: tuple[Target, ...], deadline: float
+    ) -> dict[TargetKey, TargetState]:
+        previous = {t.key: t for t in self.snapshot.targets}
+        results: dict[TargetKey, TargetState] = {}
+        queue: Iterator[Target] = iter(targets)
+        client = self._client
+
+        async def worker() -> None:
+            # Workers share one iterator; asyncio runs one at a time, so next() is safe.
+            for target in queue:
+                results[target.key] = await self._poll_one(
+                    client, target, previous.get(target.key), deadline
+                )
+
+        workers = min(self._concurrency, len(targets))
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        return results
+
+    async def _poll_one(
+        self,
+        client: HuaweiCloudClient,
+        target: Target,
+        prev: TargetState | None,
+        deadline: float,
+    ) -> TargetState:
+        key = target.key
+        try:
+            obj = await client.fetch(target, deadline)
+        except ApiError as exc:
+            state = observe_failure(prev, key, str(exc), exc.label)
+        except Exception as exc:
+            # A bug in handling one answer must not hide every other target.
+            log.exception("unexpected error polling %s %s", key.resource, key.id)
+            state = observe_failure(prev, key, f"internal error: {type(exc).__name__}", "internal")
+        else:
+            state = observe_answer(prev, key, obj, time.time())
+        _log_transition(prev, state)
+        return state
+
+    async def _merge(
+        self, results: dict[TargetKey, TargetState], duration: float | None
+    ) -> Snapshot:
+        async with self._merge_lock:
+            current = self.snapshot
+            known = {t.key: t for t in current.targets}
+            known.update(results)
+            states = tuple(known[t.key] for t in self._targets if t.key in known)
+            snapshot = Snapshot(
+                targets=states,
+                configured=_configured(self._targets),
+                interval=self._interval,
+                last_poll_duration=duration if duration is not None else current.last_poll_duration,
+                last_poll_timestamp=time.time()
+                if duration is not None
+                else current.last_poll_timestamp,
+            )
+            await self._publish(snapshot)
+            self.snapshot = snapshot
+            return snapshot
+
+
+def _log_transition(prev: TargetState | None, state: TargetState) -> None:
+    """One line when a target starts failing, fails differently, or recovers; not every cycle."""
+    key = state.key
+    fields = {"resource": key.resource.value, "project_id": key.project_id, "id": key.id}
+    if not state.up:
+        changed = prev is None or prev.up or prev.error_label != state.error_label
+        log.log(
+            logging.WARNING if changed else logging.DEBUG,
+            "poll failed: %s",
+            state.error,
+            extra=fields,
+        )
+    elif prev is not None and not prev.up:
+        log.info("poll recovered", extra=fields)
+    if state.exists is False and (prev is None or prev.exists is not False):
+        log.warning("object does not exist (HTTP 404)", extra=fields)

@@ -1,0 +1,226 @@
+"""Wires configuration, client, poller, scheduler and HTTP server into a running exporter."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Gauge,
+)
+
+from exporter import __version__
+from exporter.auth import AkSkAuth, Authenticator, IamTokenAuth
+from exporter.client import HuaweiCloudClient
+from exporter.config import ConfigError, Settings
+from exporter.credentials import Credentials, IamCredentials
+from exporter.exposition import Exposition
+from exporter.instrumentation import ApiMetrics, ReloadMetrics
+from exporter.logs import Redactor
+from exporter.poller import Poller
+from exporter.ratelimit import RateLimiter
+from exporter.scheduler import PollScheduler
+from exporter.server import build_app
+from exporter.state import Snapshot
+from exporter.transport import RetryPolicy, Transport
+from exporter.webconfig import WebConfigModel, ssl_context
+
+log = logging.getLogger(__name__)
+
+SettingsLoader = Callable[[], Settings]
+
+
+@dataclass(frozen=True, slots=True)
+class ListenAddress:
+    """Where the HTTP server listens; an empty host means every interface."""
+
+    host: str | None
+    port: int
+
+    @classmethod
+    def parse(cls, text: str) -> ListenAddress:
+        """``:9887``, ``127.0.0.1:9887`` or ``[::1]:9887``."""
+        host, sep, port = text.rpartition(":")
+        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ConfigError(
+                [
+                    f"--web.listen-address: {text!r} is not HOST:PORT; "
+                    "write e.g. :9887 or 127.0.0.1:9887"
+                ]
+            )
+        host = host.strip("[]")
+        return cls(host or None, int(port))
+
+
+def live_registry() -> tuple[CollectorRegistry, ApiMetrics, ReloadMetrics]:
+    """The registry rendered at every scrape: process, build info, API and reload metrics."""
+    registry = CollectorRegistry(auto_describe=True)
+    for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+        registry.register(collector)
+    Gauge(
+        "huaweicloud_image_exporter_build_info",
+        "Build information of the exporter; the value is 1.",
+        ["version"],
+        registry=registry,
+    ).labels(__version__).set(1)
+    return registry, ApiMetrics(registry), ReloadMetrics(registry)
+
+
+class Exporter:
+    """The running exporter: polls on schedule and serves what it learnt."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        loader: SettingsLoader | None = None,
+        redactor: Redactor | None = None,
+        web_config: WebConfigModel | None = None,
+        retry_policy: RetryPolicy | None = None,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.settings = settings
+        self._loader = loader
+        self._redactor = redactor or Redactor()
+        self._redactor.set_secrets(settings.secrets)
+        self._web_config = web_config
+        self._retry_policy = retry_policy
+        self._own_session = session is None
+        self._session = session or aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
+            headers={"User-Agent": f"huaweicloud-image-exporter/{__version__}"},
+        )
+        self.registry, self.api_metrics, self.reload_metrics = live_registry()
+        self.reload_metrics.record(True)
+        self.poller = Poller(
+            self._client(settings),
+            settings.targets,
+            interval=settings.poll.interval,
+            concurrency=settings.poll.concurrency,
+            publish=self._publish,
+        )
+        self.exposition = Exposition(self.registry, self.poller.snapshot)
+        self._scheduler = PollScheduler(self._scheduled_cycle, settings.poll.interval)
+        self._cycle: asyncio.Task[object] | None = None
+        self._background: set[asyncio.Task[object]] = set()
+        self._runner: web.AppRunner | None = None
+        self.addresses: list[tuple[str, int]] = []
+
+    def _client(self, settings: Settings) -> HuaweiCloudClient:
+        poll = settings.poll
+        policy = self._retry_policy or RetryPolicy(retries=poll.retries)
+        limiter = (
+            RateLimiter(poll.max_requests_per_second) if poll.max_requests_per_second else None
+        )
+        transport = Transport(
+            self._session, self.api_metrics, timeout=poll.timeout, policy=policy, limiter=limiter
+        )
+
+        def authenticator_for(credentials: Credentials) -> Authenticator:
+            if isinstance(credentials, IamCredentials):
+                return IamTokenAuth(
+                    credentials,
+                    transport,
+                    failure_backoff=poll.interval,
+                    on_token=self._redactor.add,
+                )
+            return AkSkAuth(credentials)
+
+        return HuaweiCloudClient(transport, self.api_metrics, authenticator_for)
+
+    async def _publish(self, snapshot: Snapshot) -> None:
+        await self.exposition.publish(snapshot)
+
+    async def _scheduled_cycle(self) -> None:
+        self._cycle = asyncio.current_task()
+        try:
+            await self.poller.run_cycle()
+        except asyncio.CancelledError:
+            # Only stop() cancels this task; end it quietly so the scheduler logs no error.
+            log.info("poll cycle in flight cancelled for shutdown")
+        except Exception:
+            log.exception("poll cycle failed; the next one runs on schedule")
+        finally:
+            self._cycle = None
+
+    async def run_cycle(self) -> Snapshot:
+        """One poll cycle now, outside the schedule (``--once``, tests)."""
+        return await self.poller.run_cycle()
+
+    async def start(self, listen: ListenAddress | None = None, *, schedule: bool = True) -> None:
+        """Serve HTTP (when ``listen`` is given) and start the schedule."""
+        if listen is not None:
+            app = build_app(self.exposition, self.reload, self._web_config)
+            self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+            await self._runner.setup()
+            tls: ssl.SSLContext | None = None
+            if self._web_config is not None and self._web_config.tls_server_config is not None:
+                tls = ssl_context(self._web_config.tls_server_config)
+            site = web.TCPSite(self._runner, listen.host, listen.port, ssl_context=tls)
+            await site.start()
+            self.addresses = [(str(a[0]), int(a[1])) for a in self._runner.addresses]
+            log.info(
+                "listening",
+                extra={
+                    "address": ", ".join(f"{h}:{p}" for h, p in self.addresses),
+                    "tls": tls is not None,
+                },
+            )
+        if schedule:
+            self._scheduler.start()
+
+    async def reload(self) -> None:
+        """Load the configuration again and switch to it; on error keep the old one and raise."""
+        if self._loader is None:
+            raise ConfigError(["reload: this exporter was not started from a configuration file"])
+        try:
+            settings = self._loader()
+        except ConfigError as exc:
+            self.reload_metrics.record(False)
+            log.error(
+                "reload rejected; keeping the running configuration: %s", "; ".join(exc.problems)
+            )
+            raise
+        self._redactor.set_secrets(settings.secrets)
+        added = self.poller.reconfigure(
+            self._client(settings),
+            settings.targets,
+            interval=settings.poll.interval,
+            concurrency=settings.poll.concurrency,
+        )
+        self._scheduler.reschedule(settings.poll.interval)
+        self.settings = settings
+        self.reload_metrics.record(True)
+        await self.poller.publish_current()
+        if added:
+            task: asyncio.Task[object] = asyncio.create_task(self.poller.poll_some(added))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        log.info(
+            "configuration reloaded", extra={"targets": len(settings.targets), "added": len(added)}
+        )
+
+    async def stop(self) -> None:
+        """Stop scheduling, cancel the cycle in flight, stop serving, close connections."""
+        self._scheduler.shutdown()
+        pending = [t for t in (self._cycle, *self._background) if t is not None]
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._own_session:
+            await self._session.close()

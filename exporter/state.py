@@ -1,0 +1,160 @@
+"""Polled state as plain immutable data, and the rules for moving it forward one poll.
+
+A poll cycle builds a new Snapshot from the previous one; the collector only reads them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from exporter.api_models import DevServerImageModel, ImageServerModel
+from exporter.targets import Resource, TargetKey
+
+NULL_STATUS = "NULL"
+DEVSERVER_IMAGE_STATUSES = ("ACTIVE", "INACTIVE")
+IMAGE_SERVER_STATUSES = (
+    "CREATING",
+    "ACTIVE",
+    "BUILDING",
+    "BUILT",
+    "ERROR",
+    "DELETING",
+    NULL_STATUS,
+)
+ACCOUNT_TYPES = ("USER", "USER_GROUP")
+KNOWN_STATUSES = {
+    Resource.DEVSERVER_IMAGE: DEVSERVER_IMAGE_STATUSES,
+    Resource.IMAGE_SERVER: IMAGE_SERVER_STATUSES,
+}
+
+
+def normalize_status(raw: str | None) -> str:
+    """JSON null, a missing field, an empty string and the string "null" all mean NULL."""
+    if raw is None or raw.strip() in ("", "null"):
+        return NULL_STATUS
+    return raw
+
+
+def parse_timestamp(text: str | None) -> float | None:
+    """Unix seconds from any ISO 8601 form the API sends; None when absent or unparsable.
+
+    A time without an offset is UTC, as the API documents its times.
+    """
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+@dataclass(frozen=True, slots=True)
+class DevServerImage:
+    """What the exporter keeps of a dev-server image; absent fields are empty strings."""
+
+    name: str
+    arch: str
+    server_type: str
+    status: str
+
+    @classmethod
+    def from_model(cls, m: DevServerImageModel) -> DevServerImage:
+        """Convert a parsed API answer."""
+        return cls(m.name or "", m.arch or "", m.server_type or "", normalize_status(m.status))
+
+
+@dataclass(frozen=True, slots=True)
+class ImageServer:
+    """What the exporter keeps of a Workspace image server; absent fields are empty strings."""
+
+    name: str
+    image_id: str
+    image_type: str
+    server_id: str
+    instance_id: str
+    server_group_id: str
+    app_group_id: str
+    enterprise_project_id: str
+    status: str
+    created: float | None
+    updated: float | None
+    accounts: tuple[tuple[str, int], ...]
+
+    @classmethod
+    def from_model(cls, m: ImageServerModel) -> ImageServer:
+        """Convert a parsed API answer."""
+        counts = dict.fromkeys(ACCOUNT_TYPES, 0)
+        for account in m.authorize_accounts or ():
+            kind = account.account_type or ""
+            counts[kind] = counts.get(kind, 0) + 1
+        return cls(
+            name=m.name or "",
+            image_id=m.image_id or "",
+            image_type=(m.image_ref.image_type or "") if m.image_ref else "",
+            server_id=m.server_id or "",
+            instance_id=m.instance_id or "",
+            server_group_id=m.server_group_id or "",
+            app_group_id=m.app_group_id or "",
+            enterprise_project_id=m.enterprise_project_id or "",
+            status=normalize_status(m.status),
+            created=parse_timestamp(m.create_time),
+            updated=parse_timestamp(m.update_time),
+            accounts=tuple(sorted(counts.items())),
+        )
+
+
+CloudObject = DevServerImage | ImageServer
+
+
+@dataclass(frozen=True, slots=True)
+class TargetState:
+    """The exporter's knowledge of one target after its latest poll."""
+
+    key: TargetKey
+    up: bool
+    exists: bool | None  # None until the API has answered once
+    obj: CloudObject | None  # last known object, kept while polls fail
+    last_success: float | None
+    status_since: float | None
+    error: str | None = None
+    error_label: str | None = None
+
+
+def observe_answer(
+    prev: TargetState | None, key: TargetKey, obj: CloudObject | None, now: float
+) -> TargetState:
+    """The API answered: ``obj`` is the object, or None after a 404."""
+    if obj is None:
+        return TargetState(key, True, False, None, now, None)
+    same = prev is not None and prev.obj is not None and prev.obj.status == obj.status
+    since = prev.status_since if same and prev is not None else now
+    return TargetState(key, True, True, obj, now, since)
+
+
+def observe_failure(
+    prev: TargetState | None, key: TargetKey, error: str, error_label: str
+) -> TargetState:
+    """No usable answer: keep the last known values and mark the target down."""
+    if prev is None:
+        return TargetState(key, False, None, None, None, None, error, error_label)
+    return replace(prev, up=False, error=error, error_label=error_label)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything one scrape reports about polled state, swapped in whole after each cycle."""
+
+    targets: tuple[TargetState, ...]
+    configured: dict[Resource, int]
+    interval: float
+    last_poll_duration: float | None = None
+    last_poll_timestamp: float | None = None
+
+    @property
+    def ready(self) -> bool:
+        """True once a poll cycle has finished."""
+        return self.last_poll_timestamp is not None

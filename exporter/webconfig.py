@@ -1,0 +1,183 @@
+"""``--web.config.file``: TLS and basic auth in the Prometheus exporter-toolkit format."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ssl
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Literal
+
+import bcrypt
+import yaml
+from aiohttp import BasicAuth, hdrs, web
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+
+from exporter.config import ConfigError, field_path
+
+# Probes must work without credentials; they reveal nothing about the cloud.
+UNPROTECTED_PATHS = frozenset({"/-/healthy", "/-/ready"})
+_TLS_VERSIONS = {
+    "TLS10": ssl.TLSVersion.TLSv1,
+    "TLS11": ssl.TLSVersion.TLSv1_1,
+    "TLS12": ssl.TLSVersion.TLSv1_2,
+    "TLS13": ssl.TLSVersion.TLSv1_3,
+}
+_CLIENT_AUTH = {
+    "NoClientCert": ssl.CERT_NONE,
+    "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
+    "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TlsServerConfig(_Strict):
+    """``tls_server_config``."""
+
+    cert_file: Path
+    key_file: Path
+    client_ca_file: Path | None = None
+    client_auth_type: (
+        Literal["NoClientCert", "VerifyClientCertIfGiven", "RequireAndVerifyClientCert"] | None
+    ) = None
+    min_version: Literal["TLS10", "TLS11", "TLS12", "TLS13"] = "TLS12"
+    max_version: Literal["TLS10", "TLS11", "TLS12", "TLS13"] | None = None
+
+
+class HttpServerConfig(_Strict):
+    """``http_server_config``: extra response headers."""
+
+    headers: dict[str, str] = {}
+
+
+class WebConfigModel(_Strict):
+    """The whole web configuration file."""
+
+    tls_server_config: TlsServerConfig | None = None
+    http_server_config: HttpServerConfig | None = None
+    basic_auth_users: dict[str, SecretStr] = {}
+
+
+def load_web_config(path: str) -> WebConfigModel:
+    """Parse and check a web config file; raise ConfigError naming each mistake."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError([f"web config {path!r}: cannot be read: {exc}"]) from None
+    try:
+        model = WebConfigModel.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(
+            f"web config: {field_path(e['loc'])}: {e['msg']}"
+            for e in exc.errors(include_input=False, include_url=False)
+        ) from None
+    problems = []
+    for user, hashed in model.basic_auth_users.items():
+        if not hashed.get_secret_value().startswith(("$2a$", "$2b$", "$2y$")):
+            problems.append(
+                f"web config: basic_auth_users.{user}: not a bcrypt hash; create one with "
+                "`python -c 'import bcrypt,getpass; print(bcrypt.hashpw(getpass.getpass()"
+                ".encode(), bcrypt.gensalt()).decode())'`"
+            )
+    if problems:
+        raise ConfigError(problems)
+    if model.tls_server_config is not None:
+        ssl_context(model.tls_server_config)  # fail at start-up, not at the first connection
+    return model
+
+
+def ssl_context(tls: TlsServerConfig) -> ssl.SSLContext:
+    """An SSL context for the listener, from a ``tls_server_config`` section."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = _TLS_VERSIONS[tls.min_version]
+    if tls.max_version is not None:
+        ctx.maximum_version = _TLS_VERSIONS[tls.max_version]
+    try:
+        ctx.load_cert_chain(tls.cert_file, tls.key_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            [f"web config: tls_server_config.cert_file/key_file: cannot load: {exc}"]
+        ) from None
+    auth_type = tls.client_auth_type
+    if auth_type is None:
+        auth_type = "RequireAndVerifyClientCert" if tls.client_ca_file else "NoClientCert"
+    if auth_type != "NoClientCert":
+        if tls.client_ca_file is None:
+            raise ConfigError(
+                [f"web config: tls_server_config.client_ca_file: required by {auth_type}"]
+            )
+        try:
+            ctx.load_verify_locations(tls.client_ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                [f"web config: tls_server_config.client_ca_file: cannot load: {exc}"]
+            ) from None
+    ctx.verify_mode = _CLIENT_AUTH[auth_type]
+    return ctx
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class BasicAuthChecker:
+    """Checks basic-auth credentials against bcrypt hashes, off the event loop.
+
+    bcrypt is deliberately slow, so successful checks are remembered by a digest of the
+    presented credentials (as exporter-toolkit does) and misses run in a worker thread.
+    """
+
+    def __init__(self, users: dict[str, SecretStr]) -> None:
+        self._users = {u: h.get_secret_value().encode() for u, h in users.items()}
+        self._good: set[bytes] = set()
+
+    async def check(self, header: str | None) -> bool:
+        """Whether an Authorization header names a known user and the right password."""
+        if not header:
+            return False
+        try:
+            creds = BasicAuth.decode(header)
+        except ValueError:
+            return False
+        hashed = self._users.get(creds.login)
+        if hashed is None:
+            return False
+        digest = hashlib.sha256(f"{creds.login}\0{creds.password}".encode() + hashed).digest()
+        if digest in self._good:
+            return True
+        ok = await asyncio.to_thread(bcrypt.checkpw, creds.password.encode(), hashed)
+        if ok and len(self._good) < 1024:
+            self._good.add(digest)
+        return ok
+
+
+def install(app: web.Application, model: WebConfigModel) -> None:
+    """Add the configured basic auth and response headers to an app before it starts."""
+    checker = BasicAuthChecker(model.basic_auth_users) if model.basic_auth_users else None
+    headers = model.http_server_config.headers if model.http_server_config else {}
+
+    if checker is not None:
+
+        @web.middleware
+        async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+            if request.path in UNPROTECTED_PATHS or await checker.check(
+                request.headers.get(hdrs.AUTHORIZATION)
+            ):
+                return await handler(request)
+            return web.Response(
+                status=401,
+                text="Unauthorized\n",
+                headers={hdrs.WWW_AUTHENTICATE: 'Basic realm="huaweicloud-image-exporter"'},
+            )
+
+        app.middlewares.append(guard)
+
+    if headers:
+
+        async def add_headers(request: web.Request, response: web.StreamResponse) -> None:
+            response.headers.update(headers)
+
+        app.on_response_prepare.append(add_headers)

@@ -1,0 +1,125 @@
+"""The command line end to end: the demo as a user runs it, --once, and clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import yaml
+
+from exporter.simulator import SimulatorServer
+from exporter.targets import Resource
+from tests.helpers import AK, PROJECT, SK, devserver_body, image_id, require_tool
+
+LISTEN_RE = re.compile(rb"msg=listening address=([0-9.]+:\d+)")
+
+
+async def start(*args: str) -> tuple[asyncio.subprocess.Process, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "exporter", *args, "--web.listen-address", "127.0.0.1:0",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    while True:
+        line = await asyncio.wait_for(proc.stderr.readline(), timeout=30)
+        assert line, "exporter exited before listening"
+        m = LISTEN_RE.search(line)
+        if m:
+            return proc, "http://" + m.group(1).decode()
+
+
+async def stop(proc: asyncio.subprocess.Process) -> tuple[int, bytes]:
+    proc.send_signal(signal.SIGTERM)
+    _, err = await asyncio.wait_for(proc.communicate(), timeout=10)
+    return proc.returncode or 0, err
+
+
+async def test_demo_serves_both_families_within_15s_and_stops_cleanly() -> None:
+    started = time.monotonic()
+    proc, base = await start("--demo")
+    try:
+        body = b""
+        async with aiohttp.ClientSession() as s:
+            while time.monotonic() - started < 15:
+                async with s.get(base + "/metrics") as r:
+                    body = await r.read()
+                if (b"huaweicloud_workspace_image_server_status{" in body
+                        and b"huaweicloud_modelarts_devserver_image_status{" in body):  # fmt: skip
+                    break
+                await asyncio.sleep(0.2)
+        assert b"huaweicloud_workspace_image_server_status{" in body
+        assert b"huaweicloud_modelarts_devserver_image_status{" in body
+        promtool = require_tool("promtool")
+        check = subprocess.run(
+            [promtool, "check", "metrics"], input=body, capture_output=True, timeout=60, check=False
+        )
+        assert check.returncode == 0, check.stdout + check.stderr
+    finally:
+        code, err = await stop(proc)
+    assert code == 0, err.decode()
+    assert b"Traceback" not in err
+    assert b"shutting down" in err
+
+
+async def test_once_prints_metrics_and_exit_code_reflects_targets(
+    simulator: SimulatorServer, tmp_path: Path
+) -> None:
+    img_ok, img_missing_key = image_id(1), image_id(2)
+    simulator.cloud.put(Resource.DEVSERVER_IMAGE, PROJECT, img_ok, devserver_body(img_ok))
+    config = {
+        "credentials": {"access_key": AK, "secret_key": SK},
+        "poll": {"interval": "30s", "timeout": "2s"},
+        "targets": [
+            {
+                "project_id": PROJECT,
+                "modelarts_endpoint": simulator.url,
+                "devserver_images": [img_ok],
+            }
+        ],
+    }
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "exporter", "--once", "--config.file", str(path),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
+    assert proc.returncode == 0, err.decode()
+    assert f'huaweicloud_modelarts_devserver_image_status{{id="{img_ok}"'.encode() in out
+    assert SK.encode() not in out + err
+
+    config["credentials"] = {"access_key": AK, "secret_key": "wrong-secret-value"}
+    config["targets"][0]["devserver_images"] = [img_ok, img_missing_key]  # type: ignore[index]
+    path.write_text(yaml.safe_dump(config))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "exporter", "--once", "--config.file", str(path),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
+    assert proc.returncode == 1
+    assert b"APIGW.0301" in err
+    assert b"wrong-secret-value" not in out + err
+
+
+def test_version_flag() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "exporter", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0 and "huaweicloud-image-exporter 0.1.0" in result.stdout
+
+
+async def test_sigint_also_stops_cleanly() -> None:
+    proc, _ = await start("--demo")
+    proc.send_signal(signal.SIGINT)
+    _, err = await asyncio.wait_for(proc.communicate(), timeout=10)
+    assert proc.returncode == 0 and b"Traceback" not in err

@@ -1,0 +1,144 @@
+"""The exporter's HTTP endpoints on a real loopback server."""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from exporter.runtime import Exporter, ListenAddress
+from exporter.simulator import SimulatorServer
+from exporter.targets import Resource
+from exporter.transport import RetryPolicy
+from tests.helpers import (
+    PROJECT,
+    devserver_body,
+    image_id,
+    image_server_body,
+    require_tool,
+    settings,
+)
+
+IMG = image_id(7)
+SRV = "srv-html"
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+    "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
+
+
+@pytest.fixture
+async def served(simulator: SimulatorServer) -> AsyncIterator[tuple[Exporter, str]]:
+    simulator.cloud.put(Resource.DEVSERVER_IMAGE, PROJECT, IMG, devserver_body(IMG))
+    simulator.cloud.put(
+        Resource.IMAGE_SERVER,
+        PROJECT,
+        SRV,
+        image_server_body(SRV, name='<script>alert("x")</script>'),
+    )
+    e = Exporter(settings(simulator.url, [IMG], [SRV]), retry_policy=RetryPolicy(retries=0))
+    await e.start(ListenAddress("127.0.0.1", 0), schedule=False)
+    host, port = e.addresses[0]
+    yield e, f"http://{host}:{port}"
+    await e.stop()
+
+
+async def get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    headers = {"Accept-Encoding": "identity", **headers}
+    async with aiohttp.ClientSession(auto_decompress=False) as s, s.get(url, headers=headers) as r:
+        return r.status, dict(r.headers), await r.read()
+
+
+async def test_healthy_and_ready(served: tuple[Exporter, str]) -> None:
+    exporter, base = served
+    assert (await get(base + "/-/healthy"))[0] == 200
+    status, _, body = await get(base + "/-/ready")
+    assert status == 503 and b"first poll cycle" in body
+    await exporter.run_cycle()
+    assert (await get(base + "/-/ready"))[0] == 200
+
+
+async def test_metrics_text_by_default(served: tuple[Exporter, str]) -> None:
+    exporter, base = served
+    await exporter.run_cycle()
+    status, headers, body = await get(base + "/metrics")
+    assert status == 200
+    assert headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    text = body.decode()
+    assert "huaweicloud_modelarts_devserver_image_status{" in text
+    assert "huaweicloud_image_exporter_build_info{" in text
+    assert "process_cpu_seconds_total" in text
+    assert "# EOF" not in text
+
+
+async def test_metrics_openmetrics_for_prometheus(served: tuple[Exporter, str]) -> None:
+    exporter, base = served
+    await exporter.run_cycle()
+    _, headers, body = await get(base + "/metrics", Accept=PROMETHEUS_ACCEPT)
+    assert headers["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
+    assert body.endswith(b"# EOF\n") and body.count(b"# EOF") == 1
+    assert b"huaweicloud_image_exporter_api_requests_total{" in body
+
+
+@pytest.mark.parametrize("accept", ["", PROMETHEUS_ACCEPT])
+async def test_gzip_is_one_valid_stream_equal_to_plain(
+    served: tuple[Exporter, str], accept: str
+) -> None:
+    exporter, base = served
+    await exporter.run_cycle()
+    _, headers, packed = await get(
+        base + "/metrics", **{"Accept-Encoding": "gzip", "Accept": accept}
+    )
+    assert headers["Content-Encoding"] == "gzip"
+    _, _, plain = await get(base + "/metrics", Accept=accept)
+    unpacked = gzip.decompress(packed)
+
+    # The live part (process CPU, API counters) may move between the two scrapes; the
+    # snapshot part must be identical and the structure whole.
+    def stable(b: bytes) -> list[bytes]:
+        return [
+            ln
+            for ln in b.splitlines()
+            if ln.startswith((b"huaweicloud_modelarts", b"huaweicloud_workspace"))
+        ]
+
+    assert stable(unpacked) == stable(plain) and stable(plain)
+    assert unpacked.endswith(b"# EOF\n") == plain.endswith(b"# EOF\n")
+
+
+async def test_gzip_refused_with_q0(served: tuple[Exporter, str]) -> None:
+    _, base = served
+    _, headers, _ = await get(base + "/metrics", **{"Accept-Encoding": "gzip;q=0"})
+    assert "Content-Encoding" not in headers
+
+
+async def test_landing_page_lists_targets_escaped(served: tuple[Exporter, str]) -> None:
+    exporter, base = served
+    await exporter.run_cycle()
+    status, headers, body = await get(base + "/")
+    page = body.decode()
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert IMG in page and SRV in page and "0.1.0" in page
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert 'href="metrics"' in page
+
+
+async def test_reload_without_config_file_is_refused(served: tuple[Exporter, str]) -> None:
+    _, base = served
+    async with aiohttp.ClientSession() as s, s.post(base + "/-/reload") as r:
+        assert r.status == 400
+        assert "not started from a configuration file" in await r.text()
+
+
+async def test_promtool_accepts_the_exposition(served: tuple[Exporter, str]) -> None:
+    promtool = require_tool("promtool")
+    exporter, base = served
+    await exporter.run_cycle()
+    _, _, body = await get(base + "/metrics")
+    result = subprocess.run(
+        [promtool, "check", "metrics"], input=body, capture_output=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
