@@ -39,7 +39,9 @@ class Poller:
         interval: float,
         concurrency: int,
         publish: Publisher = _publish_nothing,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self._clock = clock
         self._client = client
         self._targets = targets
         self._interval = interval
@@ -125,7 +127,7 @@ class Poller:
             log.exception("unexpected error polling %s %s", key.resource, key.id)
             state = observe_failure(prev, key, f"internal error: {type(exc).__name__}", "internal")
         else:
-            state = observe_answer(prev, key, obj, time.time())
+            state = observe_answer(prev, key, obj, self._clock())
         _log_transition(prev, state)
         return state
 
@@ -137,14 +139,15 @@ class Poller:
             known = {t.key: t for t in current.targets}
             known.update(results)
             states = tuple(known[t.key] for t in self._targets if t.key in known)
+            finished = current.last_poll_duration, current.last_poll_timestamp
+            if duration is not None:  # a full cycle, not a partial poll after a reload
+                finished = duration, self._clock()
             snapshot = Snapshot(
                 targets=states,
                 configured=_configured(self._targets),
                 interval=self._interval,
-                last_poll_duration=duration if duration is not None else current.last_poll_duration,
-                last_poll_timestamp=time.time()
-                if duration is not None
-                else current.last_poll_timestamp,
+                last_poll_duration=finished[0],
+                last_poll_timestamp=finished[1],
             )
             await self._publish(snapshot)
             self.snapshot = snapshot

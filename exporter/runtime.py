@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -88,6 +89,7 @@ class Exporter:
         web_config: WebConfigModel | None = None,
         retry_policy: RetryPolicy | None = None,
         session: aiohttp.ClientSession | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self._loader = loader
@@ -108,6 +110,7 @@ class Exporter:
             interval=settings.poll.interval,
             concurrency=settings.poll.concurrency,
             publish=self._publish,
+            clock=clock,
         )
         self.exposition = Exposition(self.registry, self.poller.snapshot)
         self._scheduler = PollScheduler(self._scheduled_cycle, settings.poll.interval)

@@ -1,0 +1,130 @@
+"""The metric contract as a whole: the README table matches the code, scrapes are consistent."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import re
+from pathlib import Path
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.exposition import Format
+from exporter.runtime import Exporter, ListenAddress
+from exporter.simulator import Fault, FaultKind, SimulatorServer
+from exporter.targets import Resource
+from exporter.transport import RetryPolicy
+from tests.helpers import PROJECT, devserver_body, image_id, image_server_body, settings
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+ROW_RE = re.compile(r"^\| `(?P<name>[a-z_]+)` \| (?P<type>\w+) \|(?P<labels>[^|]*)\|")
+
+
+def readme_table() -> dict[str, tuple[str, frozenset[str]]]:
+    text = README.read_text()
+    table = text.split("<!-- metrics-table -->")[1].split("<!-- /metrics-table -->")[0]
+    rows = {}
+    for line in table.splitlines():
+        m = ROW_RE.match(line)
+        if m:
+            labels = frozenset(x.strip() for x in m["labels"].split(",") if x.strip())
+            rows[m["name"]] = (m["type"], labels)
+    return rows
+
+
+async def code_families(simulator: SimulatorServer) -> dict[str, tuple[str, frozenset[str]]]:
+    """Every huaweicloud_* family the exporter serves, with the label names its samples carry."""
+    img, srv, bad = image_id(1), "srv-1", image_id(2)
+    simulator.cloud.put(Resource.DEVSERVER_IMAGE, PROJECT, img, devserver_body(img))
+    simulator.cloud.put(Resource.IMAGE_SERVER, PROJECT, srv, image_server_body(srv))
+    simulator.cloud.faults[(Resource.DEVSERVER_IMAGE, PROJECT, bad)] = Fault(
+        FaultKind.STATUS, status=500
+    )
+    e = Exporter(settings(simulator.url, [img, bad], [srv]), retry_policy=RetryPolicy(retries=0))
+    try:
+        await e.run_cycle()
+        body = b"".join(e.exposition.body(Format.TEXT, gzip=False)).decode()
+    finally:
+        await e.stop()
+    found = {}
+    for family in text_string_to_metric_families(body):
+        if not family.name.startswith("huaweicloud_"):
+            continue
+        name = family.name + ("_total" if family.type == "counter" else "")
+        labels = frozenset(k for s in family.samples for k in s.labels if k != "le")
+        found[name] = (family.type, labels)
+    return found
+
+
+async def test_readme_metrics_table_matches_code(simulator: SimulatorServer) -> None:
+    documented = readme_table()
+    served = await code_families(simulator)
+    assert set(documented) == set(served), (
+        f"in code, not in README: {sorted(set(served) - set(documented))}; "
+        f"in README, not in code: {sorted(set(documented) - set(served))}"
+    )
+    for name, (kind, labels) in served.items():
+        assert documented[name] == (kind, labels), (
+            f"{name}: README says {documented[name]}, code has {(kind, labels)}"
+        )
+
+
+async def test_concurrent_scrapes_see_only_whole_snapshots(simulator: SimulatorServer) -> None:
+    """Every object flips status together each cycle; no scrape may mix two cycles."""
+    servers = [f"srv-{n:04d}" for n in range(300)]
+    for s in servers:
+        simulator.cloud.put(Resource.IMAGE_SERVER, PROJECT, s, image_server_body(s, "ACTIVE"))
+    e = Exporter(
+        settings(simulator.url, [], servers, concurrency=32), retry_policy=RetryPolicy(retries=0)
+    )
+    await e.start(ListenAddress("127.0.0.1", 0), schedule=False)
+    host, port = e.addresses[0]
+    url = f"http://{host}:{port}/metrics"
+    seen: set[str] = set()
+    bodies = 0
+    stop = asyncio.Event()
+
+    async def scraper(session: aiohttp.ClientSession, encoding: str, accept: str) -> None:
+        nonlocal bodies
+        while not stop.is_set():
+            headers = {"Accept-Encoding": encoding, "Accept": accept}
+            async with session.get(url, headers=headers) as r:
+                raw = await r.read()
+            if encoding == "gzip":
+                raw = gzip.decompress(raw)
+            text = raw.decode()
+            if accept:
+                assert text.endswith("# EOF\n") and text.count("# EOF") == 1
+                text = text.removesuffix("# EOF\n")
+            current = [
+                line for line in text.splitlines()
+                if line.startswith("huaweicloud_workspace_image_server_status{") and line.endswith(" 1.0")
+            ]  # fmt: skip
+            if current:
+                statuses = {re.search(r'status="(\w+)"', line)[1] for line in current}  # type: ignore[index]
+                assert len(statuses) == 1, f"a scrape mixed cycles: {statuses}"
+                assert len(current) == len(servers)
+                seen.update(statuses)
+            bodies += 1
+
+    try:
+        async with aiohttp.ClientSession(auto_decompress=False) as session:
+            tasks = [
+                asyncio.create_task(scraper(session, enc, acc))
+                for enc in ("identity", "gzip")
+                for acc in ("", "application/openmetrics-text; version=1.0.0")
+                for _ in range(2)
+            ]
+            for n in range(6):
+                status = ("ACTIVE", "BUILDING")[n % 2]
+                for s in servers:
+                    simulator.cloud.set_status(Resource.IMAGE_SERVER, PROJECT, s, status)
+                await e.run_cycle()
+                await asyncio.sleep(0.05)
+            stop.set()
+            await asyncio.gather(*tasks)
+    finally:
+        await e.stop()
+    assert seen == {"ACTIVE", "BUILDING"}
+    assert bodies >= 8

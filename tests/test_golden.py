@@ -1,0 +1,237 @@
+"""Golden files: fixed simulator states rendered exactly, covering every contract edge case.
+
+Regenerate after an intended change with ``UPDATE_GOLDEN=1 python -m pytest tests/test_golden.py``
+and review the diff: these files are the public interface alerts and dashboards depend on.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from exporter.exposition import Format, render
+from exporter.runtime import Exporter
+from exporter.simulator import Fault, FaultKind, SimulatedCloud, SimulatorServer
+from exporter.targets import Resource
+from exporter.transport import RetryPolicy
+from tests.helpers import (
+    PROJECT,
+    image_id,
+    image_server_body,
+    require_tool,
+    settings,
+)
+
+GOLDEN = Path(__file__).parent / "golden"
+START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+Step = Callable[[SimulatedCloud], None]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def run_scenario(
+    simulator: SimulatorServer, images: list[str], servers: list[str], steps: list[Step]
+) -> bytes:
+    """Apply each step, poll once after it, and render the final snapshot in both formats."""
+    clock = FakeClock()
+    e = Exporter(
+        settings(simulator.url, images, servers, interval=60),
+        retry_policy=RetryPolicy(retries=0),
+        clock=clock,
+    )
+    try:
+        for step in steps:
+            step(simulator.cloud)
+            await e.run_cycle()
+            clock.now += 60
+    finally:
+        await e.stop()
+    snapshot = replace(e.exposition.snapshot, last_poll_duration=1.25)  # the one wall-time value
+    return render(snapshot).text.plain
+
+
+def put_image(i: str, **fields: object) -> Step:
+    return lambda c: c.put(Resource.DEVSERVER_IMAGE, PROJECT, i, {"image_id": i, **fields})
+
+
+def put_server(s: str, body: dict[str, object]) -> Step:
+    return lambda c: c.put(Resource.IMAGE_SERVER, PROJECT, s, body)
+
+
+def steps(*parts: Step) -> Step:
+    def run(c: SimulatedCloud) -> None:
+        for p in parts:
+            p(c)
+
+    return run
+
+
+STATUS_SERVERS = {
+    f"srv-{s.lower()}": s for s in ("CREATING", "ACTIVE", "BUILDING", "BUILT", "ERROR", "DELETING")
+}
+
+
+def _all_statuses() -> tuple[list[str], list[str], list[Step]]:
+    images = [image_id(n) for n in range(1, 5)]
+    servers = [
+        *STATUS_SERVERS,
+        "srv-json-null",
+        "srv-missing",
+        "srv-null-string",
+        "srv-undocumented",
+    ]
+    missing = image_server_body("srv-missing")
+    del missing["status"]
+    setup = steps(
+        put_image(images[0], name="a", arch="ARM", server_type="BMS", status="ACTIVE"),
+        put_image(images[1], name="b", arch="X86", server_type="ECS", status="INACTIVE"),
+        put_image(images[2], name="c", arch="X86_64", server_type="HPS", status="FROZEN"),
+        put_image(images[3], name="d", arch="ARM", server_type="ECS"),
+        *(put_server(s, image_server_body(s, status)) for s, status in STATUS_SERVERS.items()),
+        put_server("srv-json-null", image_server_body("srv-json-null", None)),
+        put_server("srv-missing", missing),
+        put_server("srv-null-string", image_server_body("srv-null-string", "null")),
+        put_server("srv-undocumented", image_server_body("srv-undocumented", "MIGRATING")),
+    )
+    return images, servers, [setup]
+
+
+TIMES = {
+    "srv-ms-z": "2022-03-07T10:40:43.858Z",
+    "srv-s-z": "2022-03-07T10:40:43Z",
+    "srv-offset": "2022-03-07T18:40:43.858+08:00",
+    "srv-naive": "2022-03-07T10:40:43",
+    "srv-micro": "2022-03-07T10:40:43.123456+00:00",
+    "srv-garbage": "yesterday",
+    "srv-empty": "",
+}
+
+
+def _timestamps() -> tuple[list[str], list[str], list[Step]]:
+    servers = [*TIMES, "srv-absent"]
+    absent = image_server_body("srv-absent")
+    del absent["create_time"], absent["update_time"]
+    setup = steps(
+        *(
+            put_server(s, image_server_body(s, create_time=t, update_time=t))
+            for s, t in TIMES.items()
+        ),
+        put_server("srv-absent", absent),
+    )
+    return [], servers, [setup]
+
+
+def _absent_fields() -> tuple[list[str], list[str], list[Step]]:
+    img = image_id(9)
+    accounts: list[object] = [
+        {"account": "x", "account_type": "ROBOT"},
+        {"account": "y"},
+        {"account": "z", "account_type": "USER"},
+    ]
+    setup = steps(
+        put_image(img, status="ACTIVE"),
+        put_server("srv-bare", {"id": "srv-bare", "status": "BUILT"}),
+        put_server(
+            "srv-null-accounts",
+            image_server_body("srv-null-accounts", authorize_accounts=None, image_ref=None),
+        ),
+        put_server(
+            "srv-odd-accounts", image_server_body("srv-odd-accounts", authorize_accounts=accounts)
+        ),
+    )
+    return [img], ["srv-bare", "srv-null-accounts", "srv-odd-accounts"], [setup]
+
+
+def _escaping() -> tuple[list[str], list[str], list[Step]]:
+    img = image_id(10)
+    nasty = 'quote " backslash \\ newline \n tab \t 中文 émoji 🚀 ' + "x" * 300
+    setup = steps(
+        put_image(img, name=nasty, arch='A"R\\M', server_type="ECS\nBMS", status="ACTIVE"),
+        put_server(
+            "srv-nasty", image_server_body("srv-nasty", name=nasty, enterprise_project_id='ü\\"')
+        ),
+    )
+    return [img], ["srv-nasty"], [setup]
+
+
+def _failure_semantics() -> tuple[list[str], list[str], list[Step]]:
+    ok, gone, never = image_id(20), image_id(21), image_id(22)
+    flaky = "srv-flaky"
+    first = steps(
+        put_image(ok, name="ok", status="ACTIVE"),
+        put_image(gone, name="gone", status="ACTIVE"),
+        put_server(flaky, image_server_body(flaky, "BUILDING")),
+        lambda c: c.faults.__setitem__(
+            (Resource.DEVSERVER_IMAGE, PROJECT, never), Fault(FaultKind.STATUS, status=503)
+        ),
+    )
+    second = steps(
+        lambda c: c.delete(Resource.DEVSERVER_IMAGE, PROJECT, gone),
+        lambda c: c.faults.__setitem__(
+            (Resource.IMAGE_SERVER, PROJECT, flaky), Fault(FaultKind.STATUS, status=500)
+        ),
+        lambda c: c.set_status(
+            Resource.IMAGE_SERVER, PROJECT, flaky, "ERROR"
+        ),  # unseen: poll fails
+        lambda c: c.set_status(Resource.DEVSERVER_IMAGE, PROJECT, ok, "INACTIVE"),
+    )
+    return [ok, gone, never], [flaky], [first, second]
+
+
+SCENARIOS = {
+    "all_statuses": _all_statuses,
+    "timestamps": _timestamps,
+    "absent_fields": _absent_fields,
+    "escaping": _escaping,
+    "failure_semantics": _failure_semantics,
+}
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+async def test_golden(simulator: SimulatorServer, name: str) -> None:
+    images, servers, scenario = SCENARIOS[name]()
+    rendered = await run_scenario(simulator, images, servers, scenario)
+    path = GOLDEN / f"{name}.prom"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_bytes(rendered)
+    assert path.exists(), f"{path} is missing; run with UPDATE_GOLDEN=1 and review it"
+    assert rendered.decode() == path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_promtool_accepts_golden(name: str) -> None:
+    promtool = require_tool("promtool")
+    result = subprocess.run(
+        [promtool, "check", "metrics"], input=(GOLDEN / f"{name}.prom").read_bytes(),
+        capture_output=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_openmetrics_rendering_of_golden_state() -> None:
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    from exporter.state import DevServerImage, Snapshot, TargetState, observe_answer
+    from exporter.targets import TargetKey
+
+    key = TargetKey(Resource.DEVSERVER_IMAGE, PROJECT, image_id(1))
+    state: TargetState = observe_answer(
+        None, key, DevServerImage('n"\\\n', "ARM", "BMS", "ACTIVE"), START
+    )
+    snap = Snapshot((state,), {Resource.DEVSERVER_IMAGE: 1}, 60.0, 1.0, START)
+    body = render(snap).part(Format.OPENMETRICS).plain + b"# EOF\n"
+    families = {f.name: f for f in text_string_to_metric_families(body.decode())}  # type: ignore[no-untyped-call]
+    assert families["huaweicloud_modelarts_devserver_image"].type == "info"
+    sample = families["huaweicloud_modelarts_devserver_image"].samples[0]
+    assert sample.labels["name"] == 'n"\\\n'
