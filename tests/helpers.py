@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
 import shutil
+import signal
+import socket
+import sys
 import uuid
 from collections.abc import Iterable
 
@@ -119,3 +124,37 @@ def image_server_body(sid: str, status: object = "ACTIVE", **extra: object) -> d
     }
     body.update(extra)
     return body
+
+
+LISTEN_RE = re.compile(rb"msg=listening address=([0-9.]+:\d+)")
+
+
+async def start_exporter(*args: str) -> tuple[asyncio.subprocess.Process, str]:
+    """Run the exporter CLI on a free loopback port; return it and its base URL."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "exporter", *args, "--web.listen-address", "127.0.0.1:0",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    while True:
+        line = await asyncio.wait_for(proc.stderr.readline(), timeout=30)
+        assert line, "exporter exited before listening"
+        m = LISTEN_RE.search(line)
+        if m:
+            return proc, "http://" + m.group(1).decode()
+
+
+async def stop_exporter(proc: asyncio.subprocess.Process) -> tuple[int, bytes]:
+    """SIGTERM the exporter; return its exit code and the rest of its stderr."""
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGTERM)
+    _, err = await asyncio.wait_for(proc.communicate(), timeout=10)
+    return proc.returncode or 0, err
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago (for programs that cannot report theirs)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import signal
 import subprocess
 import sys
@@ -15,34 +14,21 @@ import yaml
 
 from exporter.simulator import SimulatorServer
 from exporter.targets import Resource
-from tests.helpers import AK, PROJECT, SK, devserver_body, image_id, require_tool
-
-LISTEN_RE = re.compile(rb"msg=listening address=([0-9.]+:\d+)")
-
-
-async def start(*args: str) -> tuple[asyncio.subprocess.Process, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "exporter", *args, "--web.listen-address", "127.0.0.1:0",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert proc.stderr is not None
-    while True:
-        line = await asyncio.wait_for(proc.stderr.readline(), timeout=30)
-        assert line, "exporter exited before listening"
-        m = LISTEN_RE.search(line)
-        if m:
-            return proc, "http://" + m.group(1).decode()
-
-
-async def stop(proc: asyncio.subprocess.Process) -> tuple[int, bytes]:
-    proc.send_signal(signal.SIGTERM)
-    _, err = await asyncio.wait_for(proc.communicate(), timeout=10)
-    return proc.returncode or 0, err
+from tests.helpers import (
+    AK,
+    PROJECT,
+    SK,
+    devserver_body,
+    image_id,
+    require_tool,
+    start_exporter,
+    stop_exporter,
+)
 
 
 async def test_demo_serves_both_families_within_15s_and_stops_cleanly() -> None:
     started = time.monotonic()
-    proc, base = await start("--demo")
+    proc, base = await start_exporter("--demo")
     try:
         body = b""
         async with aiohttp.ClientSession() as s:
@@ -61,7 +47,7 @@ async def test_demo_serves_both_families_within_15s_and_stops_cleanly() -> None:
         )
         assert check.returncode == 0, check.stdout + check.stderr
     finally:
-        code, err = await stop(proc)
+        code, err = await stop_exporter(proc)
     assert code == 0, err.decode()
     assert b"Traceback" not in err
     assert b"shutting down" in err
@@ -119,7 +105,7 @@ def test_version_flag() -> None:
 
 
 async def test_sigint_also_stops_cleanly() -> None:
-    proc, _ = await start("--demo")
+    proc, _ = await start_exporter("--demo")
     proc.send_signal(signal.SIGINT)
     _, err = await asyncio.wait_for(proc.communicate(), timeout=10)
     assert proc.returncode == 0 and b"Traceback" not in err

@@ -1,0 +1,262 @@
+"""Prometheus alerting rules for this exporter, generated so they can be tuned without editing.
+
+``deploy/prometheus/alerts.yml`` and ``deploy/kubernetes/prometheusrule.yaml`` are this
+module's output with the defaults. To tune thresholds, generate your own copy::
+
+    python -m exporter.rules --stuck-after 2h --runbook-url https://wiki/runbook.md \
+        > alerts.yml
+    python -m exporter.rules --format prometheusrule --namespace monitoring > rule.yaml
+
+``--pending-scale`` multiplies every ``for:`` period and rate window (0.01 turns 10 minutes
+into 6 seconds), for demos and tests of the rules themselves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from exporter.config import parse_duration
+
+JOB = "huaweicloud-image-exporter"
+DEFAULT_RUNBOOK = "https://github.com/huaweicloud-image-exporter/huaweicloud-image-exporter/blob/main/docs/runbook.md"
+# Joins include job and instance so that two exporter replicas watching the same objects
+# (a common HA set-up) never make a many-to-many match.
+KEY = "job, instance, project_id, id"
+
+
+@dataclass(frozen=True, slots=True)
+class Tuning:
+    """The knobs of the rules."""
+
+    stuck_after: float = 3600.0
+    pending_scale: float = 1.0
+    runbook_url: str = DEFAULT_RUNBOOK
+    job: str = JOB
+
+    def period(self, seconds: float) -> str:
+        """A Prometheus duration for ``seconds`` scaled by ``pending_scale`` (at least 1s)."""
+        total = max(1, math.ceil(seconds * self.pending_scale))
+        for unit, size in (("h", 3600), ("m", 60)):
+            if total % size == 0:
+                return f"{total // size}{unit}"
+        return f"{total}s"
+
+
+def _object(name_metric: str) -> str:
+    return f"* on({KEY}) group_left(name) {name_metric}"
+
+
+def alert_rules(t: Tuning) -> list[dict[str, Any]]:
+    """The alerting rules, as Prometheus rule dictionaries."""
+    job = f'job="{t.job}"'
+    image_info = _object("huaweicloud_modelarts_devserver_image_info")
+    server_info = _object("huaweicloud_workspace_image_server_info")
+    window = t.period(300)
+
+    def alert(
+        name: str, expr: str, pending: float | None, severity: str, summary: str, description: str
+    ) -> dict[str, Any]:
+        rule: dict[str, Any] = {"alert": name, "expr": expr}
+        if pending:
+            rule["for"] = t.period(pending)
+        rule["labels"] = {"severity": severity}
+        rule["annotations"] = {
+            "summary": summary,
+            "description": description,
+            "runbook_url": f"{t.runbook_url}#{name.lower()}",
+        }
+        return rule
+
+    return [
+        alert(
+            "HuaweiCloudImageExporterDown",
+            f"up{{{job}}} == 0",
+            300,
+            "critical",
+            "Huawei Cloud image exporter {{ $labels.instance }} is down",
+            "Prometheus cannot scrape {{ $labels.instance }}; no image or image-server state is "
+            "being collected.",
+        ),
+        alert(
+            "HuaweiCloudImageExporterPollStale",
+            # Also fires when the first cycle never finishes: the exporter has been up for 3
+            # intervals without a finished cycle. A just-started exporter stays silent.
+            f"time() - huaweicloud_image_exporter_last_poll_timestamp_seconds{{{job}}}"
+            f" > 3 * huaweicloud_image_exporter_poll_interval_seconds{{{job}}}"
+            f"\nor ((time() - process_start_time_seconds{{{job}}})"
+            f" > 3 * huaweicloud_image_exporter_poll_interval_seconds{{{job}}}"
+            "\n  unless on(job, instance) "
+            f"huaweicloud_image_exporter_last_poll_timestamp_seconds{{{job}}})",
+            None,
+            "warning",
+            "Huawei Cloud image exporter {{ $labels.instance }} has not finished a poll cycle "
+            "for 3 intervals",
+            "The values it serves are stale. Check its log for errors and the API's reachability.",
+        ),
+        alert(
+            "HuaweiCloudImageTargetUnreachable",
+            f"huaweicloud_image_exporter_target_up{{{job}}} == 0",
+            600,
+            "warning",
+            "Cannot poll {{ $labels.resource }} {{ $labels.id }}",
+            "Polls of {{ $labels.resource }} {{ $labels.id }} in project {{ $labels.project_id }} "
+            "have failed for 10 minutes; its metrics show the last known values. The landing "
+            "page of {{ $labels.instance }} shows the last error.",
+        ),
+        alert(
+            "HuaweiCloudImageObjectGone",
+            f"huaweicloud_image_exporter_target_exists{{{job}}} == 0",
+            300,
+            "warning",
+            "Configured {{ $labels.resource }} {{ $labels.id }} no longer exists",
+            "The API answers 404 for {{ $labels.resource }} {{ $labels.id }} in project "
+            "{{ $labels.project_id }}. Remove it from the configuration if it was deleted on "
+            "purpose.",
+        ),
+        alert(
+            "HuaweiCloudDevServerImageInactive",
+            f'(huaweicloud_modelarts_devserver_image_status{{{job}, status="INACTIVE"}} == 1)\n'
+            f"{image_info}",
+            900,
+            "warning",
+            "Dev-server image {{ $labels.name }} is INACTIVE",
+            "ModelArts Lite Server image {{ $labels.name }} ({{ $labels.id }}, project "
+            "{{ $labels.project_id }}) is INACTIVE and cannot be used to create servers.",
+        ),
+        alert(
+            "HuaweiCloudImageServerError",
+            f'(huaweicloud_workspace_image_server_status{{{job}, status="ERROR"}} == 1)\n'
+            f"{server_info}",
+            300,
+            "critical",
+            "Image server {{ $labels.name }} is in ERROR",
+            "Workspace image server {{ $labels.name }} ({{ $labels.id }}, project "
+            "{{ $labels.project_id }}) is in ERROR.",
+        ),
+        alert(
+            "HuaweiCloudImageServerStuck",
+            f"(time() - huaweicloud_image_exporter_status_last_change_timestamp_seconds"
+            f'{{{job}, resource="image_server"}} > {t.stuck_after:g})\n'
+            f"* on({KEY}) group_left(status) "
+            "(huaweicloud_workspace_image_server_status"
+            f'{{{job}, status=~"CREATING|BUILDING"}} == 1)\n'
+            f"{server_info}",
+            None,
+            "warning",
+            "Image server {{ $labels.name }} stuck in {{ $labels.status }}",
+            "Workspace image server {{ $labels.name }} ({{ $labels.id }}, project "
+            "{{ $labels.project_id }}) has been {{ $labels.status }} for "
+            "{{ $value | humanizeDuration }}"
+            f" (threshold {t.stuck_after:g}s).",
+        ),
+        alert(
+            "HuaweiCloudApiThrottled",
+            f"sum by (job, instance, api) (rate(huaweicloud_image_exporter_api_errors_total"
+            f'{{{job}, error_code=~"APIGW?\\\\.0308"}}[{window}])) > 0',
+            900,
+            "warning",
+            "Huawei Cloud throttles the exporter's {{ $labels.api }} calls",
+            "The API gateway has answered 429 (APIGW.0308) for 15 minutes. Lower "
+            "poll.concurrency, set poll.max_requests_per_second, or poll less often.",
+        ),
+        alert(
+            "HuaweiCloudApiAuthFailing",
+            f"sum by (job, instance, api) (rate(huaweicloud_image_exporter_api_requests_total"
+            f'{{{job}, code=~"401|403"}}[{window}])) > 0',
+            600,
+            "critical",
+            "Huawei Cloud rejects the exporter's credentials for {{ $labels.api }}",
+            "Requests have been answered 401 or 403 for 10 minutes: the key pair is wrong, "
+            "expired, locked after failed signatures, or lacks permissions.",
+        ),
+    ]
+
+
+def rule_groups(t: Tuning) -> dict[str, Any]:
+    """A Prometheus rule file."""
+    return {"groups": [{"name": "huaweicloud-image-exporter", "rules": alert_rules(t)}]}
+
+
+def prometheus_rule(t: Tuning, namespace: str) -> dict[str, Any]:
+    """The same rules as a prometheus-operator PrometheusRule."""
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {
+            "name": "huaweicloud-image-exporter",
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/name": "huaweicloud-image-exporter"},
+        },
+        "spec": rule_groups(t),
+    }
+
+
+class _Literal(str):
+    """A string dumped in YAML's block style, so multi-line expressions stay readable."""
+
+
+def _dump(data: dict[str, Any]) -> str:
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        if isinstance(node, str) and "\n" in node:
+            return _Literal(node)
+        return node
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    Dumper.add_representer(
+        _Literal, lambda d, s: d.represent_scalar("tag:yaml.org,2002:str", str(s), style="|")
+    )
+    return yaml.dump(walk(data), Dumper=Dumper, sort_keys=False, width=1000, allow_unicode=True)
+
+
+HEADER = "# Generated by `python -m exporter.rules{args}`; tune with its flags, do not edit.\n"
+
+
+def render(
+    t: Tuning, fmt: str = "prometheus", namespace: str = "monitoring", args: str = ""
+) -> str:
+    """The rule file text."""
+    data = rule_groups(t) if fmt == "prometheus" else prometheus_rule(t, namespace)
+    return HEADER.format(args=args) + _dump(data)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m exporter.rules``: print the rule file."""
+    p = argparse.ArgumentParser(prog="python -m exporter.rules", description=__doc__.split("\n")[0])
+    p.add_argument(
+        "--stuck-after", default="1h", help="CREATING/BUILDING longer than this alerts (1h)"
+    )
+    p.add_argument(
+        "--pending-scale",
+        type=float,
+        default=1.0,
+        help="multiply every for: period and rate window (default 1; 0.01 for demos and tests)",
+    )
+    p.add_argument("--runbook-url", default=DEFAULT_RUNBOOK, help="where docs/runbook.md is served")
+    p.add_argument("--job", default=JOB, help=f"the scrape job name (default {JOB})")
+    p.add_argument("--format", choices=("prometheus", "prometheusrule"), default="prometheus")
+    p.add_argument("--namespace", default="monitoring", help="namespace of the PrometheusRule")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = p.parse_args(argv)
+    tuning = Tuning(
+        parse_duration(args.stuck_after), args.pending_scale, args.runbook_url, args.job
+    )
+    flags = "".join(f" {a}" for a in argv)
+    sys.stdout.write(render(tuning, args.format, args.namespace, flags))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
