@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -35,8 +35,9 @@ class Authenticator(Protocol):
         """Headers for one attempt of a request with an empty body."""
         ...
 
-    def invalidate(self, project_id: str) -> bool:
-        """Forget cached credentials after a 401; True if a retry with fresh ones makes sense."""
+    def invalidate(self, project_id: str, rejected: Mapping[str, str]) -> bool:
+        """After a 401 for a request sent with ``rejected`` headers, forget what was cached;
+        True if one retry with fresh credentials makes sense."""
         ...
 
 
@@ -63,7 +64,7 @@ class AkSkAuth:
             method, host, url.raw_path, url.query.items(), base, b"", c.access_key, c.secret_key
         )
 
-    def invalidate(self, project_id: str) -> bool:
+    def invalidate(self, project_id: str, rejected: Mapping[str, str]) -> bool:
         """A signature is not cached, so a 401 is final."""
         return False
 
@@ -114,9 +115,16 @@ class IamTokenAuth:
         token = await self._token(project_id, deadline)
         return {**_base_headers(project_id), "X-Auth-Token": token}
 
-    def invalidate(self, project_id: str) -> bool:
-        """Drop the project's token (revoked or expired early); a retry may fetch a new one."""
-        return self._tokens.pop(project_id, None) is not None
+    def invalidate(self, project_id: str, rejected: Mapping[str, str]) -> bool:
+        """Drop the rejected token (revoked or expired early) if it is still the cached one.
+
+        Concurrent requests rejected with the same token drop it once; each still retries,
+        and the retry waits for the one new token.
+        """
+        token = self._tokens.get(project_id)
+        if token is not None and token.value == rejected.get("X-Auth-Token"):
+            del self._tokens[project_id]
+        return True
 
     async def _token(self, project_id: str, deadline: float | None) -> str:
         cached = self._usable(project_id)

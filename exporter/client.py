@@ -44,13 +44,16 @@ class HuaweiCloudClient:
         url = URL(target.endpoint + target.path, encoded=True)
         project_id = target.key.project_id
 
+        sent: dict[str, str] = {}
+
         async def headers() -> dict[str, str]:
-            return await auth.headers("GET", url, project_id, deadline)
+            sent.update(await auth.headers("GET", url, project_id, deadline))
+            return sent
 
         resp = await self._transport.request(api, "GET", url, headers, deadline=deadline)
         # A 401 with a cached token means it was revoked or expired early: one fresh try,
         # never a loop, and never for a signature (that would count toward the lockout).
-        if resp.status == 401 and auth.invalidate(project_id):
+        if resp.status == 401 and auth.invalidate(project_id, sent):
             resp = await self._transport.request(api, "GET", url, headers, deadline=deadline)
         if resp.error is not None:
             raise resp.error

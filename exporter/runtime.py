@@ -194,6 +194,16 @@ class Exporter:
                 "reload rejected; keeping the running configuration: %s", "; ".join(exc.problems)
             )
             raise
+        await self.apply(settings)
+        self.reload_metrics.record(True)
+        log.info("configuration reloaded", extra={"targets": len(settings.targets)})
+
+    async def apply(self, settings: Settings) -> None:
+        """Switch to new settings.
+
+        Kept targets keep their state, removed ones vanish at once, added ones are polled
+        at once (not at the next scheduled cycle).
+        """
         self._redactor.set_secrets(settings.secrets)
         added = self.poller.reconfigure(
             self._client(settings),
@@ -203,15 +213,11 @@ class Exporter:
         )
         self._scheduler.reschedule(settings.poll.interval)
         self.settings = settings
-        self.reload_metrics.record(True)
         await self.poller.publish_current()
         if added:
             task: asyncio.Task[object] = asyncio.create_task(self.poller.poll_some(added))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
-        log.info(
-            "configuration reloaded", extra={"targets": len(settings.targets), "added": len(added)}
-        )
 
     async def stop(self) -> None:
         """Stop scheduling, cancel the cycle in flight, stop serving, close connections."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hashlib
 import ssl
 from collections.abc import Awaitable, Callable
@@ -11,7 +13,7 @@ from typing import Literal
 
 import bcrypt
 import yaml
-from aiohttp import BasicAuth, hdrs, web
+from aiohttp import hdrs, web
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
 from exporter.config import ConfigError, field_path
@@ -123,6 +125,19 @@ def ssl_context(tls: TlsServerConfig) -> ssl.SSLContext:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def parse_basic_auth(header: str | None) -> tuple[str, str] | None:
+    """``(login, password)`` from an ``Authorization: Basic ...`` header, or None."""
+    scheme, _, encoded = (header or "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    login, sep, password = decoded.partition(":")
+    return (login, password) if sep else None
+
+
 class BasicAuthChecker:
     """Checks basic-auth credentials against bcrypt hashes, off the event loop.
 
@@ -136,19 +151,17 @@ class BasicAuthChecker:
 
     async def check(self, header: str | None) -> bool:
         """Whether an Authorization header names a known user and the right password."""
-        if not header:
+        parsed = parse_basic_auth(header)
+        if parsed is None:
             return False
-        try:
-            creds = BasicAuth.decode(header)
-        except ValueError:
-            return False
-        hashed = self._users.get(creds.login)
+        login, password = parsed
+        hashed = self._users.get(login)
         if hashed is None:
             return False
-        digest = hashlib.sha256(f"{creds.login}\0{creds.password}".encode() + hashed).digest()
+        digest = hashlib.sha256(f"{login}\0{password}".encode() + hashed).digest()
         if digest in self._good:
             return True
-        ok = await asyncio.to_thread(bcrypt.checkpw, creds.password.encode(), hashed)
+        ok = await asyncio.to_thread(bcrypt.checkpw, password.encode(), hashed)
         if ok and len(self._good) < 1024:
             self._good.add(digest)
         return ok

@@ -109,3 +109,36 @@ async def test_sigint_also_stops_cleanly() -> None:
     proc.send_signal(signal.SIGINT)
     _, err = await asyncio.wait_for(proc.communicate(), timeout=10)
     assert proc.returncode == 0 and b"Traceback" not in err
+
+
+async def test_sigterm_cancels_a_hung_cycle_within_seconds(
+    simulator: SimulatorServer, tmp_path: Path
+) -> None:
+    from exporter.simulator import Fault, FaultKind
+
+    img = image_id(5)
+    simulator.cloud.faults[(Resource.DEVSERVER_IMAGE, PROJECT, img)] = Fault(
+        FaultKind.HANG, delay=60
+    )
+    config = {
+        "credentials": {"access_key": AK, "secret_key": SK},
+        "poll": {"interval": "60s", "timeout": "30s"},
+        "targets": [
+            {"project_id": PROJECT, "modelarts_endpoint": simulator.url, "devserver_images": [img]}
+        ],
+    }
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc, base = await start_exporter("--config.file", str(path))
+    async with aiohttp.ClientSession() as s:
+        for _ in range(100):  # wait until the request is in flight at the simulator
+            if simulator.cloud.in_flight:
+                break
+            await asyncio.sleep(0.05)
+        async with s.get(base + "/-/ready") as r:
+            assert r.status == 503
+    started = time.monotonic()
+    code, err = await stop_exporter(proc)
+    assert time.monotonic() - started < 5
+    assert code == 0 and b"Traceback" not in err
+    assert b"poll cycle in flight cancelled" in err

@@ -1,0 +1,130 @@
+"""No secret is ever logged, printed, exported or put in an error, through a whole lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+from exporter.simulator import SimulatorServer
+from exporter.targets import Resource
+from tests.helpers import PROJECT, image_id, image_server_body, start_exporter, stop_exporter
+
+SK = "SECRET-SK-b7e1c0de5a1f"
+SK2 = "SECRET-SK2-40c9aa77e2d1"
+TOKEN = "SECRET-TOKEN-91f3d2a7c6e5"
+PASSWORD = "SECRET-IAM-PW-0d8f2b1e"
+FILE_SK = "SECRET-FILE-SK-66a1f09c"
+SECRETS = (SK, SK2, TOKEN, PASSWORD, FILE_SK)
+
+
+def config(url: str, sk: str, secret_file: Path) -> dict[str, Any]:
+    return {
+        "credentials": {"access_key": "TEMPORARY-AK", "secret_key": sk, "security_token": TOKEN},
+        "poll": {"interval": "30s", "timeout": "2s", "retries": 0},
+        "targets": [
+            {"project_id": PROJECT, "workspace_endpoint": url, "image_servers": ["srv-1"]},
+            {"project_id": "p2", "workspace_endpoint": url, "image_servers": ["srv-2"],
+             "credentials": {"iam": {"username": "u", "password": PASSWORD, "domain_name": "d", "endpoint": url}}},
+            {"project_id": "p3", "modelarts_endpoint": url, "devserver_images": [image_id(3)],
+             "credentials": {"access_key": "AK3", "secret_key_file": str(secret_file)}},
+        ],
+    }  # fmt: skip
+
+
+async def cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    """Run the CLI without blocking the loop that serves the simulator."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "exporter", *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def test_secrets_appear_nowhere(simulator: SimulatorServer, tmp_path: Path) -> None:
+    cloud = simulator.cloud
+    cloud.add_access_key(
+        "TEMPORARY-AK", "the-real-secret", token="another-token"
+    )  # so every poll fails
+    cloud.add_iam_user("d", "u", "the-real-password")
+    cloud.put(Resource.IMAGE_SERVER, PROJECT, "srv-1", image_server_body("srv-1"))
+    secret_file = tmp_path / "sk"
+    secret_file.write_text(FILE_SK)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config(simulator.url, SK, secret_file)))
+    seen: list[str] = []
+
+    proc, base = await start_exporter("--config.file", str(path), "--log.level", "debug")
+    try:
+        async with aiohttp.ClientSession() as s:
+            for _ in range(100):
+                async with s.get(base + "/-/ready") as r:
+                    if r.status == 200:
+                        break
+                await asyncio.sleep(0.05)
+            for page in ("/metrics", "/", "/-/ready"):
+                async with s.get(base + page) as r:
+                    seen.append(await r.text())
+            assert "APIGW.0301" in seen[1], "the polls were meant to fail"
+            # a rejected reload whose file has secrets in wrong places
+            bad = config(simulator.url, SK, secret_file)
+            bad["credentials"]["secret_key"] = [SK2]
+            bad["credentials"]["secret_keyy"] = SK2
+            path.write_text(yaml.safe_dump(bad))
+            async with s.post(base + "/-/reload") as r:
+                assert r.status == 400
+                seen.append(await r.text())
+            # a good reload with a new secret, then another failing poll
+            path.write_text(yaml.safe_dump(config(simulator.url, SK2, secret_file)))
+            proc.send_signal(signal.SIGHUP)
+            await asyncio.sleep(1.0)
+            async with s.get(base + "/metrics") as r:
+                seen.append(await r.text())
+    finally:
+        code, final_log = await stop_exporter(proc)
+    assert code == 0
+    seen.append(final_log.decode())
+    assert "configuration reloaded" in seen[-1]
+
+    env = {**os.environ, "HUAWEICLOUD_SDK_SK": SK}
+    path.write_text(yaml.safe_dump(bad))
+    for args in (["--check-config"], ["--once"]):
+        code, out, err = await cli(env, *args, "--config.file", str(path))
+        assert code == 1
+        seen += [out, err]
+    path.write_text(yaml.safe_dump(config(simulator.url, SK, secret_file)))
+    code, out, err = await cli(
+        env, "--once", "--log.level", "debug", "--log.format", "json", "--config.file", str(path)
+    )
+    assert code == 1 and "APIGW.0301" in err
+    seen += [out, err]
+
+    everything = "\n".join(seen)
+    for secret in SECRETS:
+        assert secret not in everything, f"{secret} leaked"
+
+
+def test_log_redaction_is_a_second_line_of_defence() -> None:
+    import io
+    import logging
+
+    from exporter.logs import setup_logging
+
+    stream = io.StringIO()
+    redactor = setup_logging("debug", "text", stream)
+    redactor.set_secrets((SK,))
+    redactor.add(TOKEN)
+    try:
+        raise ValueError(f"boom {SK}")
+    except ValueError:
+        logging.getLogger("exporter.test").exception("failed with %s and %s", SK, TOKEN)
+    out = stream.getvalue()
+    assert SK not in out and TOKEN not in out
+    assert out.count("<redacted>") >= 3
