@@ -6,7 +6,7 @@ configuration leaves no series behind.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 from prometheus_client.metrics_core import GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -40,6 +40,10 @@ def _polled(text: str, interval: float) -> str:
     return f"{text} Value from a background poll every {interval:g}s, not from this scrape."
 
 
+def _gauge(name: str, text: str, every: float, labels: list[str]) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, _polled(text, every), labels=labels)
+
+
 def _state_set(
     family: GaugeMetricFamily, key: list[str], current: str, known: Iterable[str]
 ) -> None:
@@ -47,6 +51,168 @@ def _state_set(
         family.add_metric([*key, status], 1.0 if status == current else 0.0)
     if current not in known:
         family.add_metric([*key, current], 1.0)
+
+
+def cloud_families(states: Sequence[TargetState], every: float) -> Iterator[Metric]:
+    """The families describing the objects themselves: they change only when an object does."""
+    images = [(t, t.obj) for t in states if isinstance(t.obj, DevServerImage)]
+    servers = [(t, t.obj) for t in states if isinstance(t.obj, ImageServer)]
+    yield from _devserver_images(images, every)
+    yield from _image_servers(servers, every)
+
+
+def target_families(states: Sequence[TargetState], every: float) -> Iterator[Metric]:
+    """The exporter's own per-target families, which change every cycle."""
+    yield from _targets(states, every)
+
+
+def _devserver_images(
+    states: list[tuple[TargetState, DevServerImage]], every: float
+) -> Iterator[Metric]:
+    info = InfoMetricFamily(
+        "huaweicloud_modelarts_devserver_image",
+        _polled("Descriptive labels of a ModelArts Lite Server (dev-server) image.", every),
+        labels=KEY_LABELS,
+    )
+    status = _gauge(
+        "huaweicloud_modelarts_devserver_image_status",
+        "Status of a dev-server image as a state set: 1 for the current status, 0 for "
+        "the other known ones.",
+        every,
+        [*KEY_LABELS, "status"],
+    )
+    for t, obj in states:
+        key = [t.key.project_id, t.key.id]
+        info.add_metric(key, {"name": obj.name, "arch": obj.arch, "server_type": obj.server_type})
+        _state_set(status, key, obj.status, DEVSERVER_IMAGE_STATUSES)
+    yield info
+    yield status
+
+
+def _image_servers(states: list[tuple[TargetState, ImageServer]], every: float) -> Iterator[Metric]:
+    info = InfoMetricFamily(
+        "huaweicloud_workspace_image_server",
+        _polled("Descriptive labels of a Workspace image server (image instance).", every),
+        labels=KEY_LABELS,
+    )
+    status = _gauge(
+        "huaweicloud_workspace_image_server_status",
+        "Status of an image server as a state set: 1 for the current status, 0 for the "
+        "other known ones; NULL when the API reports none.",
+        every,
+        [*KEY_LABELS, "status"],
+    )
+    created = _gauge(
+        "huaweicloud_workspace_image_server_created_timestamp_seconds",
+        "Unix time of the image server's create_time.",
+        every,
+        KEY_LABELS,
+    )
+    updated = _gauge(
+        "huaweicloud_workspace_image_server_updated_timestamp_seconds",
+        "Unix time of the image server's update_time.",
+        every,
+        KEY_LABELS,
+    )
+    accounts = _gauge(
+        "huaweicloud_workspace_image_server_authorized_accounts",
+        "Number of authorize_accounts entries of each account_type.",
+        every,
+        [*KEY_LABELS, "account_type"],
+    )
+    for t, obj in states:
+        key = [t.key.project_id, t.key.id]
+        info.add_metric(
+            key,
+            {
+                "name": obj.name,
+                "image_id": obj.image_id,
+                "image_type": obj.image_type,
+                "server_id": obj.server_id,
+                "instance_id": obj.instance_id,
+                "server_group_id": obj.server_group_id,
+                "app_group_id": obj.app_group_id,
+                "enterprise_project_id": obj.enterprise_project_id,
+            },
+        )
+        _state_set(status, key, obj.status, IMAGE_SERVER_STATUSES)
+        if obj.created is not None:
+            created.add_metric(key, obj.created)
+        if obj.updated is not None:
+            updated.add_metric(key, obj.updated)
+        for account_type, count in obj.accounts:
+            accounts.add_metric([*key, account_type], float(count))
+    yield from (info, status, created, updated, accounts)
+
+
+def _targets(states: Iterable[TargetState], every: float) -> Iterator[Metric]:
+    up = _gauge(
+        "huaweicloud_image_exporter_target_up",
+        "1 if the last poll of this target got an answer from the API (200, or 404), "
+        "0 if it failed.",
+        every,
+        TARGET_LABELS,
+    )
+    exists = _gauge(
+        "huaweicloud_image_exporter_target_exists",
+        "1 if the object exists, 0 after the API answered 404.",
+        every,
+        TARGET_LABELS,
+    )
+    last_success = _gauge(
+        "huaweicloud_image_exporter_target_last_success_timestamp_seconds",
+        "When the last successful poll of this target finished.",
+        every,
+        TARGET_LABELS,
+    )
+    status_since = _gauge(
+        "huaweicloud_image_exporter_status_last_change_timestamp_seconds",
+        "When the exporter first saw the object's current status (first observation "
+        "for a status already there when it started).",
+        every,
+        TARGET_LABELS,
+    )
+    for t in states:
+        labels = [t.key.resource.value, t.key.project_id, t.key.id]
+        up.add_metric(labels, 1.0 if t.up else 0.0)
+        if t.exists is not None:
+            exists.add_metric(labels, 1.0 if t.exists else 0.0)
+        if t.last_success is not None:
+            last_success.add_metric(labels, t.last_success)
+        if t.status_since is not None:
+            status_since.add_metric(labels, t.status_since)
+    yield from (up, exists, last_success, status_since)
+
+
+def summary_families(snap: Snapshot) -> Iterator[Metric]:
+    """The families about the poll as a whole."""
+    yield GaugeMetricFamily(
+        "huaweicloud_image_exporter_poll_interval_seconds",
+        "Configured interval between poll cycles.",
+        value=snap.interval,
+    )
+    duration = GaugeMetricFamily(
+        "huaweicloud_image_exporter_last_poll_duration_seconds",
+        "Wall time of the last complete poll cycle.",
+    )
+    finished = GaugeMetricFamily(
+        "huaweicloud_image_exporter_last_poll_timestamp_seconds",
+        "When the last poll cycle finished.",
+    )
+    if snap.last_poll_duration is not None:
+        duration.add_metric([], snap.last_poll_duration)
+    if snap.last_poll_timestamp is not None:
+        finished.add_metric([], snap.last_poll_timestamp)
+    yield duration
+    yield finished
+    targets = GaugeMetricFamily(
+        "huaweicloud_image_exporter_targets",
+        "Number of configured targets by resource.",
+        labels=["resource"],
+    )
+    for resource in Resource:
+        targets.add_metric([resource.value], float(snap.configured.get(resource, 0)))
+    yield targets
 
 
 class SnapshotCollector(Collector):
@@ -57,166 +223,6 @@ class SnapshotCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         """Build every family from the snapshot."""
-        snap = self._snapshot
-        every = snap.interval
-        images = [(t, t.obj) for t in snap.targets if isinstance(t.obj, DevServerImage)]
-        servers = [(t, t.obj) for t in snap.targets if isinstance(t.obj, ImageServer)]
-        yield from self._devserver_images(images, every)
-        yield from self._image_servers(servers, every)
-        yield from self._targets(snap.targets, every)
-        yield from self._poll(snap)
-
-    @staticmethod
-    def _devserver_images(
-        states: list[tuple[TargetState, DevServerImage]], every: float
-    ) -> Iterator[Metric]:
-        info = InfoMetricFamily(
-            "huaweicloud_modelarts_devserver_image",
-            _polled("Descriptive labels of a ModelArts Lite Server (dev-server) image.", every),
-            labels=KEY_LABELS,
-        )
-        status = GaugeMetricFamily(
-            "huaweicloud_modelarts_devserver_image_status",
-            _polled(
-                "Status of a dev-server image as a state set: 1 for the current status, 0 for "
-                "the other known ones.",
-                every,
-            ),
-            labels=[*KEY_LABELS, "status"],
-        )
-        for t, obj in states:
-            key = [t.key.project_id, t.key.id]
-            info.add_metric(
-                key, {"name": obj.name, "arch": obj.arch, "server_type": obj.server_type}
-            )
-            _state_set(status, key, obj.status, DEVSERVER_IMAGE_STATUSES)
-        yield info
-        yield status
-
-    @staticmethod
-    def _image_servers(
-        states: list[tuple[TargetState, ImageServer]], every: float
-    ) -> Iterator[Metric]:
-        info = InfoMetricFamily(
-            "huaweicloud_workspace_image_server",
-            _polled("Descriptive labels of a Workspace image server (image instance).", every),
-            labels=KEY_LABELS,
-        )
-        status = GaugeMetricFamily(
-            "huaweicloud_workspace_image_server_status",
-            _polled(
-                "Status of an image server as a state set: 1 for the current status, 0 for the "
-                "other known ones; NULL when the API reports none.",
-                every,
-            ),
-            labels=[*KEY_LABELS, "status"],
-        )
-        created = GaugeMetricFamily(
-            "huaweicloud_workspace_image_server_created_timestamp_seconds",
-            _polled("Unix time of the image server's create_time.", every),
-            labels=KEY_LABELS,
-        )
-        updated = GaugeMetricFamily(
-            "huaweicloud_workspace_image_server_updated_timestamp_seconds",
-            _polled("Unix time of the image server's update_time.", every),
-            labels=KEY_LABELS,
-        )
-        accounts = GaugeMetricFamily(
-            "huaweicloud_workspace_image_server_authorized_accounts",
-            _polled("Number of authorize_accounts entries of each account_type.", every),
-            labels=[*KEY_LABELS, "account_type"],
-        )
-        for t, obj in states:
-            key = [t.key.project_id, t.key.id]
-            info.add_metric(
-                key,
-                {
-                    "name": obj.name,
-                    "image_id": obj.image_id,
-                    "image_type": obj.image_type,
-                    "server_id": obj.server_id,
-                    "instance_id": obj.instance_id,
-                    "server_group_id": obj.server_group_id,
-                    "app_group_id": obj.app_group_id,
-                    "enterprise_project_id": obj.enterprise_project_id,
-                },
-            )
-            _state_set(status, key, obj.status, IMAGE_SERVER_STATUSES)
-            if obj.created is not None:
-                created.add_metric(key, obj.created)
-            if obj.updated is not None:
-                updated.add_metric(key, obj.updated)
-            for account_type, count in obj.accounts:
-                accounts.add_metric([*key, account_type], float(count))
-        yield from (info, status, created, updated, accounts)
-
-    @staticmethod
-    def _targets(states: Iterable[TargetState], every: float) -> Iterator[Metric]:
-        up = GaugeMetricFamily(
-            "huaweicloud_image_exporter_target_up",
-            _polled(
-                "1 if the last poll of this target got an answer from the API (200, or 404), "
-                "0 if it failed.",
-                every,
-            ),
-            labels=TARGET_LABELS,
-        )
-        exists = GaugeMetricFamily(
-            "huaweicloud_image_exporter_target_exists",
-            _polled("1 if the object exists, 0 after the API answered 404.", every),
-            labels=TARGET_LABELS,
-        )
-        last_success = GaugeMetricFamily(
-            "huaweicloud_image_exporter_target_last_success_timestamp_seconds",
-            _polled("When the last successful poll of this target finished.", every),
-            labels=TARGET_LABELS,
-        )
-        status_since = GaugeMetricFamily(
-            "huaweicloud_image_exporter_status_last_change_timestamp_seconds",
-            _polled(
-                "When the exporter first saw the object's current status (first observation "
-                "for a status already there when it started).",
-                every,
-            ),
-            labels=TARGET_LABELS,
-        )
-        for t in states:
-            labels = [t.key.resource.value, t.key.project_id, t.key.id]
-            up.add_metric(labels, 1.0 if t.up else 0.0)
-            if t.exists is not None:
-                exists.add_metric(labels, 1.0 if t.exists else 0.0)
-            if t.last_success is not None:
-                last_success.add_metric(labels, t.last_success)
-            if t.status_since is not None:
-                status_since.add_metric(labels, t.status_since)
-        yield from (up, exists, last_success, status_since)
-
-    @staticmethod
-    def _poll(snap: Snapshot) -> Iterator[Metric]:
-        yield GaugeMetricFamily(
-            "huaweicloud_image_exporter_poll_interval_seconds",
-            "Configured interval between poll cycles.",
-            value=snap.interval,
-        )
-        duration = GaugeMetricFamily(
-            "huaweicloud_image_exporter_last_poll_duration_seconds",
-            "Wall time of the last complete poll cycle.",
-        )
-        finished = GaugeMetricFamily(
-            "huaweicloud_image_exporter_last_poll_timestamp_seconds",
-            "When the last poll cycle finished.",
-        )
-        if snap.last_poll_duration is not None:
-            duration.add_metric([], snap.last_poll_duration)
-        if snap.last_poll_timestamp is not None:
-            finished.add_metric([], snap.last_poll_timestamp)
-        yield duration
-        yield finished
-        targets = GaugeMetricFamily(
-            "huaweicloud_image_exporter_targets",
-            "Number of configured targets by resource.",
-            labels=["resource"],
-        )
-        for resource in Resource:
-            targets.add_metric([resource.value], float(snap.configured.get(resource, 0)))
-        yield targets
+        yield from cloud_families(self._snapshot.targets, self._snapshot.interval)
+        yield from target_families(self._snapshot.targets, self._snapshot.interval)
+        yield from summary_families(self._snapshot)

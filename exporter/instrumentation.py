@@ -7,6 +7,7 @@ target goes away; per-target series come from the snapshot collector instead.
 from __future__ import annotations
 
 import time
+from typing import TypeVar
 
 from prometheus_client import (
     CollectorRegistry,
@@ -19,6 +20,7 @@ from prometheus_client import (
 # `*_created` series would double the API metrics in the text format for no use here.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
+_M = TypeVar("_M", Counter, Histogram)
 _LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -48,14 +50,24 @@ class ApiMetrics:
             registry=registry,
         )
 
+        # labels() takes a lock and builds a key on every call; the children never change.
+        self._children: dict[tuple[object, ...], Counter | Histogram] = {}
+
+    def _child(self, parent: _M, *labels: str) -> _M:
+        key = (id(parent), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = parent.labels(*labels)
+        return child  # type: ignore[return-value]
+
     def request(self, api: str, code: str, seconds: float) -> None:
         """Count one attempt and its latency."""
-        self.requests.labels(api, code).inc()
-        self.duration.labels(api).observe(seconds)
+        self._child(self.requests, api, code).inc()
+        self._child(self.duration, api).observe(seconds)
 
     def error(self, api: str, error_code: str) -> None:
         """Count one failed attempt."""
-        self.errors.labels(api, error_code).inc()
+        self._child(self.errors, api, error_code).inc()
 
 
 class ReloadMetrics:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import ssl
 import time
@@ -179,6 +180,11 @@ class Exporter:
                     "tls": tls is not None,
                 },
             )
+        # Everything built so far (modules, schemas, the app) lives as long as the process;
+        # moving it out of the collector's reach shortens every full collection, which
+        # otherwise stalls the loop for tens of milliseconds with 10,000 targets.
+        gc.collect()
+        gc.freeze()
         if schedule:
             self._scheduler.start()
 
@@ -190,12 +196,14 @@ class Exporter:
             settings = self._loader()
         except ConfigError as exc:
             self.reload_metrics.record(False)
+            self.exposition.refresh_live()
             log.error(
                 "reload rejected; keeping the running configuration: %s", "; ".join(exc.problems)
             )
             raise
         await self.apply(settings)
         self.reload_metrics.record(True)
+        self.exposition.refresh_live()
         log.info("configuration reloaded", extra={"targets": len(settings.targets)})
 
     async def apply(self, settings: Settings) -> None:

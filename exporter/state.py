@@ -130,6 +130,9 @@ def observe_answer(
     """The API answered: ``obj`` is the object, or None after a 404."""
     if obj is None:
         return TargetState(key, True, False, None, now, None)
+    if prev is not None and prev.obj == obj:
+        # Keep the old, equal object: fewer new long-lived objects, fewer full GC passes.
+        return TargetState(key, True, True, prev.obj, now, prev.status_since)
     same = prev is not None and prev.obj is not None and prev.obj.status == obj.status
     since = prev.status_since if same and prev is not None else now
     return TargetState(key, True, True, obj, now, since)

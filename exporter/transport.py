@@ -198,8 +198,10 @@ class Transport:
             status=resp.status,
             request_id=resp.headers.get("X-Request-Id"),
         )
-        if resp.content_length is not None and resp.content_length > self._max_body:
-            raise too_big
+        if resp.content_length is not None:
+            if resp.content_length > self._max_body:
+                raise too_big
+            return await resp.read()
         chunks: list[bytes] = []
         size = 0
         async for chunk in resp.content.iter_chunked(1 << 16):

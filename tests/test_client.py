@@ -98,6 +98,11 @@ def populate(cloud: SimulatedCloud) -> None:
     cloud.put(Resource.IMAGE_SERVER, PROJECT, SRV, image_server_body(SRV, "BUILDING"))
 
 
+def break_target(cloud: SimulatedCloud, resource: Resource, fault: Fault) -> None:
+    """Make the test image (or image server) misbehave."""
+    cloud.faults[(resource, PROJECT, IMG if resource is Resource.DEVSERVER_IMAGE else SRV)] = fault
+
+
 def image_target(url: str, credentials: Credentials | None = None) -> Target:
     return targets(url, images=[IMG], credentials=credentials)[0]
 
@@ -268,8 +273,10 @@ async def test_gateway_404_is_an_error_not_absence(
     simulator: SimulatorServer, harness: Harness
 ) -> None:
     populate(simulator.cloud)
-    simulator.cloud.faults[(Resource.DEVSERVER_IMAGE, PROJECT, IMG)] = Fault(
-        FaultKind.STATUS, status=404, error_code="APIGW.0101"
+    break_target(
+        simulator.cloud,
+        Resource.DEVSERVER_IMAGE,
+        Fault(FaultKind.STATUS, status=404, error_code="APIGW.0101"),
     )
     with pytest.raises(ApiError) as info:
         await harness.client.fetch(image_target(simulator.url))
@@ -280,8 +287,8 @@ async def test_429_with_retry_after_is_retried(
     simulator: SimulatorServer, harness: Harness
 ) -> None:
     populate(simulator.cloud)
-    simulator.cloud.faults[(Resource.IMAGE_SERVER, PROJECT, SRV)] = Fault(
-        FaultKind.THROTTLE, retry_after="0", times=2
+    break_target(
+        simulator.cloud, Resource.IMAGE_SERVER, Fault(FaultKind.THROTTLE, retry_after="0", times=2)
     )
     assert isinstance(await harness.client.fetch(server_target(simulator.url)), ImageServer)
     assert harness.requests("image_server", "429") == 2
@@ -293,9 +300,7 @@ async def test_429_without_retry_after_waits_the_advised_pause(
     simulator: SimulatorServer, session: aiohttp.ClientSession
 ) -> None:
     populate(simulator.cloud)
-    simulator.cloud.faults[(Resource.IMAGE_SERVER, PROJECT, SRV)] = Fault(
-        FaultKind.THROTTLE, times=1
-    )
+    break_target(simulator.cloud, Resource.IMAGE_SERVER, Fault(FaultKind.THROTTLE, times=1))
     policy = RetryPolicy(retries=1, throttle_min=0.2, throttle_max=0.25)
     h = Harness(session, policy=policy)
     started = time.monotonic()
@@ -307,9 +312,7 @@ async def test_persistent_429_gives_up_after_retries(
     simulator: SimulatorServer, harness: Harness
 ) -> None:
     populate(simulator.cloud)
-    simulator.cloud.faults[(Resource.IMAGE_SERVER, PROJECT, SRV)] = Fault(
-        FaultKind.THROTTLE, retry_after="0"
-    )
+    break_target(simulator.cloud, Resource.IMAGE_SERVER, Fault(FaultKind.THROTTLE, retry_after="0"))
     with pytest.raises(ApiError) as info:
         await harness.client.fetch(server_target(simulator.url))
     assert info.value.status == 429 and info.value.label == "APIGW.0308"
@@ -320,8 +323,8 @@ async def test_retry_never_runs_past_the_deadline(
     simulator: SimulatorServer, harness: Harness
 ) -> None:
     populate(simulator.cloud)
-    simulator.cloud.faults[(Resource.IMAGE_SERVER, PROJECT, SRV)] = Fault(
-        FaultKind.THROTTLE, retry_after="30"
+    break_target(
+        simulator.cloud, Resource.IMAGE_SERVER, Fault(FaultKind.THROTTLE, retry_after="30")
     )
     started = time.monotonic()
     with pytest.raises(ApiError):
@@ -334,8 +337,8 @@ async def test_server_errors_are_retried(
     simulator: SimulatorServer, harness: Harness, status: int
 ) -> None:
     populate(simulator.cloud)
-    simulator.cloud.faults[(Resource.DEVSERVER_IMAGE, PROJECT, IMG)] = Fault(
-        FaultKind.STATUS, status=status, times=1
+    break_target(
+        simulator.cloud, Resource.DEVSERVER_IMAGE, Fault(FaultKind.STATUS, status=status, times=1)
     )
     assert isinstance(await harness.client.fetch(image_target(simulator.url)), DevServerImage)
     assert harness.requests("devserver_image", str(status)) == 1
@@ -346,8 +349,10 @@ async def test_every_error_body_shape_is_understood(
     simulator: SimulatorServer, harness: Harness, shape: BodyShape
 ) -> None:
     populate(simulator.cloud)
-    simulator.cloud.faults[(Resource.DEVSERVER_IMAGE, PROJECT, IMG)] = Fault(
-        FaultKind.STATUS, status=403, error_code="ModelArts.0203", shape=shape
+    break_target(
+        simulator.cloud,
+        Resource.DEVSERVER_IMAGE,
+        Fault(FaultKind.STATUS, status=403, error_code="ModelArts.0203", shape=shape),
     )
     with pytest.raises(ApiError) as info:
         await harness.client.fetch(image_target(simulator.url))
@@ -379,9 +384,7 @@ def test_parse_error_body(body: bytes, expected: tuple[str | None, str | None]) 
 
 async def test_timeout(simulator: SimulatorServer, session: aiohttp.ClientSession) -> None:
     populate(simulator.cloud)
-    simulator.cloud.faults[(Resource.DEVSERVER_IMAGE, PROJECT, IMG)] = Fault(
-        FaultKind.HANG, delay=10
-    )
+    break_target(simulator.cloud, Resource.DEVSERVER_IMAGE, Fault(FaultKind.HANG, delay=10))
     h = Harness(session, timeout=0.3, policy=RetryPolicy(retries=0))
     with pytest.raises(ApiError) as info:
         await h.client.fetch(image_target(simulator.url))
@@ -394,9 +397,7 @@ async def test_slow_answer_within_timeout_succeeds(
     simulator: SimulatorServer, harness: Harness
 ) -> None:
     populate(simulator.cloud)
-    simulator.cloud.faults[(Resource.DEVSERVER_IMAGE, PROJECT, IMG)] = Fault(
-        FaultKind.SLOW, delay=0.2
-    )
+    break_target(simulator.cloud, Resource.DEVSERVER_IMAGE, Fault(FaultKind.SLOW, delay=0.2))
     assert isinstance(await harness.client.fetch(image_target(simulator.url)), DevServerImage)
 
 
@@ -424,7 +425,7 @@ async def test_broken_answers(
     words: str,
 ) -> None:
     populate(simulator.cloud)
-    simulator.cloud.faults[(Resource.DEVSERVER_IMAGE, PROJECT, IMG)] = Fault(kind)
+    break_target(simulator.cloud, Resource.DEVSERVER_IMAGE, Fault(kind))
     with pytest.raises(ApiError) as info:
         await harness.client.fetch(image_target(simulator.url))
     assert info.value.kind is error_kind

@@ -49,6 +49,11 @@ async def exporter(populated: SimulatorServer) -> AsyncIterator[Exporter]:
     await e.stop()
 
 
+def status_value(out: str, kind: str, oid: str, status: str) -> float | None:
+    """One series of a status state set (kind: workspace_image_server or modelarts_devserver_image)."""
+    return value(out, f"huaweicloud_{kind}_status", project_id=PROJECT, id=oid, status=status)
+
+
 def up(out: str, resource: str, oid: str) -> float | None:
     return value(
         out, "huaweicloud_image_exporter_target_up", resource=resource, project_id=PROJECT, id=oid
@@ -60,36 +65,9 @@ async def test_one_full_cycle(exporter: Exporter) -> None:
     snap = await exporter.run_cycle()
     assert snap.ready and len(snap.targets) == 4 and all(t.up for t in snap.targets)
     out = text(exporter)
-    assert (
-        value(
-            out,
-            "huaweicloud_modelarts_devserver_image_status",
-            project_id=PROJECT,
-            id=IMG_A,
-            status="ACTIVE",
-        )
-        == 1
-    )
-    assert (
-        value(
-            out,
-            "huaweicloud_modelarts_devserver_image_status",
-            project_id=PROJECT,
-            id=IMG_A,
-            status="INACTIVE",
-        )
-        == 0
-    )
-    assert (
-        value(
-            out,
-            "huaweicloud_workspace_image_server_status",
-            project_id=PROJECT,
-            id=SRV_A,
-            status="BUILDING",
-        )
-        == 1
-    )
+    assert status_value(out, "modelarts_devserver_image", IMG_A, "ACTIVE") == 1
+    assert status_value(out, "modelarts_devserver_image", IMG_A, "INACTIVE") == 0
+    assert status_value(out, "workspace_image_server", SRV_A, "BUILDING") == 1
     assert (
         value(
             out,
@@ -128,16 +106,7 @@ async def test_failed_poll_keeps_last_values_and_marks_down(
     out = text(exporter)
     assert up(out, "image_server", SRV_A) == 0
     # stale-serving: the last known status stays, target_up says it is stale
-    assert (
-        value(
-            out,
-            "huaweicloud_workspace_image_server_status",
-            project_id=PROJECT,
-            id=SRV_A,
-            status="BUILDING",
-        )
-        == 1
-    )
+    assert status_value(out, "workspace_image_server", SRV_A, "BUILDING") == 1
     # one failing target hides nothing else
     assert up(out, "image_server", SRV_B) == 1 and up(out, "devserver_image", IMG_A) == 1
     snap = exporter.exposition.snapshot

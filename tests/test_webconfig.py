@@ -5,7 +5,7 @@ from __future__ import annotations
 import ssl
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -56,18 +56,32 @@ def web_config(tmp_path: Path, data: dict[str, object]) -> str:
     return str(path)
 
 
-async def serve(simulator: SimulatorServer, config_path: str) -> tuple[Exporter, str]:
-    e = Exporter(settings(simulator.url, [], ["srv-1"]), web_config=load_web_config(config_path))
-    await e.start(ListenAddress("127.0.0.1", 0), schedule=False)
-    return e, f"127.0.0.1:{e.addresses[0][1]}"
+Serve = Callable[[dict[str, object]], Awaitable[str]]
 
 
 @pytest.fixture
-async def exporters() -> AsyncIterator[list[Exporter]]:
+async def serve(simulator: SimulatorServer, tmp_path: Path) -> AsyncIterator[Serve]:
+    """Start an exporter with a given web config; returns its HOST:PORT. Stopped afterwards."""
     started: list[Exporter] = []
-    yield started
+
+    async def start(data: dict[str, object]) -> str:
+        e = Exporter(
+            settings(simulator.url, [], ["srv-1"]),
+            web_config=load_web_config(web_config(tmp_path, data)),
+        )
+        await e.start(ListenAddress("127.0.0.1", 0), schedule=False)
+        started.append(e)
+        return f"127.0.0.1:{e.addresses[0][1]}"
+
+    yield start
     for e in started:
         await e.stop()
+
+
+@pytest.fixture(scope="module")
+def tls(pki: dict[str, Path]) -> dict[str, str]:
+    """A tls_server_config section with the server's certificate."""
+    return {"cert_file": str(pki["cert"]), "key_file": str(pki["key"])}
 
 
 def client_context(
@@ -94,34 +108,15 @@ async def fetch(
         return r.status
 
 
-async def test_tls(
-    simulator: SimulatorServer,
-    pki: dict[str, Path],
-    ca: trustme.CA,
-    tmp_path: Path,
-    exporters: list[Exporter],
-) -> None:
-    path = web_config(
-        tmp_path,
-        {"tls_server_config": {"cert_file": str(pki["cert"]), "key_file": str(pki["key"])}},
-    )
-    e, addr = await serve(simulator, path)
-    exporters.append(e)
+async def test_tls(serve: Serve, tls: dict[str, str], ca: trustme.CA) -> None:
+    addr = await serve({"tls_server_config": tls})
     assert await fetch(f"https://{addr}/metrics", client_context(ca)) == 200
     with pytest.raises(aiohttp.ClientError):
         await fetch(f"http://{addr}/metrics")
 
 
-async def test_tls_min_version(
-    simulator: SimulatorServer,
-    pki: dict[str, Path],
-    ca: trustme.CA,
-    tmp_path: Path,
-    exporters: list[Exporter],
-) -> None:
-    tls = {"cert_file": str(pki["cert"]), "key_file": str(pki["key"]), "min_version": "TLS13"}
-    e, addr = await serve(simulator, web_config(tmp_path, {"tls_server_config": tls}))
-    exporters.append(e)
+async def test_tls_min_version(serve: Serve, tls: dict[str, str], ca: trustme.CA) -> None:
+    addr = await serve({"tls_server_config": {**tls, "min_version": "TLS13"}})
     assert await fetch(f"https://{addr}/-/healthy", client_context(ca)) == 200
     with pytest.raises(aiohttp.ClientError):
         await fetch(
@@ -130,19 +125,9 @@ async def test_tls_min_version(
 
 
 async def test_mutual_tls(
-    simulator: SimulatorServer,
-    pki: dict[str, Path],
-    ca: trustme.CA,
-    tmp_path: Path,
-    exporters: list[Exporter],
+    serve: Serve, tls: dict[str, str], ca: trustme.CA, pki: dict[str, Path]
 ) -> None:
-    tls = {
-        "cert_file": str(pki["cert"]),
-        "key_file": str(pki["key"]),
-        "client_ca_file": str(pki["ca"]),
-    }
-    e, addr = await serve(simulator, web_config(tmp_path, {"tls_server_config": tls}))
-    exporters.append(e)
+    addr = await serve({"tls_server_config": {**tls, "client_ca_file": str(pki["ca"])}})
     assert await fetch(f"https://{addr}/metrics", client_context(ca, pki["client"])) == 200
     with pytest.raises(aiohttp.ClientError):
         await fetch(f"https://{addr}/metrics", client_context(ca))
@@ -150,14 +135,9 @@ async def test_mutual_tls(
         await fetch(f"https://{addr}/metrics", client_context(ca, pki["stranger"]))
 
 
-async def test_basic_auth_protects_all_but_probes(
-    simulator: SimulatorServer, tmp_path: Path, exporters: list[Exporter]
-) -> None:
+async def test_basic_auth_protects_all_but_probes(serve: Serve) -> None:
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
-    e, addr = await serve(
-        simulator, web_config(tmp_path, {"basic_auth_users": {"prometheus": hashed}})
-    )
-    exporters.append(e)
+    addr = await serve({"basic_auth_users": {"prometheus": hashed}})
     base = f"http://{addr}"
     async with aiohttp.ClientSession() as s, s.get(base + "/metrics") as r:
         assert r.status == 401
@@ -173,20 +153,14 @@ async def test_basic_auth_protects_all_but_probes(
 
 
 async def test_tls_and_basic_auth_together_with_headers(
-    simulator: SimulatorServer,
-    pki: dict[str, Path],
-    ca: trustme.CA,
-    tmp_path: Path,
-    exporters: list[Exporter],
+    serve: Serve, tls: dict[str, str], ca: trustme.CA
 ) -> None:
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
-    data = {
-        "tls_server_config": {"cert_file": str(pki["cert"]), "key_file": str(pki["key"])},
+    addr = await serve({
+        "tls_server_config": tls,
         "basic_auth_users": {"prometheus": hashed},
         "http_server_config": {"headers": {"X-Frame-Options": "deny"}},
-    }
-    e, addr = await serve(simulator, web_config(tmp_path, data))
-    exporters.append(e)
+    })  # fmt: skip
     async with (
         aiohttp.ClientSession() as s,
         s.get(

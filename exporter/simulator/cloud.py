@@ -121,6 +121,7 @@ class SimulatedCloud:
     in_flight: int = 0
     peak_in_flight: int = 0
     _tokens: dict[str, _Token] = field(default_factory=dict)
+    _encoded: dict[ObjectKey, bytes] = field(default_factory=dict)  # bodies as sent
     _rng: random.Random = field(init=False)
 
     def __post_init__(self) -> None:
@@ -141,14 +142,17 @@ class SimulatedCloud:
     ) -> None:
         """Create or replace an object."""
         self.objects[(resource, project_id, object_id)] = body
+        self._encoded.pop((resource, project_id, object_id), None)
 
     def delete(self, resource: Resource, project_id: str, object_id: str) -> None:
         """Remove an object; the API answers 404 for it from now on."""
         self.objects.pop((resource, project_id, object_id), None)
+        self._encoded.pop((resource, project_id, object_id), None)
 
     def set_status(self, resource: Resource, project_id: str, object_id: str, status: str) -> None:
         """Change an object's status (and update_time, as the cloud does)."""
         body = self.objects.get((resource, project_id, object_id))
+        self._encoded.pop((resource, project_id, object_id), None)
         if body is not None:
             body["status"] = status
             if resource is Resource.IMAGE_SERVER:
@@ -210,7 +214,10 @@ class SimulatedCloud:
                 resource.value,
                 _json(404, error_body(BodyShape.STANDARD, not_found_code, "resource not found")),
             )
-        return self._count(resource.value, _json(200, json.dumps(body).encode()))
+        encoded = self._encoded.get(key)
+        if encoded is None:
+            encoded = self._encoded[key] = json.dumps(body).encode()
+        return self._count(resource.value, _json(200, encoded))
 
     async def _issue_token(self, request: web.Request) -> web.StreamResponse:
         fault = self._take_fault(IAM_KEY)

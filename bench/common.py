@@ -1,0 +1,65 @@
+"""Helpers shared by the benchmark and the soak run."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+
+@asynccontextmanager
+async def simulator_process(
+    objects: int, latency: float, faults: bool = False, uvloop: bool = False
+) -> AsyncIterator[str]:
+    """A simulator in its own process (so its CPU is not the exporter's); yields its URL."""
+    args = ["--objects", str(objects), "--latency", str(latency)]
+    args += (["--faults"] if faults else []) + (["--uvloop"] if uvloop else [])
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "exporter.simulator", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), timeout=60)
+    try:
+        yield str(json.loads(line)["url"])
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+class LoopLag:
+    """Measures the event loop's worst stall: how late a 5 ms sleep wakes up."""
+
+    def __init__(self, tick: float = 0.005) -> None:
+        self._tick = tick
+        self.worst = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            start = time.perf_counter()
+            await asyncio.sleep(self._tick)
+            self.worst = max(self.worst, time.perf_counter() - start - self._tick)
+
+    def start(self) -> None:
+        """Begin measuring (and forget earlier stalls)."""
+        self.worst = 0.0
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> float:
+        """Stop and return the worst stall in seconds."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        return self.worst
+
+
+def open_fds() -> int:
+    """File descriptors this process has open."""
+    return len(os.listdir("/proc/self/fd"))

@@ -1,0 +1,125 @@
+"""One benchmark point: ``python -m bench.node --targets N``, printing one JSON line.
+
+Runs in its own process so that peak RSS belongs to this N alone. The exporter runs here,
+the simulator, the scrapers and the floor server each in their own process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import sys
+import time
+from typing import Any
+
+from bench.common import LoopLag, simulator_process
+from exporter.config import PollSettings, Settings
+from exporter.exposition import Format
+from exporter.runtime import Exporter, ListenAddress
+from exporter.simulator.fleet import fleet_targets
+from exporter.transport import RetryPolicy
+
+
+async def _child(module: str, *args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", module, *args,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
+async def _scrape(url: str, concurrency: int, seconds: float, rate: float = 0.0) -> dict[str, Any]:
+    proc = await _child(
+        "bench.scrape", url, "--concurrency", str(concurrency), "--seconds", str(seconds),
+        "--rate", str(rate),
+    )  # fmt: skip
+    out, _ = await proc.communicate()
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Cycle time and CPU, scrape latency against the floor, loop stall, peak RSS."""
+    n, latency, concurrency = args.targets, args.latency, args.concurrency
+    # The simulated cloud runs on uvloop when available, so that it is not what limits the
+    # cycle (the real cloud has more than one core to spare); the exporter stays on asyncio.
+    async with simulator_process(n, latency, uvloop=args.uvloop) as url:
+        settings = Settings(
+            poll=PollSettings(interval=3600, timeout=30, concurrency=concurrency, retries=0),
+            targets=fleet_targets(url, n),
+        )
+        exporter = Exporter(settings, retry_policy=RetryPolicy(retries=0))
+        await exporter.start(ListenAddress("127.0.0.1", 0), schedule=False)
+        metrics_url = f"http://127.0.0.1:{exporter.addresses[0][1]}/metrics"
+        await exporter.run_cycle()  # warm-up: connections, caches
+
+        cpu, wall = time.process_time(), time.perf_counter()
+        snapshot = await exporter.run_cycle()
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        down = sum(1 for t in snapshot.targets if not t.up)
+
+        # Scrapes between cycles: what serving the pre-rendered bytes costs.
+        idle_scrapes = await _scrape(metrics_url, args.scrapers, args.scrape_seconds)
+
+        # Scrapes while cycles keep running; the loop's worst stall is watched throughout.
+        lag = LoopLag()
+        lag.start()
+        scraping = asyncio.create_task(
+            _scrape(metrics_url, args.scrapers, args.scrape_seconds, args.busy_rate)
+        )
+        cycles_during = 0
+        while not scraping.done():
+            await exporter.run_cycle()
+            cycles_during += 1
+        busy_scrapes = await scraping
+        stall = await lag.stop()
+
+        # The floor serves the very bytes a Prometheus scrape got, from memory.
+        floor = await _child("bench.floor")
+        if floor.stdin is None or floor.stdout is None:
+            raise RuntimeError("floor server has no pipes")
+        floor.stdin.write(b"".join(exporter.exposition.body(Format.OPENMETRICS, gzip=True)))
+        floor.stdin.close()
+        floor_url = json.loads(await floor.stdout.readline())["url"]
+        floor_scrapes = await _scrape(floor_url, args.scrapers, args.scrape_seconds)
+        floor.terminate()
+        await floor.wait()
+        await exporter.stop()
+
+    ideal = n * latency / concurrency
+    return {
+        "targets": n,
+        "latency_s": latency,
+        "concurrency": concurrency,
+        "cycle_s": round(wall, 3),
+        "ideal_cycle_s": round(ideal, 3),
+        "cycle_ratio": round(wall / ideal, 3),
+        "cpu_us_per_request": round(cpu / n * 1e6, 1),
+        "targets_down": down,
+        "scrape": idle_scrapes,
+        "floor": floor_scrapes,
+        "p50_ratio": round(idle_scrapes["p50"] / floor_scrapes["p50"], 2),
+        "p99_ratio": round(idle_scrapes["p99"] / floor_scrapes["p99"], 2),
+        "scrape_during_cycles": busy_scrapes,
+        "cycles_during_scrapes": cycles_during,
+        "worst_loop_stall_ms": round(stall * 1000, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def main() -> None:
+    """Measure one N and print it as JSON."""
+    p = argparse.ArgumentParser(prog="python -m bench.node", description=__doc__)
+    p.add_argument("--targets", type=int, required=True)
+    p.add_argument("--latency", type=float, default=0.05)
+    p.add_argument("--concurrency", type=int, default=64)
+    p.add_argument("--scrapers", type=int, default=8)
+    p.add_argument("--scrape-seconds", type=float, default=10.0)
+    p.add_argument("--busy-rate", type=float, default=2.0, help="per scraper, during cycles")
+    p.add_argument("--no-uvloop", dest="uvloop", action="store_false", help="simulator on asyncio")
+    print(json.dumps(asyncio.run(measure(p.parse_args()))))
+
+
+if __name__ == "__main__":
+    main()

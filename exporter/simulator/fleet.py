@@ -1,0 +1,74 @@
+"""A large, reproducible population of objects for benchmarks and soak runs."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import replace
+
+from exporter.credentials import AkSkCredentials
+from exporter.simulator.cloud import BodyShape, Fault, FaultKind, SimulatedCloud
+from exporter.targets import Resource, Target, TargetKey
+
+PROJECT_ID = "f1ee7f1ee7f14ee7a1ee7f1ee7f1ee70"
+ACCESS_KEY = "FLEETACCESSKEY000001"
+SECRET_KEY = "fleet-secret-key-for-the-simulator-only"  # noqa: S105 - opens only the simulator
+
+_SERVER_STATUSES = ("ACTIVE", "BUILDING", "BUILT", "CREATING", "ERROR")
+# Per-request fault odds for soak runs: every fault mode, with most requests healthy.
+MIXED_FAULTS = (
+    (0.05, Fault(FaultKind.SLOW, delay=0.2)),
+    (0.02, Fault(FaultKind.HANG, delay=30.0)),
+    (0.03, Fault(FaultKind.STATUS, status=500)),
+    (0.03, Fault(FaultKind.THROTTLE, retry_after="0")),
+    (0.01, Fault(FaultKind.MALFORMED)),
+    (0.01, Fault(FaultKind.TRUNCATED)),
+    (0.01, Fault(FaultKind.RESET)),
+    (0.01, Fault(FaultKind.HTML)),
+    (0.01, Fault(FaultKind.STATUS, status=503, shape=BodyShape.TEXT)),
+)
+
+
+def fleet_keys(size: int) -> list[TargetKey]:
+    """``size`` objects, half dev-server images and half image servers, always the same."""
+    keys = []
+    for n in range(size):
+        if n % 2 == 0:
+            object_id = str(uuid.UUID(int=n + 1, version=4))
+            keys.append(TargetKey(Resource.DEVSERVER_IMAGE, PROJECT_ID, object_id))
+        else:
+            keys.append(TargetKey(Resource.IMAGE_SERVER, PROJECT_ID, f"fleet-{n:06d}"))
+    return keys
+
+
+def fleet_targets(endpoint: str, size: int) -> tuple[Target, ...]:
+    """The exporter's side of the fleet."""
+    credentials = AkSkCredentials(ACCESS_KEY, SECRET_KEY)
+    return tuple(Target(k, endpoint, credentials) for k in fleet_keys(size))
+
+
+def populate(cloud: SimulatedCloud, size: int, *, faults: bool = False, seed: int = 1) -> None:
+    """Create the fleet's objects (and, for soak runs, give each a random fault mode)."""
+    rng = random.Random(seed)  # noqa: S311 - reproducible fixtures, not security
+    cloud.add_access_key(ACCESS_KEY, SECRET_KEY)
+    for n, key in enumerate(fleet_keys(size)):
+        if key.resource is Resource.DEVSERVER_IMAGE:
+            body: dict[str, object] = {
+                "image_id": key.id, "name": f"image-{n}", "arch": "X86_64", "server_type": "ECS",
+                "status": "ACTIVE" if n % 10 else "INACTIVE",
+            }  # fmt: skip
+        else:
+            body = {
+                "id": key.id, "name": f"server-{n}",
+                "status": _SERVER_STATUSES[n % len(_SERVER_STATUSES)],
+                "image_ref": {"image_type": "private"}, "create_time": "2026-01-01T00:00:00.000Z",
+                "update_time": "2026-01-01T00:00:00Z",
+                "authorize_accounts": [{"account": "a", "account_type": "USER"}],
+            }  # fmt: skip
+        cloud.put(key.resource, key.project_id, key.id, body)
+        if faults:
+            odds, fault = MIXED_FAULTS[rng.randrange(len(MIXED_FAULTS))]
+            # Each object misbehaves now and then in its own way, so failures move around.
+            cloud.faults[(key.resource, key.project_id, key.id)] = replace(
+                fault, probability=min(1.0, odds * 10)
+            )

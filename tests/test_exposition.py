@@ -1,0 +1,119 @@
+"""The fast exposition writer against prometheus_client's own, byte for byte."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from exporter import exposition
+from exporter.collector import SnapshotCollector
+from exporter.exposition import Format, encode, gzip_accepted, negotiate, render, render_async
+from exporter.state import DevServerImage, ImageServer, Snapshot, TargetState
+from exporter.targets import Resource, TargetKey
+
+_text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
+_stamp = st.one_of(st.none(), st.floats(min_value=0, max_value=4e9, allow_nan=False))
+_status = st.sampled_from(["ACTIVE", "INACTIVE", "ERROR", "NULL", "BUILDING", 'Wëird "one"\n'])
+_objects = st.one_of(
+    st.none(),
+    st.builds(DevServerImage, _text, _text, _text, _status),
+    st.builds(
+        ImageServer, _text, _text, _text, _text, _text, _text, _text, _text, _status, _stamp, _stamp,
+        st.lists(st.tuples(_text, st.integers(0, 5)), max_size=3).map(tuple),
+    ),
+)  # fmt: skip
+
+
+@st.composite
+def snapshots(draw: st.DrawFn) -> Snapshot:
+    states = []
+    for n in range(draw(st.integers(0, 9))):
+        obj = draw(_objects)
+        resource = (
+            Resource.IMAGE_SERVER if isinstance(obj, ImageServer) else Resource.DEVSERVER_IMAGE
+        )
+        key = TargetKey(resource, draw(st.sampled_from(["p1", "p-2"])), f"id-{n}")
+        up = draw(st.booleans())
+        exists = None if obj is None and not up else obj is not None
+        states.append(TargetState(key, up, exists, obj, draw(_stamp), draw(_stamp)))
+    interval = draw(st.sampled_from([1.0, 60.0, 2.5]))
+    return Snapshot(tuple(states), {Resource.IMAGE_SERVER: 3}, interval, draw(_stamp), draw(_stamp))
+
+
+def reference(snapshot: Snapshot, fmt: Format) -> bytes:
+    return encode(SnapshotCollector(snapshot), fmt)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(snap=snapshots())
+def test_fast_writer_equals_prometheus_client(snap: Snapshot) -> None:
+    original = exposition.SLICE
+    exposition.SLICE = 2  # several slices even for small snapshots
+    try:
+        rendered = render(snap)
+    finally:
+        exposition.SLICE = original
+    assert rendered.text.plain == reference(snap, Format.TEXT)
+    assert rendered.openmetrics.plain == reference(snap, Format.OPENMETRICS)
+
+
+def test_async_render_equals_sync_render_with_many_slices() -> None:
+    states = tuple(
+        TargetState(TargetKey(Resource.DEVSERVER_IMAGE, "p", f"i{n}"), True, True,
+                    DevServerImage(f"n{n}", "ARM", "BMS", "ACTIVE"), 1.0 + n, 2.0)
+        for n in range(exposition.SLICE * 3 + 7)
+    )  # fmt: skip
+    snap = Snapshot(states, {Resource.DEVSERVER_IMAGE: len(states)}, 60.0, 1.5, 3.0)
+    rendered, lines = asyncio.run(render_async(snap))
+    assert rendered.text.plain == reference(snap, Format.TEXT)
+    assert rendered.openmetrics.plain == render(snap).openmetrics.plain
+    assert set(lines) == {s.key for s in states}
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(first=snapshots(), second=snapshots())
+def test_reused_cloud_lines_render_exactly_the_next_snapshot(
+    first: Snapshot, second: Snapshot
+) -> None:
+    """Rendering with the previous render's lines equals rendering from scratch, whatever
+    changed, was added or went away in between."""
+    _, lines = asyncio.run(render_async(first))
+    again, kept = asyncio.run(render_async(second, lines))
+    assert again.text.plain == reference(second, Format.TEXT)
+    assert set(kept) == {s.key for s in second.targets}
+
+
+@pytest.mark.parametrize(
+    ("accept", "fmt"),
+    [
+        (None, Format.TEXT),
+        ("text/plain", Format.TEXT),
+        ("application/openmetrics-text", Format.OPENMETRICS),
+        (
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+            Format.OPENMETRICS,
+        ),
+        ("text/plain;q=1,application/openmetrics-text;q=0.5", Format.TEXT),
+        ("application/openmetrics-text;q=0", Format.TEXT),
+        ("*/*", Format.TEXT),
+    ],
+)
+def test_negotiate(accept: str | None, fmt: Format) -> None:
+    assert negotiate(accept) is fmt
+
+
+@pytest.mark.parametrize(
+    ("header", "ok"),
+    [
+        ("gzip", True),
+        ("deflate, gzip;q=0.5", True),
+        ("gzip;q=0", False),
+        (None, False),
+        ("br", False),
+    ],
+)
+def test_gzip_accepted(header: str | None, ok: bool) -> None:
+    assert gzip_accepted(header) is ok
