@@ -65,11 +65,6 @@ class ApiError(Exception):
             return f"http_{self.status}"
         return self.kind.value
 
-    @property
-    def is_auth_failure(self) -> bool:
-        """401 and 403: retrying blindly would lock the key pair."""
-        return self.status in (401, 403)
-
 
 def _text(value: Any) -> str | None:
     if value is None or isinstance(value, dict | list):

@@ -23,17 +23,6 @@ from exporter.targets import Resource
 
 KEY_LABELS = ["project_id", "id"]
 TARGET_LABELS = ["resource", "project_id", "id"]
-DEVSERVER_INFO_LABELS = ["name", "arch", "server_type"]
-IMAGE_SERVER_INFO_LABELS = [
-    "name",
-    "image_id",
-    "image_type",
-    "server_id",
-    "instance_id",
-    "server_group_id",
-    "app_group_id",
-    "enterprise_project_id",
-]
 
 
 def _polled(text: str, interval: float) -> str:
@@ -51,19 +40,6 @@ def _state_set(
         family.add_metric([*key, status], 1.0 if status == current else 0.0)
     if current not in known:
         family.add_metric([*key, current], 1.0)
-
-
-def cloud_families(states: Sequence[TargetState], every: float) -> Iterator[Metric]:
-    """The families describing the objects themselves: they change only when an object does."""
-    images = [(t, t.obj) for t in states if isinstance(t.obj, DevServerImage)]
-    servers = [(t, t.obj) for t in states if isinstance(t.obj, ImageServer)]
-    yield from _devserver_images(images, every)
-    yield from _image_servers(servers, every)
-
-
-def target_families(states: Sequence[TargetState], every: float) -> Iterator[Metric]:
-    """The exporter's own per-target families, which change every cycle."""
-    yield from _targets(states, every)
 
 
 def _devserver_images(
@@ -184,8 +160,7 @@ def _targets(states: Iterable[TargetState], every: float) -> Iterator[Metric]:
     yield from (up, exists, last_success, status_since)
 
 
-def summary_families(snap: Snapshot) -> Iterator[Metric]:
-    """The families about the poll as a whole."""
+def _summary(snap: Snapshot) -> Iterator[Metric]:
     yield GaugeMetricFamily(
         "huaweicloud_image_exporter_poll_interval_seconds",
         "Configured interval between poll cycles.",
@@ -216,13 +191,36 @@ def summary_families(snap: Snapshot) -> Iterator[Metric]:
 
 
 class SnapshotCollector(Collector):
-    """Yields the cloud-state, per-target and poll series of the snapshot it is given."""
+    """Yields the cloud-state, per-target and poll series of the snapshot it is given.
+
+    ``collect()`` renders the whole snapshot; the exposition calls the three parts
+    separately, so that it can render targets in slices and reuse unchanged objects' lines.
+    """
 
     def __init__(self, snapshot: Snapshot) -> None:
-        self._snapshot = snapshot
+        self.snapshot = snapshot
 
     def collect(self) -> Iterator[Metric]:
         """Build every family from the snapshot."""
-        yield from cloud_families(self._snapshot.targets, self._snapshot.interval)
-        yield from target_families(self._snapshot.targets, self._snapshot.interval)
-        yield from summary_families(self._snapshot)
+        yield from self.cloud_families(self.snapshot.targets)
+        yield from self.target_families(self.snapshot.targets)
+        yield from self.summary_families()
+
+    def cloud_families(self, states: Sequence[TargetState]) -> Iterator[Metric]:
+        """The families describing objects themselves; they change only when an object does.
+        Always the same families in the same order, whichever ``states`` are given."""
+        every = self.snapshot.interval
+        yield from _devserver_images(
+            [(t, t.obj) for t in states if isinstance(t.obj, DevServerImage)], every
+        )
+        yield from _image_servers(
+            [(t, t.obj) for t in states if isinstance(t.obj, ImageServer)], every
+        )
+
+    def target_families(self, states: Sequence[TargetState]) -> Iterator[Metric]:
+        """The exporter's own per-target families, which change every cycle."""
+        yield from _targets(states, self.snapshot.interval)
+
+    def summary_families(self) -> Iterator[Metric]:
+        """The families about the poll as a whole."""
+        yield from _summary(self.snapshot)

@@ -31,7 +31,7 @@ from prometheus_client.openmetrics import exposition as openmetrics_format
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.utils import floatToGoString
 
-from exporter.collector import cloud_families, summary_families, target_families
+from exporter.collector import SnapshotCollector
 from exporter.state import CloudObject, Snapshot
 from exporter.targets import TargetKey
 
@@ -144,11 +144,6 @@ class Prerendered:
     gzip_head: bytes
     gzip_state: zlib._Compress
 
-    @property
-    def plain(self) -> bytes:
-        """The snapshot part as one bytes object."""
-        return b"".join(self.chunks)
-
     @classmethod
     def of(cls, chunks: tuple[bytes, ...]) -> Prerendered:
         """Start the gzip stream of the chunks (zlib releases the GIL: fine in a thread)."""
@@ -188,6 +183,7 @@ class _Renderer:
 
     def __init__(self, snapshot: Snapshot, previous: CloudLines | None = None) -> None:
         self._snapshot = snapshot
+        self._collector = SnapshotCollector(snapshot)
         self._previous = previous or {}
         self.cloud_lines: CloudLines = {}
         self._families: list[Metric] = []
@@ -197,13 +193,13 @@ class _Renderer:
 
     def _cloud(self) -> Iterator[None]:
         snap = self._snapshot
-        families = list(cloud_families((), snap.interval))
+        families = list(self._collector.cloud_families(()))
         lines: list[list[str]] = [[] for _ in families]
         for n, state in enumerate(snap.targets):
             entry = self._previous.get(state.key)
             if entry is None or entry[0] != state.obj:
                 texts = []
-                for family in cloud_families((state,), snap.interval):
+                for family in self._collector.cloud_families((state,)):
                     out: list[str] = []
                     _sample_lines(family, out)
                     texts.append("".join(out))
@@ -234,11 +230,11 @@ class _Renderer:
         yield from self._cloud()
         self._first_target_family = len(self._lines)
         slices = [snap.targets[i : i + SLICE] for i in range(0, len(snap.targets), SLICE)] or [()]
-        self._new(target_families(slices[0], snap.interval))
+        self._new(self._collector.target_families(slices[0]))
         for targets in slices[1:]:
             yield
-            self._more(target_families(targets, snap.interval))
-        self._new(summary_families(snap))
+            self._more(self._collector.target_families(targets))
+        self._new(self._collector.summary_families())
         for lines in self._lines:  # the largest family holds a few MB: one per step
             yield
             self._bodies.append("".join(lines).encode())

@@ -23,10 +23,6 @@ IMAGE_SERVER_STATUSES = (
     NULL_STATUS,
 )
 ACCOUNT_TYPES = ("USER", "USER_GROUP")
-KNOWN_STATUSES = {
-    Resource.DEVSERVER_IMAGE: DEVSERVER_IMAGE_STATUSES,
-    Resource.IMAGE_SERVER: IMAGE_SERVER_STATUSES,
-}
 
 
 def normalize_status(raw: str | None) -> str:

@@ -162,11 +162,6 @@ class SimulatedCloud:
         """Invalidate every issued IAM token, as a password change would."""
         self._tokens.clear()
 
-    @property
-    def tokens_issued(self) -> int:
-        """How many tokens are currently valid."""
-        return len(self._tokens)
-
     # --- serving ----------------------------------------------------------------------
 
     def app(self) -> web.Application:

@@ -48,7 +48,6 @@ SERVERS = {
     "c3f5e7a9-4d6f-4b8c-ae20-3f5b7c9e1a2d": ("data-science-lab", "CREATING", "public"),
     "d4a6f8b0-5e7a-4c9d-bf31-4a6c8d0f2b3e": ("archive-image", "BUILT", "shared"),
 }
-STUCK_SERVER = "b2e4d6f8-3c5e-4a7b-9d1f-2e4a6b8d0f1c"
 FAILING_SERVER = "c3f5e7a9-4d6f-4b8c-ae20-3f5b7c9e1a2d"
 THROTTLED_SERVER = "a1f3c5e7-2b4d-4f6a-8c0e-1d3f5a7c9e0b"
 
