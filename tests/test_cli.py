@@ -21,6 +21,7 @@ from tests.helpers import (
     devserver_body,
     image_id,
     require_tool,
+    run_cli,
     start_exporter,
     stop_exporter,
 )
@@ -71,26 +72,18 @@ async def test_once_prints_metrics_and_exit_code_reflects_targets(
     }
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(config))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "exporter", "--once", "--config.file", str(path),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
-    assert proc.returncode == 0, err.decode()
-    assert f'huaweicloud_modelarts_devserver_image_status{{id="{img_ok}"'.encode() in out
-    assert SK.encode() not in out + err
+    code, out, err = await run_cli("--once", "--config.file", str(path))
+    assert code == 0, err
+    assert f'huaweicloud_modelarts_devserver_image_status{{id="{img_ok}"' in out
+    assert SK not in out + err
 
     config["credentials"] = {"access_key": AK, "secret_key": "wrong-secret-value"}
     config["targets"][0]["devserver_images"] = [img_ok, img_missing_key]  # type: ignore[index]
     path.write_text(yaml.safe_dump(config))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "exporter", "--once", "--config.file", str(path),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
-    assert proc.returncode == 1
-    assert b"APIGW.0301" in err
-    assert b"wrong-secret-value" not in out + err
+    code, out, err = await run_cli("--once", "--config.file", str(path))
+    assert code == 1
+    assert "APIGW.0301" in err
+    assert "wrong-secret-value" not in out + err
 
 
 def test_version_flag() -> None:

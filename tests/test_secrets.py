@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,14 @@ import yaml
 
 from exporter.simulator import SimulatorServer
 from exporter.targets import Resource
-from tests.helpers import PROJECT, image_id, image_server_body, start_exporter, stop_exporter
+from tests.helpers import (
+    PROJECT,
+    image_id,
+    image_server_body,
+    run_cli,
+    start_exporter,
+    stop_exporter,
+)
 
 SK = "SECRET-SK-b7e1c0de5a1f"
 SK2 = "SECRET-SK2-40c9aa77e2d1"
@@ -36,16 +42,6 @@ def config(url: str, sk: str, secret_file: Path) -> dict[str, Any]:
              "credentials": {"access_key": "AK3", "secret_key_file": str(secret_file)}},
         ],
     }  # fmt: skip
-
-
-async def cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    """Run the CLI without blocking the loop that serves the simulator."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "exporter", *args, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-    return proc.returncode or 0, out.decode(), err.decode()
 
 
 async def test_secrets_appear_nowhere(simulator: SimulatorServer, tmp_path: Path) -> None:
@@ -96,12 +92,19 @@ async def test_secrets_appear_nowhere(simulator: SimulatorServer, tmp_path: Path
     env = {**os.environ, "HUAWEICLOUD_SDK_SK": SK}
     path.write_text(yaml.safe_dump(bad))
     for args in (["--check-config"], ["--once"]):
-        code, out, err = await cli(env, *args, "--config.file", str(path))
+        code, out, err = await run_cli(*args, "--config.file", str(path), env=env)
         assert code == 1
         seen += [out, err]
     path.write_text(yaml.safe_dump(config(simulator.url, SK, secret_file)))
-    code, out, err = await cli(
-        env, "--once", "--log.level", "debug", "--log.format", "json", "--config.file", str(path)
+    code, out, err = await run_cli(
+        "--once",
+        "--log.level",
+        "debug",
+        "--log.format",
+        "json",
+        "--config.file",
+        str(path),
+        env=env,
     )
     assert code == 1 and "APIGW.0301" in err
     seen += [out, err]
