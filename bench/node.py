@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import resource
 import sys
@@ -117,7 +118,13 @@ def main() -> None:
     p.add_argument("--scrapers", type=int, default=8)
     p.add_argument("--scrape-seconds", type=float, default=10.0)
     p.add_argument("--busy-rate", type=float, default=2.0, help="per scraper, during cycles")
-    p.add_argument("--no-uvloop", dest="uvloop", action="store_false", help="simulator on asyncio")
+    p.add_argument(
+        "--no-uvloop",
+        dest="uvloop",
+        action="store_false",
+        default=importlib.util.find_spec("uvloop") is not None,
+        help="run the simulator on asyncio (the default when uvloop is not installed)",
+    )
     print(json.dumps(asyncio.run(measure(p.parse_args()))))
 
 

@@ -1,0 +1,49 @@
+"""The benchmark and soak commands still run and report what they promise.
+
+These are smoke tests at tiny sizes: they check structure, never timings (performance is
+measured by ``python -m bench``, not by the test suite).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT,
+    )
+
+
+def test_bench_node_reports_every_figure() -> None:
+    result = run("bench.node", "--targets", "20", "--scrape-seconds", "0.5", "--latency", "0.01")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.splitlines()[-1])
+    for key in ("cycle_s", "ideal_cycle_s", "cycle_ratio", "cpu_us_per_request", "p50_ratio",
+                "p99_ratio", "worst_loop_stall_ms", "peak_rss_mb"):  # fmt: skip
+        assert isinstance(report[key], int | float) and report[key] > 0, key
+    assert report["targets_down"] == 0
+    assert report["scrape"]["failures"] == 0 and report["scrape"]["count"] > 0
+    # The floor serves the bytes of one scrape; others differ only in the small live part.
+    assert (
+        abs(report["floor"]["bytes"] - report["scrape"]["bytes"]) < 0.05 * report["scrape"]["bytes"]
+    )
+
+
+def test_soak_reports_start_end_and_failed_scrapes() -> None:
+    result = run("bench.soak", "--targets", "20", "--minutes", "0.05", "--warmup", "1")
+    report = json.loads(result.stdout)
+    assert set(report["start"]) == {"rss_mb", "open_fds", "tasks"} == set(report["end"])
+    assert report["failed_scrapes"] == 0 and report["scrapes"] > 0
+    assert report["api_requests"] > 0
+    assert result.returncode == 0, result.stdout
