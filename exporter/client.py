@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from yarl import URL
 
 from exporter.api_errors import ApiError, ErrorKind, snippet
@@ -15,6 +16,8 @@ from exporter.instrumentation import ApiMetrics
 from exporter.state import CloudObject, DevServerImage, ImageServer
 from exporter.targets import Resource, Target
 from exporter.transport import Transport
+
+_M = TypeVar("_M", bound=BaseModel)
 
 
 class HuaweiCloudClient:
@@ -37,13 +40,31 @@ class HuaweiCloudClient:
             auth = self._authenticators[credentials] = self._authenticator_for(credentials)
         return auth
 
+    async def get_devserver_image(
+        self, target: Target, deadline: float | None = None
+    ) -> DevServerImageModel | None:
+        """``GET /v1/{project_id}/dev-servers/images/{id}``; None after a 404."""
+        return await self._get(target, DevServerImageModel, deadline)
+
+    async def get_image_server(
+        self, target: Target, deadline: float | None = None
+    ) -> ImageServerModel | None:
+        """``GET /v1/{project_id}/image-servers/{server_id}``; None after a 404."""
+        return await self._get(target, ImageServerModel, deadline)
+
     async def fetch(self, target: Target, deadline: float | None = None) -> CloudObject | None:
-        """The object a target names, or None after a 404 from the service."""
+        """The object a target names, as plain state; None after a 404."""
+        if target.key.resource is Resource.DEVSERVER_IMAGE:
+            image = await self.get_devserver_image(target, deadline)
+            return DevServerImage.from_model(image) if image is not None else None
+        server = await self.get_image_server(target, deadline)
+        return ImageServer.from_model(server) if server is not None else None
+
+    async def _get(self, target: Target, model: type[_M], deadline: float | None) -> _M | None:
         api = target.key.resource.value
         auth = self._auth(target.credentials)
         url = URL(target.endpoint + target.path, encoded=True)
         project_id = target.key.project_id
-
         sent: dict[str, str] = {}
 
         async def headers() -> dict[str, str]:
@@ -60,9 +81,7 @@ class HuaweiCloudClient:
         if resp.status == 404:
             return None
         try:
-            if target.key.resource is Resource.DEVSERVER_IMAGE:
-                return DevServerImage.from_model(DevServerImageModel.model_validate_json(resp.body))
-            return ImageServer.from_model(ImageServerModel.model_validate_json(resp.body))
+            return model.model_validate_json(resp.body)
         except ValidationError as exc:
             self._metrics.error(api, ErrorKind.INVALID_RESPONSE.value)
             content_type = resp.headers.get("Content-Type", "no content type")

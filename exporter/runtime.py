@@ -100,7 +100,9 @@ class Exporter:
         self._retry_policy = retry_policy
         self._own_session = session is None
         self._session = session or aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
+            # The poller bounds requests in flight (poll.concurrency, at most 1024); the pool
+            # keeps that many connections alive and caches DNS answers for five minutes.
+            connector=aiohttp.TCPConnector(limit=1024, ttl_dns_cache=300),
             headers={"User-Agent": f"huaweicloud-image-exporter/{__version__}"},
         )
         self.registry, self.api_metrics, self.reload_metrics = live_registry()

@@ -488,3 +488,18 @@ def test_unknown_fields_and_statuses_never_fail_parsing() -> None:
     )
     server = ImageServer.from_model(ImageServerModel.model_validate(body))
     assert server.status == "SOMETHING_NEW" and server.name == "42"
+
+
+async def test_typed_methods_return_the_lenient_models(
+    simulator: SimulatorServer, harness: Harness
+) -> None:
+    from exporter.api_models import DevServerImageModel, ImageServerModel
+
+    populate(simulator.cloud)
+    image = await harness.client.get_devserver_image(image_target(simulator.url))
+    server = await harness.client.get_image_server(server_target(simulator.url))
+    assert isinstance(image, DevServerImageModel) and image.image_id == IMG
+    assert isinstance(server, ImageServerModel) and server.image_ref is not None
+    assert server.image_ref.image_type == "private"
+    simulator.cloud.delete(Resource.IMAGE_SERVER, PROJECT, SRV)
+    assert await harness.client.get_image_server(server_target(simulator.url)) is None
