@@ -28,6 +28,7 @@ def _row(t: TargetState) -> str:
         t.key.id,
         name,
         status,
+        _when(t.status_since) if t.status_since is not None else "",
         up,
         _when(t.last_success),
         t.error or "" if not t.up else "",
@@ -58,7 +59,8 @@ td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}tr.down{{backgro
 <ul><li><a href="metrics">Metrics</a></li><li><a href="-/healthy">Health</a></li>
 <li><a href="-/ready">Readiness</a></li></ul>
 <h2>Targets ({len(snapshot.targets)})</h2>
-<table><tr><th>Resource</th><th>Project</th><th>ID</th><th>Name</th><th>Status</th><th>Poll</th>
+<table><tr><th>Resource</th><th>Project</th><th>ID</th><th>Name</th><th>Status</th>
+<th>Status since</th><th>Poll</th>
 <th>Last success</th><th>Last error</th></tr>
 {rows}
 </table>{note}
