@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import signal
 import sys
@@ -104,7 +103,7 @@ async def _run(args: argparse.Namespace, redactor: Redactor) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        loop.add_signal_handler(signal.SIGHUP, partial(_reload_in_background, exporter))
+        loop.add_signal_handler(signal.SIGHUP, exporter.reload_soon)
         await exporter.start(listen)
         await stop.wait()
         log.info("shutting down")
@@ -113,19 +112,6 @@ async def _run(args: argparse.Namespace, redactor: Redactor) -> int:
         await exporter.stop()
         if simulator is not None:
             await simulator.stop()
-
-
-_reloads: set[asyncio.Task[None]] = set()
-
-
-def _reload_in_background(exporter: Exporter) -> None:
-    async def reload() -> None:
-        with contextlib.suppress(ConfigError):  # already logged; the old config keeps running
-            await exporter.reload()
-
-    task = asyncio.create_task(reload())
-    _reloads.add(task)
-    task.add_done_callback(_reloads.discard)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

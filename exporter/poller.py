@@ -17,10 +17,6 @@ log = logging.getLogger(__name__)
 Publisher = Callable[[Snapshot], Awaitable[None]]
 
 
-async def _publish_nothing(snapshot: Snapshot) -> None:
-    return None
-
-
 def _configured(targets: Iterable[Target]) -> dict[Resource, int]:
     counts = dict.fromkeys(Resource, 0)
     for t in targets:
@@ -38,7 +34,7 @@ class Poller:
         *,
         interval: float,
         concurrency: int,
-        publish: Publisher = _publish_nothing,
+        publish: Publisher,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._clock = clock

@@ -8,7 +8,7 @@ import gc
 import logging
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 
 import aiohttp
@@ -92,7 +92,6 @@ class Exporter:
         session: aiohttp.ClientSession | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.settings = settings
         self._loader = loader
         self._redactor = redactor or Redactor()
         self._redactor.set_secrets(settings.secrets)
@@ -222,12 +221,24 @@ class Exporter:
             concurrency=settings.poll.concurrency,
         )
         self._scheduler.reschedule(settings.poll.interval)
-        self.settings = settings
         await self.poller.publish_current()
         if added:
-            task: asyncio.Task[object] = asyncio.create_task(self.poller.poll_some(added))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self._in_background(self.poller.poll_some(added))
+
+    def reload_soon(self) -> None:
+        """Reload in the background (for SIGHUP); a rejected file is logged by reload()."""
+
+        async def reload() -> None:
+            with contextlib.suppress(ConfigError):  # the old configuration keeps running
+                await self.reload()
+
+        self._in_background(reload())
+
+    def _in_background(self, work: Coroutine[object, object, object]) -> None:
+        """Run ``work`` as a task that stop() cancels."""
+        task: asyncio.Task[object] = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def stop(self) -> None:
         """Stop scheduling, cancel the cycle in flight, stop serving, close connections."""

@@ -192,24 +192,26 @@ class Transport:
             self._metrics.request(api, code, time.perf_counter() - start)
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
-        too_big = ApiError(
-            ErrorKind.INVALID_RESPONSE,
-            f"response body larger than {self._max_body} bytes; not read",
-            status=resp.status,
-            request_id=resp.headers.get("X-Request-Id"),
-        )
         if resp.content_length is not None:
             if resp.content_length > self._max_body:
-                raise too_big
+                raise self._too_big(resp)
             return await resp.read()
         chunks: list[bytes] = []
         size = 0
         async for chunk in resp.content.iter_chunked(1 << 16):
             size += len(chunk)
             if size > self._max_body:
-                raise too_big
+                raise self._too_big(resp)
             chunks.append(chunk)
         return b"".join(chunks)
+
+    def _too_big(self, resp: aiohttp.ClientResponse) -> ApiError:
+        return ApiError(
+            ErrorKind.INVALID_RESPONSE,
+            f"response body larger than {self._max_body} bytes; not read",
+            status=resp.status,
+            request_id=resp.headers.get("X-Request-Id"),
+        )
 
 
 def _describe(exc: aiohttp.ClientError) -> str:
