@@ -192,6 +192,7 @@ class Exporter:
     async def reload(self) -> None:
         """Load the configuration again and switch to it; on error keep the old one and raise."""
         if self._loader is None:
+            log.warning("reload ignored: this exporter was not started from a configuration file")
             raise ConfigError(["reload: this exporter was not started from a configuration file"])
         try:
             settings = self._loader()
