@@ -16,11 +16,11 @@ import time
 from typing import Any
 
 from bench.common import LoopLag, simulator_process
-from exporter.config import PollSettings, Settings
-from exporter.exposition import Format
+from exporter.cloud.transport import RetryPolicy
+from exporter.config.settings import PollSettings, Settings
+from exporter.exposition.textformat import Format
 from exporter.runtime import Exporter, ListenAddress
 from exporter.simulator.fleet import fleet_targets
-from exporter.transport import RetryPolicy
 
 
 async def _child(module: str, *args: str) -> asyncio.subprocess.Process:

@@ -19,7 +19,7 @@ import aiohttp
 import psutil
 
 from bench.common import LoopLag, open_fds, simulator_process
-from exporter.config import PollSettings, Settings
+from exporter.config.settings import PollSettings, Settings
 from exporter.runtime import Exporter, ListenAddress
 from exporter.simulator.fleet import fleet_targets
 

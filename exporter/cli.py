@@ -11,13 +11,15 @@ from collections.abc import Sequence
 from functools import partial
 
 from exporter import __version__
-from exporter.config import ConfigError, PollSettings, Settings, load_config
-from exporter.exposition import Format
+from exporter.config.errors import ConfigError
+from exporter.config.load import load_config
+from exporter.config.settings import PollSettings, Settings
+from exporter.exposition.textformat import Format
 from exporter.logs import LEVELS, Redactor, setup_logging
 from exporter.runtime import Exporter, ListenAddress
 from exporter.simulator import SimulatorServer
 from exporter.simulator.demo import build_demo_cloud, demo_targets
-from exporter.webconfig import WebConfigModel, load_web_config
+from exporter.web.webconfig import WebConfigModel, load_web_config
 
 log = logging.getLogger("exporter")
 

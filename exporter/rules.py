@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from exporter.config import parse_duration
+from exporter.config.settings import parse_duration
 
 JOB = "huaweicloud-image-exporter"
 DEFAULT_RUNBOOK = "https://github.com/huaweicloud-image-exporter/huaweicloud-image-exporter/blob/main/docs/runbook.md"

@@ -13,29 +13,23 @@ from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
-from prometheus_client import (
-    GC_COLLECTOR,
-    PLATFORM_COLLECTOR,
-    PROCESS_COLLECTOR,
-    CollectorRegistry,
-    Gauge,
-)
 
 from exporter import __version__
-from exporter.auth import AkSkAuth, Authenticator, IamTokenAuth
-from exporter.client import HuaweiCloudClient
-from exporter.config import ConfigError, Settings
-from exporter.credentials import Credentials, IamCredentials
-from exporter.exposition import Exposition
-from exporter.instrumentation import ApiMetrics, ReloadMetrics
+from exporter.cloud.auth import AkSkAuth, Authenticator, IamTokenAuth
+from exporter.cloud.client import HuaweiCloudClient
+from exporter.cloud.metrics import ApiMetrics
+from exporter.cloud.transport import RetryPolicy, Transport
+from exporter.config.errors import ConfigError
+from exporter.config.settings import PollSettings, Settings
+from exporter.domain.credentials import Credentials, IamCredentials
+from exporter.domain.state import Snapshot
+from exporter.exposition.live import ReloadMetrics, live_registry
+from exporter.exposition.store import Exposition
 from exporter.logs import Redactor
-from exporter.poller import Poller
-from exporter.ratelimit import RateLimiter
-from exporter.scheduler import PollScheduler
-from exporter.server import build_app
-from exporter.state import Snapshot
-from exporter.transport import RetryPolicy, Transport
-from exporter.webconfig import WebConfigModel, ssl_context
+from exporter.polling.poller import Poller, configured
+from exporter.polling.scheduler import PollScheduler
+from exporter.web.server import build_app
+from exporter.web.webconfig import WebConfigModel, ssl_context
 
 log = logging.getLogger(__name__)
 
@@ -64,20 +58,6 @@ class ListenAddress:
         return cls(host or None, int(port))
 
 
-def live_registry() -> tuple[CollectorRegistry, ApiMetrics, ReloadMetrics]:
-    """The registry rendered at every scrape: process, build info, API and reload metrics."""
-    registry = CollectorRegistry(auto_describe=True)
-    for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
-        registry.register(collector)
-    Gauge(
-        "huaweicloud_image_exporter_build_info",
-        "Build information of the exporter; the value is 1.",
-        ["version"],
-        registry=registry,
-    ).labels(__version__).set(1)
-    return registry, ApiMetrics(registry), ReloadMetrics(registry)
-
-
 class Exporter:
     """The running exporter: polls on schedule and serves what it learnt."""
 
@@ -104,47 +84,61 @@ class Exporter:
             connector=aiohttp.TCPConnector(limit=1024, ttl_dns_cache=300),
             headers={"User-Agent": f"huaweicloud-image-exporter/{__version__}"},
         )
-        self.registry, self.api_metrics, self.reload_metrics = live_registry()
+        self.registry = live_registry()
+        self.api_metrics = ApiMetrics(self.registry)
+        self.reload_metrics = ReloadMetrics(self.registry)
         self.reload_metrics.record(True)
+        # The exposition owns the served snapshot; the poller hands it changes.
+        self.exposition = Exposition(
+            self.registry, Snapshot((), configured(settings.targets), settings.poll.interval)
+        )
+        # One transport and one client for the whole life of the process: a reload
+        # reconfigures them, so IAM tokens and the rate limiter's state survive it.
+        poll = settings.poll
+        self._transport = Transport(
+            self._session, self.api_metrics, timeout=poll.timeout, policy=self._policy(poll)
+        )
+        self._iam_backoff = poll.interval
+        self.client = HuaweiCloudClient(self._transport, self.api_metrics, self._authenticator)
+        self._configure_client(settings)
         self.poller = Poller(
-            self._client(settings),
+            self.client,
+            self.exposition,
             settings.targets,
-            interval=settings.poll.interval,
-            concurrency=settings.poll.concurrency,
-            publish=self._publish,
+            interval=poll.interval,
+            concurrency=poll.concurrency,
             clock=clock,
         )
-        self.exposition = Exposition(self.registry, self.poller.snapshot)
-        self._scheduler = PollScheduler(self._scheduled_cycle, settings.poll.interval)
+        self._scheduler = PollScheduler(self._scheduled_cycle, poll.interval)
         self._cycle: asyncio.Task[object] | None = None
         self._background: set[asyncio.Task[object]] = set()
         self._runner: web.AppRunner | None = None
         self.addresses: list[tuple[str, int]] = []
 
-    def _client(self, settings: Settings) -> HuaweiCloudClient:
+    def _policy(self, poll: PollSettings) -> RetryPolicy:
+        return self._retry_policy or RetryPolicy(retries=poll.retries)
+
+    def _authenticator(self, credentials: Credentials) -> Authenticator:
+        if isinstance(credentials, IamCredentials):
+            # After an IAM failure, no new login for one poll interval (failed logins lock
+            # the user); the client updates this on reload.
+            return IamTokenAuth(
+                credentials,
+                self._transport,
+                failure_backoff=self._iam_backoff,
+                on_token=self._redactor.add,
+            )
+        return AkSkAuth(credentials)
+
+    def _configure_client(self, settings: Settings) -> None:
         poll = settings.poll
-        policy = self._retry_policy or RetryPolicy(retries=poll.retries)
-        limiter = (
-            RateLimiter(poll.max_requests_per_second) if poll.max_requests_per_second else None
+        self._transport.configure(
+            timeout=poll.timeout, policy=self._policy(poll), rate=poll.max_requests_per_second
         )
-        transport = Transport(
-            self._session, self.api_metrics, timeout=poll.timeout, policy=policy, limiter=limiter
+        self._iam_backoff = poll.interval
+        self.client.retain(
+            {t.credentials for t in settings.targets}, iam_failure_backoff=poll.interval
         )
-
-        def authenticator_for(credentials: Credentials) -> Authenticator:
-            if isinstance(credentials, IamCredentials):
-                return IamTokenAuth(
-                    credentials,
-                    transport,
-                    failure_backoff=poll.interval,
-                    on_token=self._redactor.add,
-                )
-            return AkSkAuth(credentials)
-
-        return HuaweiCloudClient(transport, self.api_metrics, authenticator_for)
-
-    async def _publish(self, snapshot: Snapshot) -> None:
-        await self.exposition.publish(snapshot)
 
     async def _scheduled_cycle(self) -> None:
         self._cycle = asyncio.current_task()
@@ -215,8 +209,8 @@ class Exporter:
         at once (not at the next scheduled cycle).
         """
         self._redactor.set_secrets(settings.secrets)
+        self._configure_client(settings)
         added = self.poller.reconfigure(
-            self._client(settings),
             settings.targets,
             interval=settings.poll.interval,
             concurrency=settings.poll.concurrency,

@@ -15,9 +15,9 @@ from collections.abc import Iterable
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.config import PollSettings, Settings
-from exporter.credentials import AkSkCredentials, Credentials
-from exporter.targets import Resource, Target, TargetKey
+from exporter.config.settings import PollSettings, Settings
+from exporter.domain.credentials import AkSkCredentials, Credentials
+from exporter.domain.targets import Resource, Target, TargetKey
 
 PROJECT = "0123456789abcdef0123456789abcdef"
 AK = "TESTACCESSKEY0000001"

@@ -10,10 +10,11 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 import yaml
 
+from exporter.domain.targets import Resource
 from exporter.simulator import SimulatorServer
-from exporter.targets import Resource
 from tests.helpers import (
     AK,
     PROJECT,
@@ -25,6 +26,9 @@ from tests.helpers import (
     start_exporter,
     stop_exporter,
 )
+
+# Every test here runs the command line in a subprocess.
+pytestmark = pytest.mark.slow
 
 
 async def test_demo_serves_both_families_within_15s_and_stops_cleanly() -> None:

@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.config import ConfigError, load_config, parse_config, parse_duration
-from exporter.credentials import AkSkCredentials, IamCredentials
-from exporter.targets import Resource
+from exporter.config.errors import ConfigError
+from exporter.config.load import load_config, parse_config
+from exporter.config.settings import PollSettings, parse_duration
+from exporter.domain.credentials import AkSkCredentials, IamCredentials
+from exporter.domain.targets import Resource
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = "2f1a5c8e-6d3b-4c1e-9a7f-0b8e4d2c6a10"
@@ -230,11 +232,16 @@ def test_example_config_is_valid_and_documents_every_key() -> None:
     settings = load_config(example, env={})
     assert settings.targets
     text = example.read_text()
-    from exporter.config import CredentialsModel, IamModel, PollModel, TargetModel
+    from dataclasses import fields
 
-    for model in (CredentialsModel, IamModel, PollModel, TargetModel):
-        for key in model.model_fields:
-            assert f"{key}:" in text, f"{model.__name__}.{key} is not documented in {example.name}"
+    from exporter.config.schema import CredentialsModel, IamModel, TargetModel
+
+    keys = [
+        (m.__name__, k) for m in (CredentialsModel, IamModel, TargetModel) for k in m.model_fields
+    ]
+    keys += [("PollSettings", f.name) for f in fields(PollSettings)]
+    for owner, key in keys:
+        assert f"{key}:" in text, f"{owner}.{key} is not documented in {example.name}"
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -246,6 +253,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_check_config_cli_exit_codes_and_no_secret(tmp_path: Path) -> None:
     ok = tmp_path / "ok.yaml"
     ok.write_text(yaml.safe_dump(good()))
@@ -265,6 +273,7 @@ def test_check_config_cli_exit_codes_and_no_secret(tmp_path: Path) -> None:
     assert SECRET not in result.stderr + result.stdout
 
 
+@pytest.mark.slow
 def test_no_config_file_explains_demo() -> None:
     result = run_cli("--check-config")
     assert result.returncode == 1

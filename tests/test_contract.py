@@ -8,13 +8,14 @@ import re
 from pathlib import Path
 
 import aiohttp
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.exposition import Format
+from exporter.cloud.transport import RetryPolicy
+from exporter.domain.targets import Resource
+from exporter.exposition.textformat import Format
 from exporter.runtime import Exporter, ListenAddress
 from exporter.simulator import Fault, FaultKind, SimulatorServer
-from exporter.targets import Resource
-from exporter.transport import RetryPolicy
 from tests.helpers import PROJECT, devserver_body, image_id, image_server_body, settings
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -70,6 +71,7 @@ async def test_readme_metrics_table_matches_code(simulator: SimulatorServer) -> 
         )
 
 
+@pytest.mark.slow
 async def test_concurrent_scrapes_see_only_whole_snapshots(simulator: SimulatorServer) -> None:
     """Every object flips status together each cycle; no scrape may mix two cycles."""
     servers = [f"srv-{n:04d}" for n in range(300)]

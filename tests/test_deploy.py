@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from exporter.cli import build_parser
-from exporter.config import load_config
+from exporter.config.load import load_config
 from exporter.rules import Tuning, render, rule_groups
 from tests.helpers import require_tool
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter import exposition
-from exporter.collector import SnapshotCollector
-from exporter.exposition import Format, encode, gzip_accepted, negotiate, render, render_async
-from exporter.state import DevServerImage, ImageServer, Snapshot, TargetState
-from exporter.targets import Resource, TargetKey
+from exporter.domain.state import DevServerImage, ImageServer, Snapshot, TargetState
+from exporter.domain.targets import Resource, TargetKey
+from exporter.exposition import render as exposition
+from exporter.exposition.collector import SnapshotCollector
+from exporter.exposition.render import render, render_async
+from exporter.exposition.textformat import Format, encode
+from exporter.web.negotiation import gzip_accepted, negotiate
 
 _text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
 _stamp = st.one_of(st.none(), st.floats(min_value=0, max_value=4e9, allow_nan=False))
@@ -47,7 +49,6 @@ def reference(snapshot: Snapshot, fmt: Format) -> bytes:
     return encode(SnapshotCollector(snapshot), fmt)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(snap=snapshots())
 def test_fast_writer_equals_prometheus_client(snap: Snapshot) -> None:
     original = exposition.SLICE
@@ -73,7 +74,6 @@ def test_async_render_equals_sync_render_with_many_slices() -> None:
     assert set(lines) == {s.key for s in states}
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(first=snapshots(), second=snapshots())
 def test_reused_cloud_lines_render_exactly_the_next_snapshot(
     first: Snapshot, second: Snapshot

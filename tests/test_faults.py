@@ -12,12 +12,12 @@ from dataclasses import dataclass, replace
 import aiohttp
 import pytest
 
-from exporter.credentials import IamCredentials
-from exporter.exposition import Format
+from exporter.cloud.transport import RetryPolicy
+from exporter.domain.credentials import IamCredentials
+from exporter.domain.targets import Resource, Target
+from exporter.exposition.textformat import Format
 from exporter.runtime import Exporter
 from exporter.simulator import Fault, FaultKind, SimulatedCloud, SimulatorServer
-from exporter.targets import Resource, Target
-from exporter.transport import RetryPolicy
 from tests.helpers import PROJECT, devserver_body, image_id, image_server_body, settings, value
 
 SICK = "srv-sick"
@@ -109,7 +109,7 @@ async def test_fault_isolated_and_reported(
                 replace(t, endpoint=case.endpoint(t.endpoint)) if t.key.id == SICK else t
                 for t in base.targets
             )
-            e.poller.reconfigure(e.poller._client, moved, interval=10, concurrency=8)
+            e.poller.reconfigure(moved, interval=10, concurrency=8)
         before = errors(e, case.label)
         started = time.monotonic()
         snap = await e.run_cycle()

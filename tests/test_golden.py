@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from exporter.exposition import Format, render
+from exporter.cloud.transport import RetryPolicy
+from exporter.domain.targets import Resource
+from exporter.exposition.render import render
+from exporter.exposition.textformat import Format
 from exporter.runtime import Exporter
 from exporter.simulator import Fault, FaultKind, SimulatedCloud, SimulatorServer
-from exporter.targets import Resource
-from exporter.transport import RetryPolicy
 from tests.helpers import (
     PROJECT,
     image_id,
@@ -222,8 +223,8 @@ def test_promtool_accepts_golden(name: str) -> None:
 def test_openmetrics_rendering_of_golden_state() -> None:
     from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-    from exporter.state import DevServerImage, Snapshot, TargetState, observe_answer
-    from exporter.targets import TargetKey
+    from exporter.domain.state import DevServerImage, Snapshot, TargetState, observe_answer
+    from exporter.domain.targets import TargetKey
 
     key = TargetKey(Resource.DEVSERVER_IMAGE, PROJECT, image_id(1))
     state: TargetState = observe_answer(

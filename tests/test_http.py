@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from exporter.cloud.transport import RetryPolicy
+from exporter.domain.targets import Resource
 from exporter.runtime import Exporter, ListenAddress
 from exporter.simulator import SimulatorServer
-from exporter.targets import Resource
-from exporter.transport import RetryPolicy
 from tests.helpers import (
     PROJECT,
     devserver_body,

@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from exporter.exposition import Format
+from exporter.cloud.transport import RetryPolicy
+from exporter.domain.state import CloudObject, Snapshot
+from exporter.domain.targets import Resource, Target
+from exporter.exposition.textformat import Format
 from exporter.runtime import Exporter
 from exporter.simulator import Fault, FaultKind, SimulatorServer
-from exporter.state import CloudObject, Snapshot
-from exporter.targets import Resource, Target
-from exporter.transport import RetryPolicy
 from tests.helpers import (
     PROJECT,
     devserver_body,
@@ -163,7 +163,7 @@ async def test_status_change_moves_last_change_timestamp(
 async def test_unexpected_exception_in_one_target_hides_nothing(
     exporter: Exporter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from exporter.client import HuaweiCloudClient
+    from exporter.cloud.client import HuaweiCloudClient
 
     original = HuaweiCloudClient.fetch
 

@@ -18,6 +18,8 @@ import yaml
 
 from tests.helpers import free_port, require_tool, start_exporter, stop_exporter
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = ROOT / "deploy" / "grafana" / "huaweicloud-image-exporter.json"
 JOB = "huaweicloud-image-exporter"

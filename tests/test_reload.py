@@ -12,12 +12,12 @@ import aiohttp
 import pytest
 import yaml
 
-from exporter.config import load_config
-from exporter.exposition import Format
+from exporter.cloud.transport import RetryPolicy
+from exporter.config.load import load_config
+from exporter.domain.targets import Resource
+from exporter.exposition.textformat import Format
 from exporter.runtime import Exporter, ListenAddress
 from exporter.simulator import SimulatorServer
-from exporter.targets import Resource
-from exporter.transport import RetryPolicy
 from tests.helpers import AK, PROJECT, SK, image_server_body, start_exporter, stop_exporter, value
 
 RELOAD_OK = "huaweicloud_image_exporter_config_last_reload_successful"
@@ -133,6 +133,7 @@ async def test_reload_changes_the_interval(
     assert value(text(e), "huaweicloud_image_exporter_poll_interval_seconds") == 120
 
 
+@pytest.mark.slow
 async def test_sighup_reloads_the_running_process(
     cloud_with_servers: SimulatorServer, tmp_path: Path
 ) -> None:
@@ -168,3 +169,63 @@ async def test_sighup_reloads_the_running_process(
         code, err = await stop_exporter(proc)
     assert code == 0
     assert b"reload rejected" in err and b"invalid YAML" in err
+
+
+def iam_config(endpoint: str, password: str, **poll: Any) -> dict[str, Any]:
+    """Three projects authenticated with IAM tokens from one identity."""
+    iam = {"username": "watcher", "password": password, "domain_name": "acme", "endpoint": endpoint}
+    return {
+        "credentials": {"iam": iam},
+        "poll": {"interval": "60s", "timeout": "2s", **poll},
+        "targets": [
+            {
+                "project_id": f"project{n}",
+                "workspace_endpoint": endpoint,
+                "image_servers": ["srv-a"],
+            }
+            for n in range(3)
+        ],
+    }
+
+
+def tokens_issued(simulator: SimulatorServer) -> int:
+    return simulator.cloud.requests[("iam_token", 201)]
+
+
+async def test_reload_with_unchanged_credentials_issues_no_token_request(
+    simulator: SimulatorServer, tmp_path: Path
+) -> None:
+    simulator.cloud.add_iam_user("acme", "watcher", "iam-pass-1")
+    for n in range(3):
+        body = image_server_body("srv-a", "ACTIVE")
+        simulator.cloud.put(Resource.IMAGE_SERVER, f"project{n}", "srv-a", body)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(iam_config(simulator.url, "iam-pass-1")))
+    e = Exporter(
+        load_config(path, env={}),
+        loader=lambda: load_config(path, env={}),
+        retry_policy=RetryPolicy(retries=0),
+    )
+    try:
+        snap = await e.run_cycle()
+        assert all(t.up for t in snap.targets) and len(snap.targets) == 3
+        assert tokens_issued(simulator) == 3
+        for n in range(10):  # some reloads change other settings; credentials stay the same
+            interval = "60s" if n % 2 else "90s"
+            path.write_text(
+                yaml.safe_dump(iam_config(simulator.url, "iam-pass-1", interval=interval))
+            )
+            await e.reload()
+        snap = await e.run_cycle()
+        assert all(t.up for t in snap.targets)
+        assert tokens_issued(simulator) == 3, "a reload threw away IAM tokens"
+
+        # New credentials are new authenticators: one login per project, once.
+        simulator.cloud.add_iam_user("acme", "watcher", "iam-pass-2")
+        path.write_text(yaml.safe_dump(iam_config(simulator.url, "iam-pass-2")))
+        await e.reload()
+        await e.run_cycle()
+        await e.run_cycle()
+        assert tokens_issued(simulator) == 6
+    finally:
+        await e.stop()

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 import yaml
 
+from exporter.domain.targets import Resource
 from exporter.simulator import SimulatorServer
-from exporter.targets import Resource
 from tests.helpers import (
     PROJECT,
     image_id,
@@ -44,6 +45,7 @@ def config(url: str, sk: str, secret_file: Path) -> dict[str, Any]:
     }  # fmt: skip
 
 
+@pytest.mark.slow
 async def test_secrets_appear_nowhere(simulator: SimulatorServer, tmp_path: Path) -> None:
     cloud = simulator.cloud
     cloud.add_access_key(

@@ -14,10 +14,10 @@ import pytest
 import trustme
 import yaml
 
-from exporter.config import ConfigError
+from exporter.config.errors import ConfigError
 from exporter.runtime import Exporter, ListenAddress
 from exporter.simulator import SimulatorServer
-from exporter.webconfig import load_web_config
+from exporter.web.webconfig import load_web_config
 from tests.helpers import settings
 
 PASSWORD = "scrape-password-123"
@@ -203,6 +203,7 @@ def test_bad_web_config_names_the_field(
     assert "plaintext" not in str(info.value)
 
 
+@pytest.mark.slow
 def test_cli_refuses_bad_web_config(tmp_path: Path) -> None:
     path = web_config(tmp_path, {"basic_auth_users": {"u": "plaintext"}})
     result = subprocess.run(
@@ -225,6 +226,6 @@ def test_cli_refuses_bad_web_config(tmp_path: Path) -> None:
     ],
 )
 def test_parse_basic_auth(header: str | None, expected: tuple[str, str] | None) -> None:
-    from exporter.webconfig import parse_basic_auth
+    from exporter.web.webconfig import parse_basic_auth
 
     assert parse_basic_auth(header) == expected

@@ -23,8 +23,8 @@ from typing import Any
 
 from aiohttp import web
 
-from exporter import signing
-from exporter.targets import Resource
+from exporter.cloud import signing
+from exporter.domain.targets import Resource
 
 MAX_CLOCK_SKEW = 15 * 60
 LOCKOUT_AFTER = 5

@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from exporter.credentials import AkSkCredentials
+from exporter.domain.credentials import AkSkCredentials
+from exporter.domain.targets import Resource, Target, TargetKey
 from exporter.simulator.cloud import Fault, FaultKind, SimulatedCloud
-from exporter.targets import Resource, Target, TargetKey
 
 PROJECT_ID = "0a1b2c3d4e5f40718293a4b5c6d7e8f9"
 # Demo-only keys for the in-process simulator; they open nothing anywhere else.

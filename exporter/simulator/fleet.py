@@ -6,9 +6,9 @@ import random
 import uuid
 from dataclasses import replace
 
-from exporter.credentials import AkSkCredentials
+from exporter.domain.credentials import AkSkCredentials
+from exporter.domain.targets import Resource, Target, TargetKey
 from exporter.simulator.cloud import BodyShape, Fault, FaultKind, SimulatedCloud
-from exporter.targets import Resource, Target, TargetKey
 
 PROJECT_ID = "f1ee7f1ee7f14ee7a1ee7f1ee7f1ee70"
 ACCESS_KEY = "FLEETACCESSKEY000001"

@@ -19,7 +19,7 @@ class SimulatorServer:
 
     async def start(self) -> str:
         """Listen and return the base URL (``http://host:port``)."""
-        self._runner = web.AppRunner(self.cloud.app(), access_log=None, shutdown_timeout=1.0)
+        self._runner = web.AppRunner(self.cloud.app(), access_log=None, shutdown_timeout=0.2)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
         await site.start()

@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 from yarl import URL
 
-from exporter.api_errors import ApiError, ErrorKind, snippet
-from exporter.api_models import DevServerImageModel, ImageServerModel
-from exporter.auth import Authenticator
-from exporter.credentials import Credentials
-from exporter.instrumentation import ApiMetrics
-from exporter.state import CloudObject, DevServerImage, ImageServer
-from exporter.targets import Resource, Target
-from exporter.transport import Transport
+from exporter.cloud import convert
+from exporter.cloud.auth import Authenticator, IamTokenAuth
+from exporter.cloud.errors import ApiError, ErrorKind, snippet
+from exporter.cloud.metrics import ApiMetrics
+from exporter.cloud.models import DevServerImageModel, ImageServerModel
+from exporter.cloud.transport import Transport
+from exporter.domain.credentials import Credentials
+from exporter.domain.state import CloudObject
+from exporter.domain.targets import Resource, Target
 
 _M = TypeVar("_M", bound=BaseModel)
 
 
 class HuaweiCloudClient:
-    """Fetches one object per call; returns it, None when it does not exist, or raises ApiError."""
+    """Fetches one object per call; returns it, None when it does not exist, or raises ApiError.
+
+    One client serves the exporter for its whole life: authenticators (and the IAM tokens
+    they hold) are kept per credentials across reloads, since every needless IAM login costs
+    a request and repeated ones can lock the IAM user.
+    """
 
     def __init__(
         self,
@@ -33,6 +39,14 @@ class HuaweiCloudClient:
         self._metrics = metrics
         self._authenticator_for = authenticator_for
         self._authenticators: dict[Credentials, Authenticator] = {}
+
+    def retain(self, credentials: Collection[Credentials], *, iam_failure_backoff: float) -> None:
+        """Keep the authenticators of ``credentials``, forget those of any others."""
+        for gone in self._authenticators.keys() - set(credentials):
+            del self._authenticators[gone]
+        for auth in self._authenticators.values():
+            if isinstance(auth, IamTokenAuth):
+                auth.failure_backoff = iam_failure_backoff
 
     def _auth(self, credentials: Credentials) -> Authenticator:
         auth = self._authenticators.get(credentials)
@@ -56,9 +70,9 @@ class HuaweiCloudClient:
         """The object a target names, as plain state; None after a 404."""
         if target.key.resource is Resource.DEVSERVER_IMAGE:
             image = await self.get_devserver_image(target, deadline)
-            return DevServerImage.from_model(image) if image is not None else None
+            return convert.devserver_image(image) if image is not None else None
         server = await self.get_image_server(target, deadline)
-        return ImageServer.from_model(server) if server is not None else None
+        return convert.image_server(server) if server is not None else None
 
     async def _get(self, target: Target, model: type[_M], deadline: float | None) -> _M | None:
         api = target.key.resource.value

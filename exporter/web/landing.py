@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from html import escape
 
 from exporter import __version__
-from exporter.state import Snapshot, TargetState
+from exporter.domain.state import Snapshot, TargetState
 
 MAX_ROWS = 1000  # a page listing tens of thousands of rows helps nobody; failing ones first
 

@@ -1,15 +1,14 @@
 """Polled state as plain immutable data, and the rules for moving it forward one poll.
 
 A poll cycle builds a new Snapshot from the previous one; the collector only reads them.
+Nothing here knows the wire format: the client converts API answers into these types.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 
-from exporter.api_models import DevServerImageModel, ImageServerModel
-from exporter.targets import Resource, TargetKey
+from exporter.domain.targets import Resource, TargetKey
 
 NULL_STATUS = "NULL"
 DEVSERVER_IMAGE_STATUSES = ("ACTIVE", "INACTIVE")
@@ -32,22 +31,6 @@ def normalize_status(raw: str | None) -> str:
     return raw
 
 
-def parse_timestamp(text: str | None) -> float | None:
-    """Unix seconds from any ISO 8601 form the API sends; None when absent or unparsable.
-
-    A time without an offset is UTC, as the API documents its times.
-    """
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
-
-
 @dataclass(frozen=True, slots=True)
 class DevServerImage:
     """What the exporter keeps of a dev-server image; absent fields are empty strings."""
@@ -56,11 +39,6 @@ class DevServerImage:
     arch: str
     server_type: str
     status: str
-
-    @classmethod
-    def from_model(cls, m: DevServerImageModel) -> DevServerImage:
-        """Convert a parsed API answer."""
-        return cls(m.name or "", m.arch or "", m.server_type or "", normalize_status(m.status))
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,28 +57,6 @@ class ImageServer:
     created: float | None
     updated: float | None
     accounts: tuple[tuple[str, int], ...]
-
-    @classmethod
-    def from_model(cls, m: ImageServerModel) -> ImageServer:
-        """Convert a parsed API answer."""
-        counts = dict.fromkeys(ACCOUNT_TYPES, 0)
-        for account in m.authorize_accounts or ():
-            kind = account.account_type or ""
-            counts[kind] = counts.get(kind, 0) + 1
-        return cls(
-            name=m.name or "",
-            image_id=m.image_id or "",
-            image_type=(m.image_ref.image_type or "") if m.image_ref else "",
-            server_id=m.server_id or "",
-            instance_id=m.instance_id or "",
-            server_group_id=m.server_group_id or "",
-            app_group_id=m.app_group_id or "",
-            enterprise_project_id=m.enterprise_project_id or "",
-            status=normalize_status(m.status),
-            created=parse_timestamp(m.create_time),
-            updated=parse_timestamp(m.update_time),
-            accounts=tuple(sorted(counts.items())),
-        )
 
 
 CloudObject = DevServerImage | ImageServer

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from prometheus_client.metrics_core import GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from exporter.state import (
+from exporter.domain.state import (
     DEVSERVER_IMAGE_STATUSES,
     IMAGE_SERVER_STATUSES,
     DevServerImage,
@@ -19,7 +19,7 @@ from exporter.state import (
     Snapshot,
     TargetState,
 )
-from exporter.targets import Resource
+from exporter.domain.targets import Resource
 
 KEY_LABELS = ["project_id", "id"]
 TARGET_LABELS = ["resource", "project_id", "id"]

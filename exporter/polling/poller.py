@@ -1,4 +1,4 @@
-"""One poll cycle: ask about every target, build the next snapshot, publish it."""
+"""One poll cycle: ask about every target, then hand the new states to the snapshot's owner."""
 
 from __future__ import annotations
 
@@ -6,18 +6,44 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import Protocol
 
-from exporter.api_errors import ApiError
-from exporter.client import HuaweiCloudClient
-from exporter.state import Snapshot, TargetState, observe_answer, observe_failure
-from exporter.targets import Resource, Target, TargetKey
+from exporter.cloud.errors import ApiError
+from exporter.domain.state import (
+    CloudObject,
+    Snapshot,
+    TargetState,
+    observe_answer,
+    observe_failure,
+)
+from exporter.domain.targets import Resource, Target, TargetKey
 
 log = logging.getLogger(__name__)
 
-Publisher = Callable[[Snapshot], Awaitable[None]]
+
+class Fetcher(Protocol):
+    """Asks the cloud about one target (the Huawei Cloud client in production)."""
+
+    async def fetch(self, target: Target, deadline: float | None = None) -> CloudObject | None:
+        """The object, None when the API says it does not exist; raises ApiError on failure."""
+        ...
 
 
-def _configured(targets: Iterable[Target]) -> dict[Resource, int]:
+class SnapshotStore(Protocol):
+    """Owns the current snapshot (the exposition in production)."""
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The snapshot being served."""
+        ...
+
+    def update(self, change: Callable[[Snapshot], Snapshot]) -> Awaitable[Snapshot]:
+        """Replace the snapshot by ``change(current)``; changes never interleave."""
+        ...
+
+
+def configured(targets: Iterable[Target]) -> dict[Resource, int]:
+    """How many targets of each resource there are."""
     counts = dict.fromkeys(Resource, 0)
     for t in targets:
         counts[t.key.resource] += 1
@@ -25,26 +51,24 @@ def _configured(targets: Iterable[Target]) -> dict[Resource, int]:
 
 
 class Poller:
-    """Polls a set of targets with bounded concurrency and keeps the latest snapshot."""
+    """Polls a set of targets with bounded concurrency and publishes what it learns."""
 
     def __init__(
         self,
-        client: HuaweiCloudClient,
+        fetcher: Fetcher,
+        store: SnapshotStore,
         targets: tuple[Target, ...],
         *,
         interval: float,
         concurrency: int,
-        publish: Publisher,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._clock = clock
-        self._client = client
+        self._fetcher = fetcher
+        self._store = store
         self._targets = targets
         self._interval = interval
         self._concurrency = concurrency
-        self._publish = publish
-        self._merge_lock = asyncio.Lock()
-        self.snapshot = Snapshot((), _configured(targets), interval)
 
     @property
     def targets(self) -> tuple[Target, ...]:
@@ -52,20 +76,14 @@ class Poller:
         return self._targets
 
     def reconfigure(
-        self,
-        client: HuaweiCloudClient,
-        targets: tuple[Target, ...],
-        *,
-        interval: float,
-        concurrency: int,
+        self, targets: tuple[Target, ...], *, interval: float, concurrency: int
     ) -> tuple[Target, ...]:
-        """Switch to a new configuration; return the targets that are new in it.
+        """Switch to a new set of targets; return the ones that are new.
 
-        A cycle in flight finishes with the old client; its results for targets that were
-        removed are dropped when it merges.
+        A cycle in flight finishes; its results for targets that were removed are dropped
+        when it merges.
         """
         known = {t.key for t in self._targets}
-        self._client = client
         self._targets = targets
         self._interval = interval
         self._concurrency = concurrency
@@ -90,16 +108,15 @@ class Poller:
     async def _poll(
         self, targets: tuple[Target, ...], deadline: float
     ) -> dict[TargetKey, TargetState]:
-        previous = {t.key: t for t in self.snapshot.targets}
+        previous = {t.key: t for t in self._store.snapshot.targets}
         results: dict[TargetKey, TargetState] = {}
         queue: Iterator[Target] = iter(targets)
-        client = self._client
 
         async def worker() -> None:
             # Workers share one iterator; asyncio runs one at a time, so next() is safe.
             for target in queue:
                 results[target.key] = await self._poll_one(
-                    client, target, previous.get(target.key), deadline
+                    target, previous.get(target.key), deadline
                 )
 
         workers = min(self._concurrency, len(targets))
@@ -107,15 +124,11 @@ class Poller:
         return results
 
     async def _poll_one(
-        self,
-        client: HuaweiCloudClient,
-        target: Target,
-        prev: TargetState | None,
-        deadline: float,
+        self, target: Target, prev: TargetState | None, deadline: float
     ) -> TargetState:
         key = target.key
         try:
-            obj = await client.fetch(target, deadline)
+            obj = await self._fetcher.fetch(target, deadline)
         except ApiError as exc:
             state = observe_failure(prev, key, str(exc), exc.label)
         except Exception as exc:
@@ -130,24 +143,22 @@ class Poller:
     async def _merge(
         self, results: dict[TargetKey, TargetState], duration: float | None
     ) -> Snapshot:
-        async with self._merge_lock:
-            current = self.snapshot
+        # Read when the change is applied, not now: a reload may land while this cycle runs.
+        def change(current: Snapshot) -> Snapshot:
             known = {t.key: t for t in current.targets}
             known.update(results)
-            states = tuple(known[t.key] for t in self._targets if t.key in known)
             finished = current.last_poll_duration, current.last_poll_timestamp
             if duration is not None:  # a full cycle, not a partial poll after a reload
                 finished = duration, self._clock()
-            snapshot = Snapshot(
-                targets=states,
-                configured=_configured(self._targets),
+            return Snapshot(
+                targets=tuple(known[t.key] for t in self._targets if t.key in known),
+                configured=configured(self._targets),
                 interval=self._interval,
                 last_poll_duration=finished[0],
                 last_poll_timestamp=finished[1],
             )
-            await self._publish(snapshot)
-            self.snapshot = snapshot
-            return snapshot
+
+        return await self._store.update(change)
 
 
 def _log_transition(prev: TargetState | None, state: TargetState) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from exporter.credentials import Credentials
+from exporter.domain.credentials import Credentials
 
 
 class Resource(enum.StrEnum):

@@ -1,4 +1,4 @@
-"""The exporter's own counters about its API calls and reloads, owned by one registry.
+"""The client's own counters: requests, errors and latency by API, registered by the caller.
 
 These are labelled by API and code, never by target, so they cannot leak series when a
 target goes away; per-target series come from the snapshot collector instead.
@@ -6,13 +6,11 @@ target goes away; per-target series come from the snapshot collector instead.
 
 from __future__ import annotations
 
-import time
 from typing import TypeVar
 
 from prometheus_client import (
     CollectorRegistry,
     Counter,
-    Gauge,
     Histogram,
     disable_created_metrics,
 )
@@ -68,25 +66,3 @@ class ApiMetrics:
     def error(self, api: str, error_code: str) -> None:
         """Count one failed attempt."""
         self._child(self.errors, api, error_code).inc()
-
-
-class ReloadMetrics:
-    """``huaweicloud_image_exporter_config_last_reload_*``, as Prometheus itself reports reloads."""
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.successful = Gauge(
-            "huaweicloud_image_exporter_config_last_reload_successful",
-            "Whether the last configuration reload succeeded (1) or was rejected (0).",
-            registry=registry,
-        )
-        self.success_time = Gauge(
-            "huaweicloud_image_exporter_config_last_reload_success_timestamp_seconds",
-            "When the configuration was last loaded successfully.",
-            registry=registry,
-        )
-
-    def record(self, ok: bool) -> None:
-        """Record the outcome of a (re)load."""
-        self.successful.set(1 if ok else 0)
-        if ok:
-            self.success_time.set(time.time())

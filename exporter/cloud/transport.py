@@ -18,9 +18,9 @@ import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from exporter.api_errors import ApiError, ErrorKind, http_error
-from exporter.instrumentation import ApiMetrics
-from exporter.ratelimit import RateLimiter
+from exporter.cloud.errors import ApiError, ErrorKind, http_error
+from exporter.cloud.metrics import ApiMetrics
+from exporter.cloud.ratelimit import RateLimiter
 
 DEFAULT_MAX_BODY = 1 << 20  # detail answers are a few KiB; anything near this is not one
 
@@ -106,6 +106,16 @@ class Transport:
         self._policy = policy
         self._limiter = limiter
         self._max_body = max_body
+
+    def configure(self, *, timeout: float, policy: RetryPolicy, rate: float | None) -> None:
+        """Apply new settings (after a reload); an unchanged rate keeps the limiter's slots."""
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._timeout_s = timeout
+        self._policy = policy
+        if rate is None:
+            self._limiter = None
+        elif self._limiter is None or self._limiter.rate != rate:
+            self._limiter = RateLimiter(rate)
 
     async def request(
         self,

@@ -6,10 +6,11 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from exporter.config import ConfigError
-from exporter.exposition import Exposition, gzip_accepted, negotiate
-from exporter.landing import render_landing
-from exporter.webconfig import WebConfigModel, install
+from exporter.config.errors import ConfigError
+from exporter.exposition.store import Exposition
+from exporter.web.landing import render_landing
+from exporter.web.negotiation import gzip_accepted, negotiate
+from exporter.web.webconfig import WebConfigModel, install
 
 Reloader = Callable[[], Awaitable[None]]
 EXPOSITION_KEY = web.AppKey("exposition", Exposition)

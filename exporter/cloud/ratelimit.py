@@ -12,6 +12,7 @@ class RateLimiter:
     def __init__(self, rate: float) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
+        self.rate = rate
         self._gap = 1.0 / rate
         self._next = 0.0
 

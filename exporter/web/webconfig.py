@@ -14,10 +14,12 @@ from typing import Literal
 import bcrypt
 import yaml
 from aiohttp import hdrs, web
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 
-from exporter.config import ConfigError, field_path
+from exporter.config.errors import ConfigError
+from exporter.config.validation import StrictModel, problems
 
+WEB_CONFIG_REFERENCE = "the exporter-toolkit web configuration documentation"
 # Probes must work without credentials; they reveal nothing about the cloud.
 UNPROTECTED_PATHS = frozenset({"/-/healthy", "/-/ready"})
 _TLS_VERSIONS = {
@@ -33,11 +35,7 @@ _CLIENT_AUTH = {
 }
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TlsServerConfig(_Strict):
+class TlsServerConfig(StrictModel):
     """``tls_server_config``."""
 
     cert_file: Path
@@ -50,18 +48,18 @@ class TlsServerConfig(_Strict):
     max_version: Literal["TLS10", "TLS11", "TLS12", "TLS13"] | None = None
 
 
-class HttpServerConfig(_Strict):
+class HttpServerConfig(StrictModel):
     """``http_server_config``: extra response headers."""
 
-    headers: dict[str, str] = {}
+    headers: dict[str, str] = Field(default_factory=dict)
 
 
-class WebConfigModel(_Strict):
+class WebConfigModel(StrictModel):
     """The whole web configuration file."""
 
     tls_server_config: TlsServerConfig | None = None
     http_server_config: HttpServerConfig | None = None
-    basic_auth_users: dict[str, SecretStr] = {}
+    basic_auth_users: dict[str, SecretStr] = Field(default_factory=dict)
 
 
 def load_web_config(path: str) -> WebConfigModel:
@@ -73,20 +71,17 @@ def load_web_config(path: str) -> WebConfigModel:
     try:
         model = WebConfigModel.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(
-            f"web config: {field_path(e['loc'])}: {e['msg']}"
-            for e in exc.errors(include_input=False, include_url=False)
-        ) from None
-    problems = []
+        raise ConfigError(problems(exc, WEB_CONFIG_REFERENCE, prefix="web config: ")) from None
+    mistakes = []
     for user, hashed in model.basic_auth_users.items():
         if not hashed.get_secret_value().startswith(("$2a$", "$2b$", "$2y$")):
-            problems.append(
+            mistakes.append(
                 f"web config: basic_auth_users.{user}: not a bcrypt hash; create one with "
                 "`python -c 'import bcrypt,getpass; print(bcrypt.hashpw(getpass.getpass()"
                 ".encode(), bcrypt.gensalt()).decode())'`"
             )
-    if problems:
-        raise ConfigError(problems)
+    if mistakes:
+        raise ConfigError(mistakes)
     if model.tls_server_config is not None:
         ssl_context(model.tls_server_config)  # fail at start-up, not at the first connection
     return model

@@ -14,11 +14,11 @@ from typing import Protocol
 from pydantic import ValidationError
 from yarl import URL
 
-from exporter import signing
-from exporter.api_errors import ApiError, ErrorKind
-from exporter.api_models import TokenResponseModel
-from exporter.credentials import AkSkCredentials, IamCredentials
-from exporter.transport import Transport
+from exporter.cloud import signing
+from exporter.cloud.errors import ApiError, ErrorKind
+from exporter.cloud.models import TokenResponseModel
+from exporter.cloud.transport import Transport
+from exporter.domain.credentials import AkSkCredentials, IamCredentials
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class IamTokenAuth:
     ) -> None:
         self._credentials = credentials
         self._transport = transport
-        self._failure_backoff = failure_backoff
+        self.failure_backoff = failure_backoff
         self._on_token = on_token
         self._clock = clock
         self._tokens: dict[str, _Token] = {}
@@ -141,7 +141,7 @@ class IamTokenAuth:
             try:
                 token = await self._fetch(project_id, deadline)
             except ApiError as exc:
-                self._failures[project_id] = (self._clock() + self._failure_backoff, exc)
+                self._failures[project_id] = (self._clock() + self.failure_backoff, exc)
                 return self._fallback(project_id, exc)
             self._failures.pop(project_id, None)
             self._tokens[project_id] = token

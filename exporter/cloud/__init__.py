@@ -1,0 +1,1 @@
+"""The Huawei Cloud API client: signing, authentication, transport, typed calls, errors."""

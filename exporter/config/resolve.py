@@ -1,0 +1,197 @@
+"""Resolution: a validated configuration model turned into Settings.
+
+Secret files and environment variables are read here, and every rule that relates
+fields is checked, each problem named by the path of the field to change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from exporter.cloud.regions import MODELARTS_ENDPOINTS, WORKSPACE_ENDPOINTS
+from exporter.config.errors import ConfigError
+from exporter.config.schema import ConfigModel, CredentialsModel, TargetModel
+from exporter.config.settings import Settings
+from exporter.domain.credentials import AkSkCredentials, Credentials, IamCredentials
+from exporter.domain.targets import Resource, Target, TargetKey
+
+ENV_ACCESS_KEY = "HUAWEICLOUD_SDK_AK"
+ENV_SECRET_KEY = "HUAWEICLOUD_SDK_SK"  # noqa: S105 - a variable name
+ENV_SECURITY_TOKEN = "HUAWEICLOUD_SDK_SECURITY_TOKEN"  # noqa: S105 - a variable name
+ENV_IAM_PASSWORD = "HUAWEICLOUD_IAM_PASSWORD"  # noqa: S105 - a variable name
+
+
+def _read_secret(path: Path, where: str, problems: list[str]) -> str | None:
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        problems.append(f"{where}: cannot read {str(path)!r}: {exc.strerror or exc}")
+        return None
+    if not value:
+        problems.append(f"{where}: {str(path)!r} is empty; put the secret in it")
+        return None
+    return value
+
+
+def _one_secret(
+    value: SecretStr | None,
+    file: Path | None,
+    env: str | None,
+    where: str,
+    problems: list[str],
+) -> str | None:
+    if env:
+        return env
+    if value is not None and file is not None:
+        problems.append(f"{where}: set either {where.rsplit('.', 1)[-1]} or its _file, not both")
+        return None
+    if file is not None:
+        return _read_secret(file, f"{where}_file", problems)
+    return value.get_secret_value() if value is not None else None
+
+
+def _resolve_credentials(
+    model: CredentialsModel, env: Mapping[str, str], where: str, problems: list[str]
+) -> Credentials | None:
+    """Resolve one credentials block; ``env`` is empty for per-target blocks."""
+    before = len(problems)
+    access_key = env.get(ENV_ACCESS_KEY) or model.access_key
+    secret_key = _one_secret(
+        model.secret_key,
+        model.secret_key_file,
+        env.get(ENV_SECRET_KEY),
+        f"{where}.secret_key",
+        problems,
+    )
+    token = _one_secret(
+        model.security_token,
+        model.security_token_file,
+        env.get(ENV_SECURITY_TOKEN),
+        f"{where}.security_token",
+        problems,
+    )
+    if model.iam is not None:
+        if access_key or secret_key:
+            problems.append(
+                f"{where}: both access keys (from the file or HUAWEICLOUD_SDK_AK/SK) and "
+                f"{where}.iam are set; keep one way of authenticating"
+            )
+            return None
+        iam = model.iam
+        password = _one_secret(
+            iam.password,
+            iam.password_file,
+            env.get(ENV_IAM_PASSWORD),
+            f"{where}.iam.password",
+            problems,
+        )
+        if password is None:
+            if len(problems) == before:
+                problems.append(
+                    f"{where}.iam.password: missing; set password, password_file or the "
+                    f"environment variable {ENV_IAM_PASSWORD}"
+                )
+            return None
+        return IamCredentials(iam.username, password, iam.domain_name, iam.endpoint)
+    if len(problems) > before:
+        return None
+    if not access_key and not secret_key:
+        problems.append(
+            f"{where}: none configured; set {where}.access_key and {where}.secret_key "
+            f"(or {ENV_ACCESS_KEY} and {ENV_SECRET_KEY}), or {where}.iam"
+        )
+        return None
+    if not access_key:
+        problems.append(f"{where}.access_key: missing; set it or {ENV_ACCESS_KEY}")
+        return None
+    if not secret_key:
+        problems.append(
+            f"{where}.secret_key: missing; set secret_key, secret_key_file or {ENV_SECRET_KEY}"
+        )
+        return None
+    return AkSkCredentials(access_key, secret_key, token)
+
+
+def _endpoint(
+    override: str | None,
+    region: str | None,
+    table: Mapping[str, str],
+    where: str,
+    key: str,
+    problems: list[str],
+) -> str | None:
+    if override:
+        return override
+    if region is None:
+        problems.append(f"{where}: set region (e.g. cn-north-4) or {key}")
+        return None
+    if region not in table:
+        problems.append(
+            f"{where}.region: {region!r} has no known {key.split('_', maxsplit=1)[0]} endpoint; "
+            "set "
+            f"{where}.{key}, or use one of: {', '.join(sorted(table))}"
+        )
+        return None
+    return table[region]
+
+
+def _resolve_targets(
+    models: list[TargetModel], default: Credentials | None, problems: list[str]
+) -> tuple[Target, ...]:
+    targets: list[Target] = []
+    seen: dict[TargetKey, str] = {}
+    if not models:
+        problems.append("targets: the list is empty; add at least one project with IDs to poll")
+    for i, t in enumerate(models):
+        where = f"targets[{i}]"
+        if not t.devserver_images and not t.image_servers:
+            problems.append(f"{where}: lists no devserver_images and no image_servers; add an ID")
+            continue
+        credentials = default
+        if t.credentials is not None:
+            credentials = _resolve_credentials(t.credentials, {}, f"{where}.credentials", problems)
+        groups = (
+            (Resource.DEVSERVER_IMAGE, t.devserver_images, t.modelarts_endpoint,
+             MODELARTS_ENDPOINTS, "modelarts_endpoint", "devserver_images"),
+            (Resource.IMAGE_SERVER, t.image_servers, t.workspace_endpoint,
+             WORKSPACE_ENDPOINTS, "workspace_endpoint", "image_servers"),
+        )  # fmt: skip
+        for resource, ids, override, table, key, list_name in groups:
+            if not ids:
+                continue
+            endpoint = _endpoint(override, t.region, table, where, key, problems)
+            for j, object_id in enumerate(ids):
+                target_key = TargetKey(resource, t.project_id, object_id)
+                here = f"{where}.{list_name}[{j}]"
+                if target_key in seen:
+                    problems.append(
+                        f"{here}: {object_id!r} in project {t.project_id!r} is listed already "
+                        f"at {seen[target_key]}; remove one"
+                    )
+                    continue
+                seen[target_key] = here
+                if endpoint is not None and credentials is not None:
+                    targets.append(Target(target_key, endpoint, credentials))
+    return tuple(targets)
+
+
+def resolve(model: ConfigModel, env: Mapping[str, str]) -> Settings:
+    """Turn a validated model into settings, reading secret files and checking cross-field rules."""
+    problems: list[str] = []
+    credentials = None
+    needs_default = not model.targets or any(t.credentials is None for t in model.targets)
+    if needs_default or model.credentials != CredentialsModel():
+        credentials = _resolve_credentials(model.credentials, env, "credentials", problems)
+    poll = model.poll
+    if poll.timeout >= poll.interval:
+        problems.append(
+            f"poll.timeout: {poll.timeout:g}s is not shorter than poll.interval "
+            f"({poll.interval:g}s); make the timeout shorter or the interval longer"
+        )
+    targets = _resolve_targets(model.targets, credentials, problems)
+    if problems:
+        raise ConfigError(problems)
+    return Settings(poll=model.poll, targets=targets)

@@ -1,0 +1,122 @@
+"""The configuration file's schema: pydantic models of its shape, types and formats.
+
+Only what one field can say about itself is checked here; rules that relate fields
+(regions and endpoints, duplicates, credentials, secret files) are checked by ``resolve``,
+so that every problem is reported with the path of the field that has to change.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, Field, SecretStr
+
+from exporter.cloud.regions import DEFAULT_IAM_ENDPOINT
+from exporter.config.settings import PollSettings
+from exporter.config.validation import StrictModel
+
+EXAMPLE_FILE = "config/exporter.example.yaml"
+
+_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[1-5][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+_PROJECT_ID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+# The seed documents no pattern for image-server IDs; the ID goes into a URL path, so only
+# characters that need no escaping and cannot form "." or ".." segments are allowed.
+_IMAGE_SERVER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+
+
+def _check_pattern(pattern: re.Pattern[str], what: str, example: str) -> Any:
+    def check(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise ValueError(f"{value!r} is not {what}; expected something like {example}")
+        return value
+
+    return check
+
+
+def _check_endpoint(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"{value!r} is not an endpoint URL; write it as https://host[:port], "
+            "e.g. https://modelarts.cn-north-4.myhuaweicloud.com"
+        )
+    if parts.query or parts.fragment:
+        raise ValueError(f"{value!r}: an endpoint takes no query string or fragment")
+    return value.rstrip("/")
+
+
+Endpoint = Annotated[str, AfterValidator(_check_endpoint)]
+ProjectId = Annotated[
+    str,
+    AfterValidator(
+        _check_pattern(
+            _PROJECT_ID_RE,
+            "a project ID (1 to 64 letters, digits and hyphens)",
+            "0123456789abcdef0123456789abcdef",
+        )
+    ),
+]
+DevServerImageId = Annotated[
+    str,
+    AfterValidator(
+        _check_pattern(
+            _UUID_RE,
+            "a dev-server image ID (a lower-case UUID)",
+            "2f1a5c8e-6d3b-4c1e-9a7f-0b8e4d2c6a10",
+        )
+    ),
+]
+ImageServerId = Annotated[
+    str,
+    AfterValidator(
+        _check_pattern(
+            _IMAGE_SERVER_ID_RE,
+            "an image-server ID (letters, digits, '-' and '_', up to 128)",
+            "9a3e1c7b-52d4-4f0e-8b6a-1d2c3e4f5a6b",
+        )
+    ),
+]
+
+
+class IamModel(StrictModel):
+    """``credentials.iam``: a password identity exchanged for IAM tokens."""
+
+    username: str = Field(min_length=1)
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    domain_name: str = Field(min_length=1)
+    endpoint: Endpoint = DEFAULT_IAM_ENDPOINT
+
+
+class CredentialsModel(StrictModel):
+    """``credentials``: AK/SK (optionally temporary) or an IAM identity."""
+
+    access_key: str | None = None
+    secret_key: SecretStr | None = None
+    secret_key_file: Path | None = None
+    security_token: SecretStr | None = None
+    security_token_file: Path | None = None
+    iam: IamModel | None = None
+
+
+class TargetModel(StrictModel):
+    """One entry of ``targets``: the objects of one project."""
+
+    project_id: ProjectId
+    region: str | None = None
+    modelarts_endpoint: Endpoint | None = None
+    workspace_endpoint: Endpoint | None = None
+    devserver_images: list[DevServerImageId] = Field(default_factory=list)
+    image_servers: list[ImageServerId] = Field(default_factory=list)
+    credentials: CredentialsModel | None = None
+
+
+class ConfigModel(StrictModel):
+    """The whole configuration file."""
+
+    credentials: CredentialsModel = Field(default_factory=CredentialsModel)
+    poll: PollSettings = Field(default_factory=PollSettings)
+    targets: list[TargetModel]

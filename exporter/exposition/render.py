@@ -1,0 +1,171 @@
+"""A snapshot rendered in both formats, in slices that leave the event loop free.
+
+Rendering every target on every scrape would make scrape cost grow with the number of
+targets, so the snapshot's families are rendered once, when a cycle publishes, in both
+formats, plain and gzip. For gzip the compressor state after the snapshot part is kept, so
+that each scrape continues a copy of it with its small live part: one valid gzip stream
+without recompressing the snapshot.
+
+Rendering runs in the event loop in slices of targets, yielding between slices: a worker
+thread would hold the GIL for seconds with 10,000 targets and stall the loop in between.
+Lines of objects that did not change are reused from the previous rendering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from prometheus_client.metrics_core import Metric
+
+from exporter.domain.state import CloudObject, Snapshot
+from exporter.domain.targets import TargetKey
+from exporter.exposition.collector import SnapshotCollector
+from exporter.exposition.textformat import Format, header, sample_lines
+
+_GZIP_WBITS = 31  # zlib's gzip container
+# Level 1 compresses these repetitive bodies almost as well as 6 (0.43 vs 0.37 MB at 10,000
+# targets) in a quarter of the time, and the time is spent every cycle.
+_GZIP_LEVEL = 1
+SLICE = 200  # targets rendered between two yields to the event loop (about 10 ms of work)
+
+
+@dataclass(frozen=True, slots=True)
+class Prerendered:
+    """One format's snapshot part: its chunks, and the head and state of their gzip stream."""
+
+    chunks: tuple[bytes, ...]
+    gzip_head: bytes
+    gzip_state: zlib._Compress
+
+    @classmethod
+    def of(cls, chunks: tuple[bytes, ...]) -> Prerendered:
+        """Start the gzip stream of the chunks (zlib releases the GIL: fine in a thread)."""
+        compressor = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, _GZIP_WBITS)
+        head = b"".join(compressor.compress(c) for c in chunks)
+        return cls(chunks, head, compressor)
+
+    def gzip(self, tail: bytes) -> bytes:
+        """The whole body gzip-compressed: the stored head, then ``tail`` on a copy of the state."""
+        compressor = self.gzip_state.copy()
+        return self.gzip_head + compressor.compress(tail) + compressor.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A snapshot and its exposition in both formats."""
+
+    snapshot: Snapshot
+    text: Prerendered
+    openmetrics: Prerendered
+
+    def part(self, fmt: Format) -> Prerendered:
+        """The pre-rendered part for a format."""
+        return self.text if fmt is Format.TEXT else self.openmetrics
+
+
+# Each target's lines in the cloud-state families, valid while its object stays equal.
+CloudLines = dict[TargetKey, tuple[CloudObject | None, tuple[str, ...]]]
+
+
+class _Renderer:
+    """Renders one snapshot: ``steps()`` does the work in slices, ``result()`` packs it up.
+
+    Cloud-state lines are reused from ``previous`` for objects that have not changed; the
+    lines of this render are left in ``cloud_lines`` for the next one (current targets only).
+    """
+
+    def __init__(self, snapshot: Snapshot, previous: CloudLines | None = None) -> None:
+        self._snapshot = snapshot
+        self._collector = SnapshotCollector(snapshot)
+        self._previous = previous or {}
+        self.cloud_lines: CloudLines = {}
+        self._families: list[Metric] = []
+        self._lines: list[list[str]] = []
+        self._bodies: list[bytes] = []
+        self._first_target_family = 0
+
+    def _cloud(self) -> Iterator[None]:
+        snap = self._snapshot
+        families = list(self._collector.cloud_families(()))
+        lines: list[list[str]] = [[] for _ in families]
+        for n, state in enumerate(snap.targets):
+            entry = self._previous.get(state.key)
+            if entry is None or entry[0] != state.obj:
+                texts = []
+                for family in self._collector.cloud_families((state,)):
+                    out: list[str] = []
+                    sample_lines(family, out)
+                    texts.append("".join(out))
+                entry = (state.obj, tuple(texts))
+            self.cloud_lines[state.key] = entry
+            for family_lines, text in zip(lines, entry[1], strict=True):
+                family_lines.append(text)
+            if n % SLICE == SLICE - 1:
+                yield
+        self._families += families
+        self._lines += lines
+
+    def _new(self, families: Iterator[Metric]) -> None:
+        for family in families:
+            lines: list[str] = []
+            sample_lines(family, lines)
+            self._families.append(family)
+            self._lines.append(lines)
+
+    def _more(self, families: Iterator[Metric]) -> None:
+        """Samples of the next slice of targets for the per-target families started last."""
+        for lines, family in zip(self._lines[self._first_target_family :], families, strict=True):
+            sample_lines(family, lines)
+
+    def steps(self) -> Iterator[None]:
+        """Render slice by slice, yielding between slices."""
+        snap = self._snapshot
+        yield from self._cloud()
+        self._first_target_family = len(self._lines)
+        slices = [snap.targets[i : i + SLICE] for i in range(0, len(snap.targets), SLICE)] or [()]
+        self._new(self._collector.target_families(slices[0]))
+        for targets in slices[1:]:
+            yield
+            self._more(self._collector.target_families(targets))
+        self._new(self._collector.summary_families())
+        for lines in self._lines:  # the largest family holds a few MB: one per step
+            yield
+            self._bodies.append("".join(lines).encode())
+        self._lines = []
+
+    def _chunks(self, fmt: Format) -> tuple[bytes, ...]:
+        out: list[bytes] = []
+        for family, body in zip(self._families, self._bodies, strict=True):
+            out += (header(family.type, family.name, family.documentation, fmt), body)
+        return tuple(out)
+
+    def result(self) -> Rendered:
+        """Both formats with their gzip streams (zlib releases the GIL: fine in a thread)."""
+        return Rendered(
+            self._snapshot,
+            Prerendered.of(self._chunks(Format.TEXT)),
+            Prerendered.of(self._chunks(Format.OPENMETRICS)),
+        )
+
+
+def render(snapshot: Snapshot) -> Rendered:
+    """Render a snapshot in both formats, all at once (start-up, tests)."""
+    renderer = _Renderer(snapshot)
+    for _ in renderer.steps():
+        pass
+    return renderer.result()
+
+
+async def render_async(
+    snapshot: Snapshot, previous: CloudLines | None = None
+) -> tuple[Rendered, CloudLines]:
+    """Render a snapshot without stalling the event loop: slices in the loop, gzip in a thread.
+
+    Returns the rendering and the cloud-state lines to pass to the next call."""
+    renderer = _Renderer(snapshot, previous)
+    for _ in renderer.steps():
+        await asyncio.sleep(0)
+    return await asyncio.to_thread(renderer.result), renderer.cloud_lines

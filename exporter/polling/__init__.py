@@ -1,0 +1,1 @@
+"""Polling: one cycle over every target, on an APScheduler schedule."""

@@ -1,0 +1,1 @@
+"""HTTP serving: the endpoints, the landing page, TLS and basic auth."""
