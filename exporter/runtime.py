@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 
-from exporter import __version__
 from exporter.cloud.auth import AkSkAuth, Authenticator, IamTokenAuth
 from exporter.cloud.client import HuaweiCloudClient
 from exporter.cloud.metrics import ApiMetrics
@@ -82,7 +81,6 @@ class Exporter:
             # The poller bounds requests in flight (poll.concurrency, at most 1024); the pool
             # keeps that many connections alive and caches DNS answers for five minutes.
             connector=aiohttp.TCPConnector(limit=1024, ttl_dns_cache=300),
-            headers={"User-Agent": f"huaweicloud-image-exporter/{__version__}"},
         )
         self.registry = live_registry()
         self.api_metrics = ApiMetrics(self.registry)

@@ -169,3 +169,45 @@ async def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, s
     )  # fmt: skip
     out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     return proc.returncode or 0, out.decode(), err.decode()
+
+
+class RawHttpServer:
+    """A loopback server that answers every request with the same bytes, as given, then
+    closes: for answers no well-behaved HTTP library would send."""
+
+    def __init__(self) -> None:
+        self.response = b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"
+        self.requests: list[bytes] = []
+        self._server: asyncio.Server | None = None
+        self.url = ""
+
+    async def __aenter__(self) -> RawHttpServer:
+        self._server = await asyncio.start_server(self._answer, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    def answer(self, status: str, headers: dict[str, bytes], body: bytes) -> None:
+        """Answer ``HTTP/1.1 <status>`` with these header bytes and this body from now on."""
+        head = b"".join(k.encode() + b": " + v + b"\r\n" for k, v in headers.items())
+        self.response = (
+            f"HTTP/1.1 {status}\r\n".encode()
+            + head
+            + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body
+        )
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            self.requests.append(await reader.readuntil(b"\r\n\r\n"))
+            writer.write(self.response)
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
 import subprocess
 import sys
@@ -229,3 +230,37 @@ def test_parse_basic_auth(header: str | None, expected: tuple[str, str] | None) 
     from exporter.web.webconfig import parse_basic_auth
 
     assert parse_basic_auth(header) == expected
+
+
+async def test_password_longer_than_bcrypt_takes_is_a_401(
+    serve: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+    addr = await serve({"basic_auth_users": {"prom": hashed}})
+    for password in ("x" * 73, PASSWORD + "y" * 100, "é" * 40):
+        assert await fetch(f"http://{addr}/metrics", auth=("prom", password)) == 401
+    assert await fetch(f"http://{addr}/metrics", auth=("prom", PASSWORD)) == 200
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_unknown_user_costs_a_bcrypt_check_like_a_known_one(
+    serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from exporter.web import webconfig
+
+    checked: list[bytes] = []
+    real = webconfig._check_password
+
+    def counting(password: bytes, hashed: bytes) -> bool:
+        checked.append(hashed)
+        return real(password, hashed)
+
+    monkeypatch.setattr(webconfig, "_check_password", counting)
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=5)).decode()
+    addr = await serve({"basic_auth_users": {"prom": hashed}})
+    assert await fetch(f"http://{addr}/metrics", auth=("nobody", PASSWORD)) == 401
+    assert await fetch(f"http://{addr}/metrics", auth=("prom", "wrong")) == 401
+    assert len(checked) == 2
+    dummy, real_hash = checked
+    assert dummy != real_hash
+    assert dummy.startswith(b"$2b$05$"), "the dummy hash must cost what the real ones cost"

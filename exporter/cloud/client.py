@@ -5,20 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from yarl import URL
 
 from exporter.cloud import convert
 from exporter.cloud.auth import Authenticator, IamTokenAuth
 from exporter.cloud.errors import ApiError, ErrorKind, snippet
 from exporter.cloud.metrics import ApiMetrics
-from exporter.cloud.models import DevServerImageModel, ImageServerModel
-from exporter.cloud.transport import Transport
+from exporter.cloud.models import DevServerImageModel, ImageServerModel, ObjectModel
+from exporter.cloud.sanitize import clean
+from exporter.cloud.transport import Response, Transport
 from exporter.domain.credentials import Credentials
 from exporter.domain.state import CloudObject
 from exporter.domain.targets import Resource, Target
 
-_M = TypeVar("_M", bound=BaseModel)
+_M = TypeVar("_M", bound=ObjectModel)
 
 
 class HuaweiCloudClient:
@@ -95,14 +96,27 @@ class HuaweiCloudClient:
         if resp.status == 404:
             return None
         try:
-            return model.model_validate_json(resp.body)
+            answer = model.model_validate_json(resp.body)
         except ValidationError as exc:
-            self._metrics.error(api, ErrorKind.INVALID_RESPONSE.value)
-            content_type = resp.headers.get("Content-Type", "no content type")
-            raise ApiError(
-                ErrorKind.INVALID_RESPONSE,
+            content_type = clean(resp.headers.get("Content-Type", "no content type"), 100)
+            raise self._invalid(
+                api,
+                resp,
                 f"answer is not the expected JSON object ({content_type}; "
                 f"{exc.error_count()} problem(s)): {snippet(resp.body) or 'empty body'}",
-                status=resp.status,
-                request_id=resp.request_id,
             ) from None
+        if answer.object_id != target.key.id:
+            # `{}`, an error envelope with status 200, or another object: not this one.
+            raise self._invalid(
+                api,
+                resp,
+                f"answer does not describe {target.key.id!r} (it names "
+                f"{clean(answer.object_id or 'no ID', 100)!r}): {snippet(resp.body)}",
+            )
+        return answer
+
+    def _invalid(self, api: str, resp: Response, detail: str) -> ApiError:
+        self._metrics.error(api, ErrorKind.INVALID_RESPONSE.value)
+        return ApiError(
+            ErrorKind.INVALID_RESPONSE, detail, status=resp.status, request_id=resp.request_id
+        )

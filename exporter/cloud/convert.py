@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from exporter.cloud.models import DevServerImageModel, ImageServerModel
-from exporter.domain.state import ACCOUNT_TYPES, DevServerImage, ImageServer, normalize_status
+from exporter.cloud.sanitize import MAX_LABEL, clean
+from exporter.domain.state import (
+    ACCOUNT_TYPES,
+    OTHER_ACCOUNT_TYPE,
+    DevServerImage,
+    ImageServer,
+    normalize_status,
+)
+
+
+def label(value: str | None) -> str:
+    """A label value from the cloud: absent is empty, anything else cleaned and bounded."""
+    return clean(value, MAX_LABEL) if value else ""
 
 
 def parse_timestamp(text: str | None) -> float | None:
@@ -32,21 +44,26 @@ def devserver_image(m: DevServerImageModel) -> DevServerImage:
 
 
 def image_server(m: ImageServerModel) -> ImageServer:
-    """What the exporter keeps of an image-server answer; accounts are counted by type."""
+    """What the exporter keeps of an image-server answer; accounts are counted by type.
+
+    Account types outside the documented set (and an absent one, "") are counted together
+    as "other": one object must not be able to create series without bound."""
     counts = dict.fromkeys(ACCOUNT_TYPES, 0)
     for account in m.authorize_accounts or ():
         kind = account.account_type or ""
+        if kind not in counts:
+            kind = OTHER_ACCOUNT_TYPE if kind else ""
         counts[kind] = counts.get(kind, 0) + 1
     return ImageServer(
-        name=m.name or "",
-        image_id=m.image_id or "",
-        image_type=(m.image_ref.image_type or "") if m.image_ref else "",
-        server_id=m.server_id or "",
-        instance_id=m.instance_id or "",
-        server_group_id=m.server_group_id or "",
-        app_group_id=m.app_group_id or "",
-        enterprise_project_id=m.enterprise_project_id or "",
-        status=normalize_status(m.status),
+        name=label(m.name),
+        image_id=label(m.image_id),
+        image_type=label(m.image_ref.image_type) if m.image_ref else "",
+        server_id=label(m.server_id),
+        instance_id=label(m.instance_id),
+        server_group_id=label(m.server_group_id),
+        app_group_id=label(m.app_group_id),
+        enterprise_project_id=label(m.enterprise_project_id),
+        status=label(normalize_status(m.status)),
         created=parse_timestamp(m.create_time),
         updated=parse_timestamp(m.update_time),
         accounts=tuple(sorted(counts.items())),

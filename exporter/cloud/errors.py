@@ -7,6 +7,8 @@ import json
 import re
 from typing import Any
 
+from exporter.cloud.sanitize import clean, clean_optional
+
 _CODE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _KEY_PAIRS = (("error_code", "error_msg"), ("errorCode", "errorMsg"), ("code", "message"))
 _SNIPPET = 160
@@ -87,10 +89,18 @@ def snippet(body: bytes) -> str:
     return text + ("..." if len(body) > _SNIPPET else "")
 
 
+class TooDeep(ValueError):
+    """A JSON body nested deeper than Python's parser can follow."""
+
+
 def parse_error_body(body: bytes) -> tuple[str | None, str | None]:
-    """``(error_code, error_msg)`` from any of the body shapes the APIs and gateway send."""
+    """``(error_code, error_msg)`` from any of the body shapes the APIs and gateway send.
+
+    Raises TooDeep for a body nested beyond the parser's recursion limit."""
     try:
         data = json.loads(body)
+    except RecursionError:
+        raise TooDeep from None
     except (ValueError, UnicodeDecodeError):
         return None, None
     if not isinstance(data, dict):
@@ -110,14 +120,22 @@ def http_error(
     status: int, body: bytes, request_id: str | None, retry_after: float | None = None
 ) -> ApiError:
     """Build the error for a non-2xx answer, with a useful message even for a body nobody parses."""
-    code, msg = parse_error_body(body)
-    if msg is None:
-        msg = snippet(body) or "empty response body"
+    try:
+        code, msg = parse_error_body(body)
+    except TooDeep:
+        return ApiError(
+            ErrorKind.INVALID_RESPONSE,
+            "error body is JSON nested too deeply to read",
+            status=status,
+            request_id=request_id,
+            retry_after=retry_after,
+        )
+    msg = clean(msg) if msg is not None else (snippet(body) or "empty response body")
     return ApiError(
         ErrorKind.HTTP,
         msg,
         status=status,
-        error_code=code,
+        error_code=clean_optional(code, 64),
         request_id=request_id,
         retry_after=retry_after,
     )

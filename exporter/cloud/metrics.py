@@ -20,6 +20,10 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 
 _M = TypeVar("_M", Counter, Histogram)
 _LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# Error codes come from the cloud: a broken gateway can send a new one with every answer.
+# The first this many distinct codes of an API get their own series; later ones are "other".
+MAX_ERROR_CODES = 32
+OTHER_ERROR_CODE = "other"
 
 
 class ApiMetrics:
@@ -50,6 +54,7 @@ class ApiMetrics:
 
         # labels() takes a lock and builds a key on every call; the children never change.
         self._children: dict[tuple[object, ...], Counter | Histogram] = {}
+        self._error_codes: dict[str, set[str]] = {}
 
     def _child(self, parent: _M, *labels: str) -> _M:
         key = (id(parent), *labels)
@@ -64,5 +69,11 @@ class ApiMetrics:
         self._child(self.duration, api).observe(seconds)
 
     def error(self, api: str, error_code: str) -> None:
-        """Count one failed attempt."""
+        """Count one failed attempt (under "other" once the API has MAX_ERROR_CODES codes)."""
+        seen = self._error_codes.setdefault(api, set())
+        if error_code not in seen:
+            if len(seen) >= MAX_ERROR_CODES:
+                error_code = OTHER_ERROR_CODE
+            else:
+                seen.add(error_code)
         self._child(self.errors, api, error_code).inc()

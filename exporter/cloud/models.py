@@ -14,7 +14,16 @@ class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, coerce_numbers_to_str=True)
 
 
-class DevServerImageModel(_Lenient):
+class ObjectModel(_Lenient):
+    """A detail answer; ``object_id`` is the ID it says it describes."""
+
+    @property
+    def object_id(self) -> str | None:
+        """The answer's own ID field."""
+        raise NotImplementedError
+
+
+class DevServerImageModel(ObjectModel):
     """``GET /v1/{project_id}/dev-servers/images/{id}``."""
 
     image_id: str | None = None
@@ -22,6 +31,11 @@ class DevServerImageModel(_Lenient):
     arch: str | None = None
     server_type: str | None = None
     status: str | None = None
+
+    @property
+    def object_id(self) -> str | None:
+        """``image_id``."""
+        return self.image_id
 
 
 class ImageRefModel(_Lenient):
@@ -41,7 +55,7 @@ class AccountModel(_Lenient):
     domain: str | None = None
 
 
-class ImageServerModel(_Lenient):
+class ImageServerModel(ObjectModel):
     """``GET /v1/{project_id}/image-servers/{server_id}``."""
 
     id: str | None = None
@@ -58,6 +72,11 @@ class ImageServerModel(_Lenient):
     create_time: str | None = None
     update_time: str | None = None
     enterprise_project_id: str | None = None
+
+    @property
+    def object_id(self) -> str | None:
+        """``id``."""
+        return self.id
 
 
 class TokenModel(_Lenient):

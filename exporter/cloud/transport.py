@@ -18,9 +18,14 @@ import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from exporter import __version__
 from exporter.cloud.errors import ApiError, ErrorKind, http_error
 from exporter.cloud.metrics import ApiMetrics
 from exporter.cloud.ratelimit import RateLimiter
+from exporter.cloud.sanitize import clean, clean_optional
+
+USER_AGENT = f"huaweicloud-image-exporter/{__version__}"
+MAX_REQUEST_ID = 128
 
 DEFAULT_MAX_BODY = 1 << 20  # detail answers are a few KiB; anything near this is not one
 
@@ -170,20 +175,28 @@ class Transport:
             async with self._session.request(
                 method,
                 url,
-                headers=headers,
+                headers={"User-Agent": USER_AGENT, **headers},
                 data=body or None,
                 timeout=self._timeout,
                 allow_redirects=False,
             ) as resp:
                 code = str(resp.status)
                 data = await self._read(resp)
-                request_id = resp.headers.get("X-Request-Id")
+                request_id = clean_optional(resp.headers.get("X-Request-Id"), MAX_REQUEST_ID)
                 error = None
                 if resp.status >= 400:
                     retry_after = parse_retry_after(resp.headers.get("Retry-After"))
                     error = http_error(resp.status, data, request_id, retry_after)
                     if resp.status == 404 and not is_gateway_not_found(error):
                         error = None
+                elif resp.status >= 300:
+                    # Never followed (it would carry signed headers elsewhere), never an answer.
+                    error = ApiError(
+                        ErrorKind.INVALID_RESPONSE,
+                        f"unexpected redirect to {clean(resp.headers.get('Location', '?'))}",
+                        status=resp.status,
+                        request_id=request_id,
+                    )
                 if error is not None:
                     self._metrics.error(api, error.label)
                 return Response(resp.status, resp.headers, data, request_id, error)
@@ -202,10 +215,8 @@ class Transport:
             self._metrics.request(api, code, time.perf_counter() - start)
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
-        if resp.content_length is not None:
-            if resp.content_length > self._max_body:
-                raise self._too_big(resp)
-            return await resp.read()
+        """The body, decompressed, up to the cap; Content-Length is not trusted, since a
+        small gzip body can inflate a thousandfold."""
         chunks: list[bytes] = []
         size = 0
         async for chunk in resp.content.iter_chunked(1 << 16):
@@ -220,7 +231,7 @@ class Transport:
             ErrorKind.INVALID_RESPONSE,
             f"response body larger than {self._max_body} bytes; not read",
             status=resp.status,
-            request_id=resp.headers.get("X-Request-Id"),
+            request_id=clean_optional(resp.headers.get("X-Request-Id"), MAX_REQUEST_ID),
         )
 
 

@@ -22,6 +22,7 @@ IMAGE_SERVER_STATUSES = (
     NULL_STATUS,
 )
 ACCOUNT_TYPES = ("USER", "USER_GROUP")
+OTHER_ACCOUNT_TYPE = "other"  # every undocumented account type, counted together
 
 
 def normalize_status(raw: str | None) -> str:

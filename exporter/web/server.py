@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from yarl import URL
 
 from exporter.config.errors import ConfigError
 from exporter.exposition.store import Exposition
@@ -30,8 +31,11 @@ async def metrics(request: web.Request) -> web.StreamResponse:
         response.headers["Content-Encoding"] = "gzip"
     response.content_length = sum(len(c) for c in chunks)
     await response.prepare(request)
-    for chunk in chunks:
-        await response.write(chunk)
+    # aiohttp sends whatever is written, even to HEAD; a body there would be read as the
+    # start of the next response on a keep-alive connection.
+    if request.method != hdrs.METH_HEAD:
+        for chunk in chunks:
+            await response.write(chunk)
     await response.write_eof()
     return response
 
@@ -48,8 +52,27 @@ async def ready(request: web.Request) -> web.Response:
     return web.Response(status=503, text="Not ready: the first poll cycle is still running.\n")
 
 
+def cross_site(request: web.Request) -> bool:
+    """Whether a browser sent this request from another site's page.
+
+    Browsers send Origin with every POST (forms and no-cors fetches included) and, lately,
+    Sec-Fetch-Site; curl, configmap-reload and other tools send neither.
+    """
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+        return True
+    origin = request.headers.get(hdrs.ORIGIN)
+    if origin is None:
+        return False
+    return URL(origin).host_port_subcomponent != URL(f"//{request.host}").host_port_subcomponent
+
+
 async def reload(request: web.Request) -> web.Response:
-    """Reload the configuration file, as SIGHUP does."""
+    """Reload the configuration file, as SIGHUP does; refused to pages of other sites."""
+    if cross_site(request):
+        return web.Response(
+            status=403, text="Reload refused: cross-site requests cannot reload the exporter.\n"
+        )
     try:
         await request.app[RELOAD_KEY]()
     except ConfigError as exc:
@@ -63,7 +86,10 @@ async def reload(request: web.Request) -> web.Response:
 async def landing(request: web.Request) -> web.Response:
     """Version, links and a table of targets."""
     page = render_landing(request.app[EXPOSITION_KEY].snapshot)
-    return web.Response(text=page, content_type="text/html")
+    # Cloud strings are cleaned where they enter; "replace" is the second line of defence.
+    return web.Response(
+        body=page.encode("utf-8", "replace"), content_type="text/html", charset="utf-8"
+    )
 
 
 def build_app(
@@ -79,6 +105,5 @@ def build_app(
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
     app.router.add_post("/-/reload", reload)
-    app.router.add_put("/-/reload", reload)
     app.router.add_get("/", landing)
     return app

@@ -133,16 +133,40 @@ def parse_basic_auth(header: str | None) -> tuple[str, str] | None:
     return (login, password) if sep else None
 
 
+BCRYPT_MAX_PASSWORD = 72  # bytes; bcrypt ignores (Go's refuses, bcrypt 5 raises on) the rest
+
+
+def _check_password(password: bytes, hashed: bytes) -> bool:
+    """bcrypt's verdict; a password too long for bcrypt costs the same work and never matches."""
+    if len(password) > BCRYPT_MAX_PASSWORD:
+        bcrypt.checkpw(password[:BCRYPT_MAX_PASSWORD], hashed)
+        return False
+    try:
+        return bcrypt.checkpw(password, hashed)
+    except ValueError:  # a hash bcrypt cannot read: no password matches it
+        return False
+
+
+def _cost(hashed: bytes) -> int:
+    """The work factor of a bcrypt hash (``$2b$12$...`` -> 12), 10 when unreadable."""
+    parts = hashed.split(b"$")
+    return int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else 10
+
+
 class BasicAuthChecker:
     """Checks basic-auth credentials against bcrypt hashes, off the event loop.
 
     bcrypt is deliberately slow, so successful checks are remembered by a digest of the
     presented credentials (as exporter-toolkit does) and misses run in a worker thread.
+    An unknown user is checked against a dummy hash of the same cost, so the answer's
+    timing does not tell which users exist.
     """
 
     def __init__(self, users: dict[str, SecretStr]) -> None:
         self._users = {u: h.get_secret_value().encode() for u, h in users.items()}
         self._good: set[bytes] = set()
+        cost = max((_cost(h) for h in self._users.values()), default=10)
+        self._dummy = bcrypt.hashpw(b"no such user", bcrypt.gensalt(rounds=min(max(cost, 4), 31)))
 
     async def check(self, header: str | None) -> bool:
         """Whether an Authorization header names a known user and the right password."""
@@ -152,11 +176,12 @@ class BasicAuthChecker:
         login, password = parsed
         hashed = self._users.get(login)
         if hashed is None:
+            await asyncio.to_thread(_check_password, password.encode(), self._dummy)
             return False
         digest = hashlib.sha256(f"{login}\0{password}".encode() + hashed).digest()
         if digest in self._good:
             return True
-        ok = await asyncio.to_thread(bcrypt.checkpw, password.encode(), hashed)
+        ok = await asyncio.to_thread(_check_password, password.encode(), hashed)
         if ok and len(self._good) < 1024:
             self._good.add(digest)
         return ok
