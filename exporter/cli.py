@@ -19,11 +19,22 @@ from exporter.logs import LEVELS, Redactor, setup_logging
 from exporter.runtime import Exporter, ListenAddress
 from exporter.simulator import SimulatorServer
 from exporter.simulator.demo import build_demo_cloud, demo_targets
+from exporter.web.listener import DEFAULT_MAX_CONNECTIONS, Limits
 from exporter.web.webconfig import WebConfigModel, load_web_config
 
 log = logging.getLogger("exporter")
 
 DEMO_POLL = PollSettings(interval=5.0, timeout=2.0, concurrency=4, retries=2)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return n
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
         dest="web_config",
         metavar="PATH",
         help="TLS and basic auth, in the Prometheus exporter-toolkit web-config format",
+    )
+    p.add_argument(
+        "--web.max-connections",
+        dest="max_connections",
+        type=_positive_int,
+        default=DEFAULT_MAX_CONNECTIONS,
+        metavar="N",
+        help="connections served at once; more are closed at once (default 512)",
     )
     p.add_argument("--log.level", dest="log_level", choices=LEVELS, default="info")
     p.add_argument("--log.format", dest="log_format", choices=("text", "json"), default="text")
@@ -94,7 +113,13 @@ async def _run(args: argparse.Namespace, redactor: Redactor) -> int:
     else:
         settings = _load(args)
         loader = partial(_load, args)
-    exporter = Exporter(settings, loader=loader, redactor=redactor, web_config=web_config)
+    exporter = Exporter(
+        settings,
+        loader=loader,
+        redactor=redactor,
+        web_config=web_config,
+        limits=Limits(max_connections=args.max_connections),
+    )
     try:
         if args.once:
             snapshot = await exporter.run_cycle()

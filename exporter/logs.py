@@ -108,6 +108,29 @@ class RedactingHandler(logging.StreamHandler[TextIO]):
         return self._redact(super().format(record))
 
 
+class EveryMinute(logging.Filter):
+    """Lets a message that starts with ``prefix`` through once per ``interval`` seconds.
+
+    asyncio logs "socket.accept() out of system resource" for every failed accept, and
+    aiohttp a traceback for every malformed request: under a flood that is megabytes a
+    minute, and one line says it all."""
+
+    def __init__(self, prefix: str, interval: float = 60.0) -> None:
+        super().__init__()
+        self._prefix = prefix
+        self._interval = interval
+        self._last = float("-inf")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for a repeat within the interval."""
+        if not str(record.msg).startswith(self._prefix):
+            return True
+        if record.created - self._last < self._interval:
+            return False
+        self._last = record.created
+        return True
+
+
 def setup_logging(level: str, fmt: str, stream: TextIO | None = None) -> Redactor:
     """Configure the root logger; return the redactor to feed secrets into."""
     redactor = Redactor()
@@ -118,4 +141,8 @@ def setup_logging(level: str, fmt: str, stream: TextIO | None = None) -> Redacto
     root.setLevel(logging.WARNING if level == "warn" else getattr(logging, level.upper()))
     # The scheduler logs every job run at INFO; only its problems are worth a line.
     logging.getLogger("apscheduler").setLevel(max(root.level, logging.WARNING))
+    # Lines that a flood of connections or malformed requests would repeat without end.
+    asyncio_log = logging.getLogger("asyncio")
+    asyncio_log.filters[:] = [EveryMinute("socket.accept() out of system resource")]
+    logging.getLogger("aiohttp.server").filters[:] = [EveryMinute("Error handling request")]
     return redactor

@@ -27,6 +27,8 @@ from exporter.exposition.store import Exposition
 from exporter.logs import Redactor
 from exporter.polling.poller import Poller, configured
 from exporter.polling.scheduler import PollScheduler
+from exporter.web.listener import Limits
+from exporter.web.listener import listen as serve
 from exporter.web.server import build_app
 from exporter.web.webconfig import WebConfigModel, ssl_context
 
@@ -69,8 +71,10 @@ class Exporter:
         web_config: WebConfigModel | None = None,
         retry_policy: RetryPolicy | None = None,
         session: aiohttp.ClientSession | None = None,
+        limits: Limits | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._limits = limits or Limits()
         self._loader = loader
         self._redactor = redactor or Redactor()
         self._redactor.set_secrets(settings.secrets)
@@ -158,13 +162,10 @@ class Exporter:
         """Serve HTTP (when ``listen`` is given) and start the schedule."""
         if listen is not None:
             app = build_app(self.exposition, self.reload, self._web_config)
-            self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
-            await self._runner.setup()
             tls: ssl.SSLContext | None = None
             if self._web_config is not None and self._web_config.tls_server_config is not None:
                 tls = ssl_context(self._web_config.tls_server_config)
-            site = web.TCPSite(self._runner, listen.host, listen.port, ssl_context=tls)
-            await site.start()
+            self._runner = await serve(app, listen.host, listen.port, tls, self._limits)
             self.addresses = [(str(a[0]), int(a[1])) for a in self._runner.addresses]
             log.info(
                 "listening",
@@ -187,18 +188,28 @@ class Exporter:
             log.warning("reload ignored: this exporter was not started from a configuration file")
             raise ConfigError(["reload: this exporter was not started from a configuration file"])
         try:
-            settings = self._loader()
+            # In a thread: reading, validating and resolving a large file takes seconds,
+            # and a file that is not what it seems must not stall /metrics and probes.
+            settings = await asyncio.to_thread(self._loader)
         except ConfigError as exc:
-            self.reload_metrics.record(False)
-            self.exposition.refresh_live()
-            log.error(
-                "reload rejected; keeping the running configuration: %s", "; ".join(exc.problems)
-            )
+            self._rejected(exc)
             raise
+        except Exception as exc:  # a bug, not a bad file: keep the traceback, keep running
+            log.exception("reload failed unexpectedly")
+            error = ConfigError([f"reload failed: {type(exc).__name__}"])
+            self._rejected(error)
+            raise error from None
         await self.apply(settings)
         self.reload_metrics.record(True)
         self.exposition.refresh_live()
         log.info("configuration reloaded", extra={"targets": len(settings.targets)})
+
+    def _rejected(self, error: ConfigError) -> None:
+        self.reload_metrics.record(False)
+        self.exposition.refresh_live()
+        log.error(
+            "reload rejected; keeping the running configuration: %s", "; ".join(error.problems)
+        )
 
     async def apply(self, settings: Settings) -> None:
         """Switch to new settings.

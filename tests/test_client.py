@@ -497,3 +497,18 @@ async def test_typed_methods_return_the_lenient_models(
     assert server.image_ref.image_type == "private"
     simulator.cloud.delete(Resource.IMAGE_SERVER, PROJECT, SRV)
     assert await harness.client.get_image_server(server_target(simulator.url)) is None
+
+
+async def test_requests_carry_the_product_user_agent_and_iam_skips_the_catalog(
+    simulator: SimulatorServer, session: aiohttp.ClientSession
+) -> None:
+    from exporter import __version__
+
+    populate(simulator.cloud)
+    simulator.cloud.add_iam_user("acme", "monitor", "iam-password-1")
+    # With its catalog IAM's token answer is over 150 kB: it fits this cap only without.
+    h = Harness(session, max_body=16 << 10)
+    image = await h.client.fetch(image_target(simulator.url, iam_creds(simulator.url)))
+    assert isinstance(image, DevServerImage)
+    await h.client.fetch(server_target(simulator.url))
+    assert set(simulator.cloud.user_agents) == {f"huaweicloud-image-exporter/{__version__}"}

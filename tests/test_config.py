@@ -223,7 +223,7 @@ def test_non_mapping_and_yaml_errors(tmp_path: Path) -> None:
     empty.write_text("")
     with pytest.raises(ConfigError, match="is empty"):
         load_config(empty)
-    with pytest.raises(ConfigError, match="cannot read config file"):
+    with pytest.raises(ConfigError, match="config file: cannot read"):
         load_config(tmp_path / "missing.yaml")
 
 

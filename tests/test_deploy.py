@@ -169,6 +169,7 @@ def test_systemd_unit_verifies_and_uses_real_flags() -> None:
         "ProtectSystem=strict",
         "NoNewPrivileges=yes",
         "EnvironmentFile=",
+        "LimitNOFILE=65536",
     ):
         assert option in text
     analyze = require_tool("systemd-analyze")

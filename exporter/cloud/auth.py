@@ -183,7 +183,8 @@ class IamTokenAuth:
         async def headers() -> dict[str, str]:
             return {"Content-Type": "application/json;charset=utf8"}
 
-        url = URL(c.endpoint + "/v3/auth/tokens")
+        # The catalog (every service's endpoints) is large and of no use here.
+        url = URL(c.endpoint + "/v3/auth/tokens").with_query(nocatalog="true")
         resp = await self._transport.request(
             IAM_API, "POST", url, headers, body=body, deadline=deadline
         )

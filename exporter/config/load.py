@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
 from exporter.config.errors import ConfigError
+from exporter.config.files import MAX_CONFIG_BYTES, parse_yaml, read_text
 from exporter.config.resolve import resolve
 from exporter.config.schema import EXAMPLE_FILE, ConfigModel
 from exporter.config.settings import Settings
@@ -28,21 +27,11 @@ def parse_config(data: object, env: Mapping[str, str]) -> Settings:
 
 
 def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Settings:
-    """Read, validate and resolve a configuration file; raise ConfigError naming each mistake."""
+    """Read, validate and resolve a configuration file; raise ConfigError naming each mistake.
+
+    It blocks on file I/O and validation: call it from a worker thread in a running loop."""
     env = os.environ if env is None else env
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            [f"cannot read config file {str(path)!r}: {exc.strerror or exc}"]
-        ) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "cannot be parsed"
-        raise ConfigError([f"(file): invalid YAML{where}: {problem}"]) from None
+    data = parse_yaml(read_text(path, MAX_CONFIG_BYTES, "config file"), "(file)")
     if data is None:
         raise ConfigError([f"(file): is empty; start from {EXAMPLE_FILE}"])
     return parse_config(data, env)

@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from exporter.cloud.regions import MODELARTS_ENDPOINTS, WORKSPACE_ENDPOINTS
 from exporter.config.errors import ConfigError
+from exporter.config.files import MAX_SECRET_BYTES, read_text
 from exporter.config.schema import ConfigModel, CredentialsModel, TargetModel
 from exporter.config.settings import Settings
 from exporter.domain.credentials import AkSkCredentials, Credentials, IamCredentials
@@ -26,9 +27,9 @@ ENV_IAM_PASSWORD = "HUAWEICLOUD_IAM_PASSWORD"  # noqa: S105 - a variable name
 
 def _read_secret(path: Path, where: str, problems: list[str]) -> str | None:
     try:
-        value = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        problems.append(f"{where}: cannot read {str(path)!r}: {exc.strerror or exc}")
+        value = read_text(path, MAX_SECRET_BYTES, where).strip()
+    except ConfigError as exc:
+        problems += exc.problems
         return None
     if not value:
         problems.append(f"{where}: {str(path)!r} is empty; put the secret in it")

@@ -117,6 +117,7 @@ class SimulatedCloud:
     objects: dict[ObjectKey, dict[str, Any] | None] = field(default_factory=dict)
     faults: dict[ObjectKey | str, Fault] = field(default_factory=dict)
     requests: Counter[tuple[str, int]] = field(default_factory=Counter)
+    user_agents: Counter[str] = field(default_factory=Counter)
     on_request: Callable[[], None] | None = None
     in_flight: int = 0
     peak_in_flight: int = 0
@@ -183,6 +184,7 @@ class SimulatedCloud:
     ) -> web.StreamResponse:
         if self.on_request is not None:
             self.on_request()
+        self.user_agents[request.headers.get("User-Agent", "")] += 1
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
@@ -239,7 +241,15 @@ class SimulatedCloud:
         token = secrets.token_hex(32)
         expires_at = time.time() + self.token_lifetime
         self._tokens[token] = _Token(project_id, expires_at)
-        resp = _json(201, json.dumps({"token": {"expires_at": _iso(expires_at)}}).encode())
+        answer: dict[str, Any] = {"expires_at": _iso(expires_at)}
+        if request.query.get("nocatalog") != "true":
+            # As IAM does: every service's endpoints in every region, tens of kilobytes.
+            answer["catalog"] = [
+                {"type": f"service{n}", "endpoints": [{"region": f"region-{r}", "url": "x" * 64}
+                 for r in range(40)]}
+                for n in range(60)
+            ]  # fmt: skip
+        resp = _json(201, json.dumps({"token": answer}).encode())
         resp.headers["X-Subject-Token"] = token
         return self._count("iam_token", resp)
 

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Literal
 
 import bcrypt
-import yaml
 from aiohttp import hdrs, web
 from pydantic import Field, SecretStr, ValidationError
 
 from exporter.config.errors import ConfigError
+from exporter.config.files import MAX_CONFIG_BYTES, parse_yaml, read_text
 from exporter.config.validation import StrictModel, problems
 
 WEB_CONFIG_REFERENCE = "the exporter-toolkit web configuration documentation"
@@ -64,10 +64,7 @@ class WebConfigModel(StrictModel):
 
 def load_web_config(path: str) -> WebConfigModel:
     """Parse and check a web config file; raise ConfigError naming each mistake."""
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError([f"web config {path!r}: cannot be read: {exc}"]) from None
+    data = parse_yaml(read_text(path, MAX_CONFIG_BYTES, "web config"), "web config") or {}
     try:
         model = WebConfigModel.model_validate(data)
     except ValidationError as exc:
