@@ -109,6 +109,8 @@ class Exporter:
             settings.targets,
             interval=poll.interval,
             concurrency=poll.concurrency,
+            sweeps=settings.sweeps,
+            rate=poll.max_requests_per_second,
             clock=clock,
         )
         self._scheduler = PollScheduler(self._scheduled_cycle, poll.interval)
@@ -138,9 +140,7 @@ class Exporter:
             timeout=poll.timeout, policy=self._policy(poll), rate=poll.max_requests_per_second
         )
         self._iam_backoff = poll.interval
-        self.client.retain(
-            {t.credentials for t in settings.targets}, iam_failure_backoff=poll.interval
-        )
+        self.client.retain(settings.credentials, iam_failure_backoff=poll.interval)
 
     async def _scheduled_cycle(self) -> None:
         self._cycle = asyncio.current_task()
@@ -219,15 +219,17 @@ class Exporter:
         """
         self._redactor.set_secrets(settings.secrets)
         self._configure_client(settings)
-        added = self.poller.reconfigure(
+        added, added_sweeps = self.poller.reconfigure(
             settings.targets,
             interval=settings.poll.interval,
             concurrency=settings.poll.concurrency,
+            sweeps=settings.sweeps,
+            rate=settings.poll.max_requests_per_second,
         )
         self._scheduler.reschedule(settings.poll.interval)
         await self.poller.publish_current()
-        if added:
-            self._in_background(self.poller.poll_some(added))
+        if added or added_sweeps:
+            self._in_background(self.poller.poll_some(added, added_sweeps))
 
     def reload_soon(self) -> None:
         """Reload in the background (for SIGHUP); a rejected file is logged by reload()."""

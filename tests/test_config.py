@@ -234,11 +234,18 @@ def test_example_config_is_valid_and_documents_every_key() -> None:
     text = example.read_text()
     from dataclasses import fields
 
-    from exporter.config.schema import CredentialsModel, IamModel, TargetModel
+    from exporter.config.schema import (
+        CredentialsModel,
+        DiscoverDevServerImagesModel,
+        DiscoverImageServersModel,
+        DiscoverModel,
+        IamModel,
+        TargetModel,
+    )
 
-    keys = [
-        (m.__name__, k) for m in (CredentialsModel, IamModel, TargetModel) for k in m.model_fields
-    ]
+    models = (CredentialsModel, IamModel, TargetModel, DiscoverModel,
+              DiscoverDevServerImagesModel, DiscoverImageServersModel)  # fmt: skip
+    keys = [(m.__name__, k) for m in models for k in m.model_fields]
     keys += [("PollSettings", f.name) for f in fields(PollSettings)]
     for owner, key in keys:
         assert f"{key}:" in text, f"{owner}.{key} is not documented in {example.name}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -12,11 +13,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.cloud.transport import RetryPolicy
-from exporter.domain.targets import Resource
+from exporter.domain.credentials import AkSkCredentials
+from exporter.domain.targets import Resource, Sweep, SweepKey
 from exporter.exposition.textformat import Format
 from exporter.runtime import Exporter, ListenAddress
 from exporter.simulator import Fault, FaultKind, SimulatorServer
-from tests.helpers import PROJECT, devserver_body, image_id, image_server_body, settings
+from tests.helpers import AK, PROJECT, SK, devserver_body, image_id, image_server_body, settings
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 ROW_RE = re.compile(r"^\| `(?P<name>[a-z_]+)` \| (?P<type>\w+) \|(?P<labels>[^|]*)\|")
@@ -42,7 +44,11 @@ async def code_families(simulator: SimulatorServer) -> dict[str, tuple[str, froz
     simulator.cloud.faults[(Resource.DEVSERVER_IMAGE, PROJECT, bad)] = Fault(
         FaultKind.STATUS, status=500
     )
-    e = Exporter(settings(simulator.url, [img, bad], [srv]), retry_policy=RetryPolicy(retries=0))
+    base = settings(simulator.url, [img, bad], [srv])
+    # A sweep of the project's image servers, so that the sweep families have samples too.
+    swept = Sweep(SweepKey(Resource.IMAGE_SERVER, PROJECT), simulator.url,
+                  AkSkCredentials(AK, SK), configured=(srv,))  # fmt: skip
+    e = Exporter(replace(base, sweeps=(swept,)), retry_policy=RetryPolicy(retries=0))
     try:
         await e.run_cycle()
         body = b"".join(e.exposition.body(Format.TEXT, gzip=False)).decode()

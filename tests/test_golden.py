@@ -7,6 +7,7 @@ and review the diff: these files are the public interface alerts and dashboards 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Callable
 from dataclasses import replace
@@ -15,13 +16,17 @@ from pathlib import Path
 import pytest
 
 from exporter.cloud.transport import RetryPolicy
-from exporter.domain.targets import Resource
+from exporter.domain.credentials import AkSkCredentials
+from exporter.domain.targets import Discovery, Resource, Sweep, SweepKey
 from exporter.exposition.render import render
 from exporter.exposition.textformat import Format
 from exporter.runtime import Exporter
 from exporter.simulator import Fault, FaultKind, SimulatedCloud, SimulatorServer
+from exporter.simulator.cloud import list_key
 from tests.helpers import (
+    AK,
     PROJECT,
+    SK,
     image_id,
     image_server_body,
     require_tool,
@@ -42,12 +47,17 @@ class FakeClock:
 
 
 async def run_scenario(
-    simulator: SimulatorServer, images: list[str], servers: list[str], steps: list[Step]
+    simulator: SimulatorServer,
+    images: list[str],
+    servers: list[str],
+    steps: list[Step],
+    sweeps: Callable[[str], tuple[Sweep, ...]] = lambda _: (),
 ) -> bytes:
     """Apply each step, poll once after it, and render the final snapshot in both formats."""
     clock = FakeClock()
+    base = settings(simulator.url, images, servers, interval=60)
     e = Exporter(
-        settings(simulator.url, images, servers, interval=60),
+        replace(base, sweeps=sweeps(simulator.url)),
         retry_policy=RetryPolicy(retries=0),
         clock=clock,
     )
@@ -190,7 +200,48 @@ def _failure_semantics() -> tuple[list[str], list[str], list[Step]]:
     return [ok, gone, never], [flaky], [first, second]
 
 
+OTHER_PROJECT = "fedcba9876543210fedcba9876543210"
+
+
+def _discovery_sweeps(url: str) -> tuple[Sweep, ...]:
+    creds = AkSkCredentials(AK, SK)
+    no_scratch = Discovery(name_exclude=re.compile("scratch-.*"))
+    return (
+        Sweep(SweepKey(Resource.DEVSERVER_IMAGE, PROJECT), url, creds),
+        Sweep(SweepKey(Resource.IMAGE_SERVER, PROJECT), url, creds, no_scratch,
+              configured=("srv-configured", "srv-never")),
+        Sweep(SweepKey(Resource.IMAGE_SERVER, OTHER_PROJECT), url, creds),
+    )  # fmt: skip
+
+
+def _discovery() -> tuple[list[str], list[str], list[Step]]:
+    img = image_id(30)
+
+    def server(project: str, sid: str, name: str, status: str = "ACTIVE") -> Step:
+        return lambda c: c.put(
+            Resource.IMAGE_SERVER, project, sid, image_server_body(sid, status, name=name)
+        )
+
+    first = steps(
+        put_image(img, name="found", arch="ARM", server_type="BMS", status="ACTIVE"),
+        server(PROJECT, "srv-configured", "listed by hand"),
+        server(PROJECT, "srv-found", "found by the sweep", "BUILDING"),
+        server(PROJECT, "srv-leaving", "deleted after the first sweep"),
+        server(PROJECT, "srv-scratch", "scratch-1"),  # excluded by name
+        server(OTHER_PROJECT, "srv-elsewhere", "in a project whose list then fails"),
+    )
+    second = steps(
+        lambda c: c.delete(Resource.IMAGE_SERVER, PROJECT, "srv-leaving"),
+        lambda c: c.faults.__setitem__(
+            list_key(Resource.IMAGE_SERVER, OTHER_PROJECT), Fault(FaultKind.STATUS, status=500)
+        ),
+    )
+    third = steps()  # srv-leaving: missing from a second complete sweep, so gone
+    return [], ["srv-configured", "srv-never"], [first, second, third]
+
+
 SCENARIOS = {
+    "discovery": _discovery,
     "all_statuses": _all_statuses,
     "timestamps": _timestamps,
     "absent_fields": _absent_fields,
@@ -202,7 +253,8 @@ SCENARIOS = {
 @pytest.mark.parametrize("name", list(SCENARIOS))
 async def test_golden(simulator: SimulatorServer, name: str) -> None:
     images, servers, scenario = SCENARIOS[name]()
-    rendered = await run_scenario(simulator, images, servers, scenario)
+    sweeps = _discovery_sweeps if name == "discovery" else (lambda _: ())
+    rendered = await run_scenario(simulator, images, servers, scenario, sweeps)
     path = GOLDEN / f"{name}.prom"
     if os.environ.get("UPDATE_GOLDEN"):
         path.write_bytes(rendered)

@@ -78,7 +78,12 @@ async def test_one_full_cycle(exporter: Exporter) -> None:
         )
         == 2
     )
-    assert value(out, "huaweicloud_image_exporter_targets", resource="image_server") == 2
+    assert (
+        value(
+            out, "huaweicloud_image_exporter_targets", resource="image_server", origin="configured"
+        )
+        == 2
+    )
     assert value(out, "huaweicloud_image_exporter_last_poll_duration_seconds") is not None
     for oid, res in ((IMG_A, "devserver_image"), (SRV_B, "image_server")):
         assert up(out, res, oid) == 1

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import pytest
 
 from exporter.cloud.errors import ApiError, ErrorKind
 from exporter.domain.credentials import AkSkCredentials
 from exporter.domain.state import CloudObject, DevServerImage, Snapshot
-from exporter.domain.targets import Resource, Target, TargetKey
+from exporter.domain.targets import Origin, Resource, Sweep, SweepKey, Target, TargetKey
 from exporter.polling.poller import Poller
 
 Answer = CloudObject | None | Exception
+
+
+@dataclass(frozen=True)
+class FakeListing:
+    objects: dict[str, CloudObject]
+    complete: bool = True
+    pages: int = 1
 
 
 class FakeFetcher:
@@ -21,6 +29,7 @@ class FakeFetcher:
 
     def __init__(self, answers: dict[str, Answer]) -> None:
         self.answers = answers
+        self.listings: dict[SweepKey, FakeListing | Exception] = {}
         self.calls: list[str] = []
         self.in_flight = 0
         self.peak = 0
@@ -40,6 +49,15 @@ class FakeFetcher:
             return answer
         finally:
             self.in_flight -= 1
+
+    async def list_objects(
+        self, sweep: Sweep, deadline: float | None = None, slots: asyncio.Semaphore | None = None
+    ) -> FakeListing:
+        self.calls.append(f"list:{sweep.key.project_id}")
+        listing = self.listings[sweep.key]
+        if isinstance(listing, Exception):
+            raise listing
+        return listing
 
 
 class MemoryStore:
@@ -136,10 +154,88 @@ async def test_target_removed_during_a_cycle_is_dropped_and_added_one_merged() -
     fetcher.gate = asyncio.Event()
     cycle = asyncio.create_task(p.run_cycle())
     await asyncio.sleep(0)
-    added = p.reconfigure((target("a"), target("c")), interval=60, concurrency=4)
+    added, _ = p.reconfigure((target("a"), target("c")), interval=60, concurrency=4)
     assert [t.key.id for t in added] == ["c"]
     fetcher.gate.set()
     await p.poll_some(added)
     await cycle
     assert [t.key.id for t in store.snapshot.targets] == ["a", "c"]
     assert store.snapshot.configured[Resource.DEVSERVER_IMAGE] == 2
+
+
+SWEEP = SweepKey(Resource.DEVSERVER_IMAGE, "p")
+
+
+def swept(
+    fetcher: FakeFetcher, configured: tuple[str, ...] = ()
+) -> tuple[Poller, MemoryStore, list[float]]:
+    now = [1000.0]
+    store = MemoryStore()
+    sweep = Sweep(SWEEP, "http://x", AkSkCredentials("a", "b"), configured=configured)
+    p = Poller(fetcher, store, tuple(target(i) for i in configured), interval=60,
+               concurrency=4, sweeps=(sweep,), clock=lambda: now[0])  # fmt: skip
+    return p, store, now
+
+
+def by_id(snapshot: Snapshot) -> dict[str, tuple[bool, str | None, Origin, int]]:
+    return {
+        t.key.id: (t.up, t.obj.status if t.obj else None, t.origin, t.missing)
+        for t in snapshot.targets
+    }
+
+
+async def test_discovered_object_leaves_after_two_complete_sweeps_without_it() -> None:
+    fetcher = FakeFetcher({})
+    fetcher.listings[SWEEP] = FakeListing({"a": image("ACTIVE"), "b": image("INACTIVE")})
+    p, _, _ = swept(fetcher)
+    snap = await p.run_cycle()
+    assert by_id(snap) == {"a": (True, "ACTIVE", Origin.DISCOVERED, 0),
+                           "b": (True, "INACTIVE", Origin.DISCOVERED, 0)}  # fmt: skip
+    fetcher.listings[SWEEP] = FakeListing({"a": image("ACTIVE")})
+    assert by_id(await p.run_cycle())["b"] == (True, "INACTIVE", Origin.DISCOVERED, 1)
+    fetcher.listings[SWEEP] = FakeListing({"a": image("ACTIVE"), "b": image("INACTIVE")})
+    assert by_id(await p.run_cycle())["b"][3] == 0, "seen again: the count starts over"
+    fetcher.listings[SWEEP] = FakeListing({"a": image("ACTIVE")})
+    await p.run_cycle()
+    assert "b" not in by_id(await p.run_cycle())
+    assert fetcher.calls.count("b") == 0, "discovered objects need no detail call"
+
+
+async def test_failed_or_incomplete_sweep_removes_nothing() -> None:
+    fetcher = FakeFetcher({})
+    fetcher.listings[SWEEP] = FakeListing({"a": image("ACTIVE"), "b": image("ACTIVE")})
+    p, _, _ = swept(fetcher)
+    await p.run_cycle()
+    fetcher.listings[SWEEP] = ApiError(ErrorKind.HTTP, "boom", status=500)
+    assert (await p.run_cycle()).sweeps[0].objects == 2, "the last good sweep's count is kept"
+    for _ in range(3):
+        fetcher.listings[SWEEP] = ApiError(ErrorKind.HTTP, "boom", status=500)
+        snap = await p.run_cycle()
+        assert by_id(snap) == {"a": (False, "ACTIVE", Origin.DISCOVERED, 0),
+                               "b": (False, "ACTIVE", Origin.DISCOVERED, 0)}  # fmt: skip
+        assert not snap.sweeps[0].up
+        fetcher.listings[SWEEP] = FakeListing({"a": image("ACTIVE")}, complete=False)
+        snap = await p.run_cycle()
+        assert set(by_id(snap)) == {"a", "b"} and snap.sweeps[0].complete is False
+
+
+async def test_configured_ids_absent_from_a_complete_list_get_one_detail_call() -> None:
+    fetcher = FakeFetcher({"gone": None, "hidden": image("ACTIVE")})
+    fetcher.listings[SWEEP] = FakeListing({"listed": image("ACTIVE")})
+    p, _, _ = swept(fetcher, configured=("listed", "gone", "hidden"))
+    snap = await p.run_cycle()
+    assert sorted(fetcher.calls) == ["gone", "hidden", "list:p"]
+    states = {t.key.id: t for t in snap.targets}
+    assert states["gone"].exists is False and states["hidden"].up
+    assert {t.origin for t in snap.targets} == {Origin.CONFIGURED}
+    assert snap.api_calls == 3
+
+
+async def test_forbidden_list_falls_back_to_detail_calls_for_configured_ids() -> None:
+    fetcher = FakeFetcher({"mine": image("ACTIVE")})
+    fetcher.listings[SWEEP] = ApiError(ErrorKind.HTTP, "no", status=403, error_code="WKS.0403")
+    p, _, _ = swept(fetcher, configured=("mine",))
+    snap = await p.run_cycle()
+    assert by_id(snap) == {"mine": (True, "ACTIVE", Origin.CONFIGURED, 0)}
+    sweep = snap.sweeps[0]
+    assert (sweep.up, sweep.list_allowed, sweep.error_label) == (False, False, "WKS.0403")

@@ -103,7 +103,15 @@ async def test_http_reload_keeps_removes_and_adds(
         )
         == 1
     )
-    assert value(text(e), "huaweicloud_image_exporter_targets", resource="image_server") == 2
+    assert (
+        value(
+            text(e),
+            "huaweicloud_image_exporter_targets",
+            resource="image_server",
+            origin="configured",
+        )
+        == 2
+    )
 
 
 async def test_bad_reload_is_rejected_and_old_config_keeps_running(

@@ -2,24 +2,59 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass
 from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from yarl import URL
 
 from exporter.cloud import convert
 from exporter.cloud.auth import Authenticator, IamTokenAuth
 from exporter.cloud.errors import ApiError, ErrorKind, snippet
 from exporter.cloud.metrics import ApiMetrics
-from exporter.cloud.models import DevServerImageModel, ImageServerModel, ObjectModel
+from exporter.cloud.models import (
+    DevServerImageListModel,
+    DevServerImageModel,
+    ImageServerListModel,
+    ImageServerModel,
+    ObjectModel,
+)
 from exporter.cloud.sanitize import clean
 from exporter.cloud.transport import Response, Transport
 from exporter.domain.credentials import Credentials
 from exporter.domain.state import CloudObject
-from exporter.domain.targets import Resource, Target
+from exporter.domain.targets import Resource, Sweep, Target
 
 _M = TypeVar("_M", bound=ObjectModel)
+_L = TypeVar("_L", DevServerImageListModel, ImageServerListModel)
+_P = TypeVar("_P", bound=BaseModel)
+
+LIST_LIMIT = 100  # the largest page the image-server list serves
+MAX_PAGES = 1000  # per sweep: 100,000 objects; past that the cloud's count is not believed
+LIST_MAX_BODY = 16 << 20  # the dev-server image list comes whole, in one answer
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """What one sweep found: wanted objects by ID; ``complete`` when nothing was left out."""
+
+    objects: dict[str, CloudObject]
+    complete: bool
+    pages: int
+    total: int | None
+
+
+def _wanted(sweep: Sweep, found: Mapping[str, CloudObject]) -> dict[str, CloudObject]:
+    """Objects the discovery filters keep, and configured IDs whatever their name."""
+    configured = set(sweep.configured)
+    return {
+        oid: obj
+        for oid, obj in found.items()
+        if oid in configured or sweep.discovery.wants(obj.name)
+    }
 
 
 class HuaweiCloudClient:
@@ -75,36 +110,82 @@ class HuaweiCloudClient:
         server = await self.get_image_server(target, deadline)
         return convert.image_server(server) if server is not None else None
 
+    async def list_objects(
+        self, sweep: Sweep, deadline: float | None = None, slots: asyncio.Semaphore | None = None
+    ) -> Listing:
+        """Every object of a sweep's project and kind that its discovery wants.
+
+        Image servers are read a page of 100 at a time: the first page tells the total, the
+        others are then fetched at once (each holding one of ``slots`` while it runs). Any
+        page that fails, after retries, fails the whole listing with its ApiError.
+        """
+        if sweep.key.resource is Resource.DEVSERVER_IMAGE:
+            return await self._list_devserver_images(sweep, deadline, slots)
+        return await self._list_image_servers(sweep, deadline, slots)
+
+    async def _list_devserver_images(
+        self, sweep: Sweep, deadline: float | None, slots: asyncio.Semaphore | None
+    ) -> Listing:
+        query = sweep.discovery.query(Resource.DEVSERVER_IMAGE)
+        answer = await self._list_page(sweep, query, DevServerImageListModel, deadline, slots)
+        data = answer.data or []
+        complete = (answer.total is None or answer.total <= len(data)) and (
+            answer.pages is None or answer.pages <= 1
+        )
+        found = {convert.label(m.image_id): convert.devserver_image(m) for m in data if m.image_id}
+        return Listing(_wanted(sweep, found), complete, pages=1, total=answer.total)
+
+    async def _list_image_servers(
+        self, sweep: Sweep, deadline: float | None, slots: asyncio.Semaphore | None
+    ) -> Listing:
+        base = {**sweep.discovery.query(Resource.IMAGE_SERVER), "limit": str(LIST_LIMIT)}
+
+        async def page(offset: int) -> ImageServerListModel:
+            query = {**base, "offset": str(offset)}
+            return await self._list_page(sweep, query, ImageServerListModel, deadline, slots)
+
+        first = await page(0)
+        pages = [first]
+        total = first.count
+        if total is None:  # no total given: read on until a page comes back empty
+            while pages[-1].items and len(pages) < MAX_PAGES:
+                pages.append(await page(len(pages) * LIST_LIMIT))
+            complete = not pages[-1].items
+        else:
+            offsets = range(LIST_LIMIT, min(total, MAX_PAGES * LIST_LIMIT), LIST_LIMIT)
+            pages += await asyncio.gather(*(page(o) for o in offsets))
+            complete = total <= MAX_PAGES * LIST_LIMIT
+        found = {
+            convert.label(m.id): convert.image_server(m)
+            for p in pages
+            for m in p.items or ()
+            if m.id
+        }  # objects that moved between pages while the sweep ran are counted once
+        return Listing(_wanted(sweep, found), complete, pages=len(pages), total=total)
+
+    async def _list_page(
+        self,
+        sweep: Sweep,
+        query: dict[str, str],
+        model: type[_L],
+        deadline: float | None,
+        slots: asyncio.Semaphore | None,
+    ) -> _L:
+        api = f"{sweep.key.resource.value}_list"
+        url = URL(sweep.endpoint + sweep.path, encoded=True).with_query(query)
+        async with slots or contextlib.nullcontext():
+            resp = await self._call(api, url, sweep.key.project_id, sweep.credentials, deadline)
+        if resp.status == 404:  # a list is never absent: the project or the path is wrong
+            raise self._invalid(api, resp, f"list answered 404: {snippet(resp.body)}")
+        return self._parse(api, resp, model)
+
     async def _get(self, target: Target, model: type[_M], deadline: float | None) -> _M | None:
         api = target.key.resource.value
-        auth = self._auth(target.credentials)
         url = URL(target.endpoint + target.path, encoded=True)
-        project_id = target.key.project_id
-        sent: dict[str, str] = {}
-
-        async def headers() -> dict[str, str]:
-            sent.update(await auth.headers("GET", url, project_id, deadline))
-            return sent
-
-        resp = await self._transport.request(api, "GET", url, headers, deadline=deadline)
-        # A 401 with a cached token means it was revoked or expired early: one fresh try,
-        # never a loop, and never for a signature (that would count toward the lockout).
-        if resp.status == 401 and auth.invalidate(project_id, sent):
-            resp = await self._transport.request(api, "GET", url, headers, deadline=deadline)
-        if resp.error is not None:
-            raise resp.error
+        resp = await self._call(api, url, target.key.project_id, target.credentials, deadline)
         if resp.status == 404:
             return None
-        try:
-            answer = model.model_validate_json(resp.body)
-        except ValidationError as exc:
-            content_type = clean(resp.headers.get("Content-Type", "no content type"), 100)
-            raise self._invalid(
-                api,
-                resp,
-                f"answer is not the expected JSON object ({content_type}; "
-                f"{exc.error_count()} problem(s)): {snippet(resp.body) or 'empty body'}",
-            ) from None
+        answer = self._parse(api, resp, model)
         if answer.object_id != target.key.id:
             # `{}`, an error envelope with status 200, or another object: not this one.
             raise self._invalid(
@@ -114,6 +195,49 @@ class HuaweiCloudClient:
                 f"{clean(answer.object_id or 'no ID', 100)!r}): {snippet(resp.body)}",
             )
         return answer
+
+    async def _call(
+        self,
+        api: str,
+        url: URL,
+        project_id: str,
+        credentials: Credentials,
+        deadline: float | None,
+    ) -> Response:
+        """A signed or token-authenticated GET; raises the ApiError of a failed answer."""
+        auth = self._auth(credentials)
+        sent: dict[str, str] = {}
+        max_body = LIST_MAX_BODY if api.endswith("_list") else None
+
+        async def headers() -> dict[str, str]:
+            sent.update(await auth.headers("GET", url, project_id, deadline))
+            return sent
+
+        def send() -> Awaitable[Response]:
+            return self._transport.request(
+                api, "GET", url, headers, deadline=deadline, max_body=max_body
+            )
+
+        resp = await send()
+        # A 401 with a cached token means it was revoked or expired early: one fresh try,
+        # never a loop, and never for a signature (that would count toward the lockout).
+        if resp.status == 401 and auth.invalidate(project_id, sent):
+            resp = await send()
+        if resp.error is not None:
+            raise resp.error
+        return resp
+
+    def _parse(self, api: str, resp: Response, model: type[_P]) -> _P:
+        try:
+            return model.model_validate_json(resp.body)
+        except ValidationError as exc:
+            content_type = clean(resp.headers.get("Content-Type", "no content type"), 100)
+            raise self._invalid(
+                api,
+                resp,
+                f"answer is not the expected JSON object ({content_type}; "
+                f"{exc.error_count()} problem(s)): {snippet(resp.body) or 'empty body'}",
+            ) from None
 
     def _invalid(self, api: str, resp: Response, detail: str) -> ApiError:
         self._metrics.error(api, ErrorKind.INVALID_RESPONSE.value)

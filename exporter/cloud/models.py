@@ -89,3 +89,21 @@ class TokenResponseModel(_Lenient):
     """IAM's token answer body."""
 
     token: TokenModel
+
+
+class DevServerImageListModel(_Lenient):
+    """``GET /v1/{project_id}/dev-servers/images``: everything in one answer, with paging
+    fields but no paging parameters."""
+
+    current: int | None = None
+    pages: int | None = None
+    size: int | None = None
+    total: int | None = None
+    data: list[DevServerImageModel] | None = None
+
+
+class ImageServerListModel(_Lenient):
+    """``GET /v1/{project_id}/image-servers?offset=&limit=``: one page; ``count`` is the total."""
+
+    count: int | None = None
+    items: list[ImageServerModel] | None = None

@@ -131,6 +131,7 @@ class Transport:
         *,
         body: bytes = b"",
         deadline: float | None = None,
+        max_body: int | None = None,
     ) -> Response:
         """Send with retries; return the final answer, or raise ApiError when none came.
 
@@ -140,7 +141,9 @@ class Transport:
         attempt = 0
         while True:
             try:
-                response = await self._once(api, method, url, await headers(), body)
+                response = await self._once(
+                    api, method, url, await headers(), body, max_body or self._max_body
+                )
             except ApiError as exc:
                 delay = self._retry_delay(attempt, exc, deadline)
                 if delay is None:
@@ -164,7 +167,13 @@ class Transport:
         return delay
 
     async def _once(
-        self, api: str, method: str, url: URL, headers: Mapping[str, str], body: bytes
+        self,
+        api: str,
+        method: str,
+        url: URL,
+        headers: Mapping[str, str],
+        body: bytes,
+        max_body: int,
     ) -> Response:
         if self._limiter is not None:
             await self._limiter.acquire()
@@ -181,7 +190,7 @@ class Transport:
                 allow_redirects=False,
             ) as resp:
                 code = str(resp.status)
-                data = await self._read(resp)
+                data = await self._read(resp, max_body)
                 request_id = clean_optional(resp.headers.get("X-Request-Id"), MAX_REQUEST_ID)
                 error = None
                 if resp.status >= 400:
@@ -214,22 +223,22 @@ class Transport:
         finally:
             self._metrics.request(api, code, time.perf_counter() - start)
 
-    async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
+    async def _read(self, resp: aiohttp.ClientResponse, max_body: int) -> bytes:
         """The body, decompressed, up to the cap; Content-Length is not trusted, since a
         small gzip body can inflate a thousandfold."""
         chunks: list[bytes] = []
         size = 0
         async for chunk in resp.content.iter_chunked(1 << 16):
             size += len(chunk)
-            if size > self._max_body:
-                raise self._too_big(resp)
+            if size > max_body:
+                raise self._too_big(resp, max_body)
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _too_big(self, resp: aiohttp.ClientResponse) -> ApiError:
+    def _too_big(self, resp: aiohttp.ClientResponse, max_body: int) -> ApiError:
         return ApiError(
             ErrorKind.INVALID_RESPONSE,
-            f"response body larger than {self._max_body} bytes; not read",
+            f"response body larger than {max_body} bytes; not read",
             status=resp.status,
             request_id=clean_optional(resp.headers.get("X-Request-Id"), MAX_REQUEST_ID),
         )

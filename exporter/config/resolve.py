@@ -6,7 +6,9 @@ fields is checked, each problem named by the path of the field to change.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -14,10 +16,17 @@ from pydantic import SecretStr
 from exporter.cloud.regions import MODELARTS_ENDPOINTS, WORKSPACE_ENDPOINTS
 from exporter.config.errors import ConfigError
 from exporter.config.files import MAX_SECRET_BYTES, read_text
-from exporter.config.schema import ConfigModel, CredentialsModel, TargetModel
+from exporter.config.schema import (
+    ConfigModel,
+    CredentialsModel,
+    DiscoverDevServerImagesModel,
+    DiscoverImageServersModel,
+    DiscoverModel,
+    TargetModel,
+)
 from exporter.config.settings import Settings
 from exporter.domain.credentials import AkSkCredentials, Credentials, IamCredentials
-from exporter.domain.targets import Resource, Target, TargetKey
+from exporter.domain.targets import Discovery, Resource, Sweep, SweepKey, Target, TargetKey
 
 ENV_ACCESS_KEY = "HUAWEICLOUD_SDK_AK"
 ENV_SECRET_KEY = "HUAWEICLOUD_SDK_SK"  # noqa: S105 - a variable name
@@ -139,44 +148,95 @@ def _endpoint(
     return table[region]
 
 
+def _discovery(model: DiscoverDevServerImagesModel | DiscoverImageServersModel) -> Discovery:
+    def anchored(pattern: str | None) -> re.Pattern[str] | None:
+        return re.compile(pattern) if pattern is not None else None  # used with fullmatch
+
+    return Discovery(
+        server_type=getattr(model, "server_type", None),
+        enterprise_project_id=getattr(model, "enterprise_project_id", None),
+        name_include=anchored(model.name_include),
+        name_exclude=anchored(model.name_exclude),
+    )
+
+
+def _unique(
+    ids: list[str],
+    resource: Resource,
+    project_id: str,
+    where: str,
+    seen: dict[TargetKey, str],
+    problems: list[str],
+) -> list[TargetKey]:
+    """The keys of ``ids`` not listed before (anywhere in the file); duplicates reported."""
+    keys = []
+    for j, object_id in enumerate(ids):
+        key = TargetKey(resource, project_id, object_id)
+        here = f"{where}[{j}]"
+        if key in seen:
+            problems.append(
+                f"{here}: {object_id!r} in project {project_id!r} is listed already at "
+                f"{seen[key]}; remove one"
+            )
+        else:
+            seen[key] = here
+            keys.append(key)
+    return keys
+
+
 def _resolve_targets(
     models: list[TargetModel], default: Credentials | None, problems: list[str]
-) -> tuple[Target, ...]:
+) -> tuple[tuple[Target, ...], tuple[Sweep, ...]]:
     targets: list[Target] = []
+    sweeps: dict[SweepKey, Sweep] = {}
     seen: dict[TargetKey, str] = {}
+    swept: dict[SweepKey, str] = {}
     if not models:
         problems.append("targets: the list is empty; add at least one project with IDs to poll")
     for i, t in enumerate(models):
         where = f"targets[{i}]"
-        if not t.devserver_images and not t.image_servers:
-            problems.append(f"{where}: lists no devserver_images and no image_servers; add an ID")
+        discover = t.discover or DiscoverModel()
+        if not t.devserver_images and not t.image_servers and discover == DiscoverModel():
+            problems.append(
+                f"{where}: lists no devserver_images and no image_servers and discovers "
+                "nothing; add an ID, or discover: {devserver_images: {}, image_servers: {}}"
+            )
             continue
         credentials = default
         if t.credentials is not None:
             credentials = _resolve_credentials(t.credentials, {}, f"{where}.credentials", problems)
         groups = (
-            (Resource.DEVSERVER_IMAGE, t.devserver_images, t.modelarts_endpoint,
-             MODELARTS_ENDPOINTS, "modelarts_endpoint", "devserver_images"),
-            (Resource.IMAGE_SERVER, t.image_servers, t.workspace_endpoint,
-             WORKSPACE_ENDPOINTS, "workspace_endpoint", "image_servers"),
+            (Resource.DEVSERVER_IMAGE, t.devserver_images, discover.devserver_images,
+             t.modelarts_endpoint, MODELARTS_ENDPOINTS, "modelarts_endpoint", "devserver_images"),
+            (Resource.IMAGE_SERVER, t.image_servers, discover.image_servers,
+             t.workspace_endpoint, WORKSPACE_ENDPOINTS, "workspace_endpoint", "image_servers"),
         )  # fmt: skip
-        for resource, ids, override, table, key, list_name in groups:
-            if not ids:
+        for resource, ids, found_by, override, table, key, list_name in groups:
+            if not ids and found_by is None:
                 continue
             endpoint = _endpoint(override, t.region, table, where, key, problems)
-            for j, object_id in enumerate(ids):
-                target_key = TargetKey(resource, t.project_id, object_id)
-                here = f"{where}.{list_name}[{j}]"
-                if target_key in seen:
-                    problems.append(
-                        f"{here}: {object_id!r} in project {t.project_id!r} is listed already "
-                        f"at {seen[target_key]}; remove one"
-                    )
-                    continue
-                seen[target_key] = here
-                if endpoint is not None and credentials is not None:
-                    targets.append(Target(target_key, endpoint, credentials))
-    return tuple(targets)
+            keys = _unique(ids, resource, t.project_id, f"{where}.{list_name}", seen, problems)
+            skey = SweepKey(resource, t.project_id)
+            if found_by is not None and skey in swept:
+                problems.append(
+                    f"{where}.discover.{list_name}: project {t.project_id!r} is discovered "
+                    f"already at {swept[skey]}; keep one discover block per project"
+                )
+            elif found_by is not None:
+                swept[skey] = f"{where}.discover.{list_name}"
+            if endpoint is None or credentials is None:
+                continue
+            targets += [Target(k, endpoint, credentials) for k in keys]
+            if found_by is not None and skey not in sweeps:
+                sweeps[skey] = Sweep(skey, endpoint, credentials, _discovery(found_by))
+    # IDs listed by hand in a swept project belong to its sweep, wherever they were listed.
+    by_sweep: dict[SweepKey, list[str]] = {}
+    for target in targets:
+        by_sweep.setdefault(SweepKey(target.key.resource, target.key.project_id), []).append(
+            target.key.id
+        )
+    resolved = tuple(replace(s, configured=tuple(by_sweep.get(k, ()))) for k, s in sweeps.items())
+    return tuple(targets), resolved
 
 
 def resolve(model: ConfigModel, env: Mapping[str, str]) -> Settings:
@@ -192,7 +252,7 @@ def resolve(model: ConfigModel, env: Mapping[str, str]) -> Settings:
             f"poll.timeout: {poll.timeout:g}s is not shorter than poll.interval "
             f"({poll.interval:g}s); make the timeout shorter or the interval longer"
         )
-    targets = _resolve_targets(model.targets, credentials, problems)
+    targets, sweeps = _resolve_targets(model.targets, credentials, problems)
     if problems:
         raise ConfigError(problems)
-    return Settings(poll=model.poll, targets=targets)
+    return Settings(poll=model.poll, targets=targets, sweeps=sweeps)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, SecretStr
+from pydantic import AfterValidator, Field, SecretStr, field_validator
 
 from exporter.cloud.regions import DEFAULT_IAM_ENDPOINT
 from exporter.config.settings import PollSettings
@@ -102,8 +102,52 @@ class CredentialsModel(StrictModel):
     iam: IamModel | None = None
 
 
+def _check_regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(
+            f"{value!r} is not a regular expression ({exc}); it is matched against the whole "
+            "name, as in Prometheus relabelling, e.g. 'prod-.*'"
+        ) from None
+    return value
+
+
+Regex = Annotated[str, AfterValidator(_check_regex)]
+
+
+class DiscoverDevServerImagesModel(StrictModel):
+    """``discover.devserver_images``: which listed dev-server images to watch."""
+
+    server_type: Literal["BMS", "ECS", "HPS"] | None = None
+    name_include: Regex | None = None
+    name_exclude: Regex | None = None
+
+
+class DiscoverImageServersModel(StrictModel):
+    """``discover.image_servers``: which listed image servers to watch."""
+
+    enterprise_project_id: str | None = Field(default=None, min_length=1, max_length=64)
+    name_include: Regex | None = None
+    name_exclude: Regex | None = None
+
+
+class DiscoverModel(StrictModel):
+    """``discover``: find a project's objects with list calls; ``{}`` for a kind means all."""
+
+    devserver_images: DiscoverDevServerImagesModel | None = None
+    image_servers: DiscoverImageServersModel | None = None
+
+    @field_validator("devserver_images", "image_servers", mode="before")
+    @classmethod
+    def _present_means_all(cls, value: object) -> object:
+        # `image_servers:` with every option commented out is YAML null: it still asks
+        # for discovery (an absent key, which pydantic does not validate, asks for none).
+        return {} if value is None else value
+
+
 class TargetModel(StrictModel):
-    """One entry of ``targets``: the objects of one project."""
+    """One entry of ``targets``: the objects of one project, listed by ID or discovered."""
 
     project_id: ProjectId
     region: str | None = None
@@ -111,6 +155,7 @@ class TargetModel(StrictModel):
     workspace_endpoint: Endpoint | None = None
     devserver_images: list[DevServerImageId] = Field(default_factory=list)
     image_servers: list[ImageServerId] = Field(default_factory=list)
+    discover: DiscoverModel | None = None
     credentials: CredentialsModel | None = None
 
 

@@ -12,7 +12,8 @@ from typing import Annotated, ClassVar
 
 from pydantic import BeforeValidator, ConfigDict, Field
 
-from exporter.domain.targets import Target
+from exporter.domain.credentials import Credentials
+from exporter.domain.targets import Sweep, Target
 
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -65,8 +66,16 @@ class Settings:
 
     poll: PollSettings
     targets: tuple[Target, ...]
+    sweeps: tuple[Sweep, ...] = ()
+
+    @property
+    def credentials(self) -> frozenset[Credentials]:
+        """Every set of credentials in use."""
+        return frozenset(
+            [t.credentials for t in self.targets] + [s.credentials for s in self.sweeps]
+        )
 
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every secret value, so that logging can redact them should one ever slip through."""
-        return tuple({s for t in self.targets for s in t.credentials.secrets})
+        return tuple({s for c in self.credentials for s in c.secrets})

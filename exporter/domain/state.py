@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from exporter.domain.targets import Resource, TargetKey
+from exporter.domain.targets import Origin, Resource, SweepKey, TargetKey
 
 NULL_STATUS = "NULL"
 DEVSERVER_IMAGE_STATUSES = ("ACTIVE", "INACTIVE")
@@ -75,29 +75,54 @@ class TargetState:
     status_since: float | None
     error: str | None = None
     error_label: str | None = None
+    origin: Origin = Origin.CONFIGURED
+    missing: int = 0  # consecutive complete sweeps that did not list this discovered object
 
 
 def observe_answer(
-    prev: TargetState | None, key: TargetKey, obj: CloudObject | None, now: float
+    prev: TargetState | None,
+    key: TargetKey,
+    obj: CloudObject | None,
+    now: float,
+    origin: Origin = Origin.CONFIGURED,
 ) -> TargetState:
     """The API answered: ``obj`` is the object, or None after a 404."""
     if obj is None:
-        return TargetState(key, True, False, None, now, None)
+        return TargetState(key, True, False, None, now, None, origin=origin)
     if prev is not None and prev.obj == obj:
         # Keep the old, equal object: fewer new long-lived objects, fewer full GC passes.
-        return TargetState(key, True, True, prev.obj, now, prev.status_since)
+        return TargetState(key, True, True, prev.obj, now, prev.status_since, origin=origin)
     same = prev is not None and prev.obj is not None and prev.obj.status == obj.status
     since = prev.status_since if same and prev is not None else now
-    return TargetState(key, True, True, obj, now, since)
+    return TargetState(key, True, True, obj, now, since, origin=origin)
 
 
 def observe_failure(
-    prev: TargetState | None, key: TargetKey, error: str, error_label: str
+    prev: TargetState | None,
+    key: TargetKey,
+    error: str,
+    error_label: str,
+    origin: Origin = Origin.CONFIGURED,
 ) -> TargetState:
     """No usable answer: keep the last known values and mark the target down."""
     if prev is None:
-        return TargetState(key, False, None, None, None, None, error, error_label)
+        return TargetState(key, False, None, None, None, None, error, error_label, origin)
     return replace(prev, up=False, error=error, error_label=error_label)
+
+
+@dataclass(frozen=True, slots=True)
+class SweepState:
+    """The health of one (resource, project) list sweep after the latest cycle."""
+
+    key: SweepKey
+    up: bool
+    last_success: float | None
+    objects: int | None  # objects the last successful sweep listed (after filters)
+    pages: int  # list calls the last sweep made
+    complete: bool | None  # False when the API said it left objects out
+    list_allowed: bool = True  # False after 403: detail calls for configured IDs instead
+    error: str | None = None
+    error_label: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +134,8 @@ class Snapshot:
     interval: float
     last_poll_duration: float | None = None
     last_poll_timestamp: float | None = None
+    sweeps: tuple[SweepState, ...] = ()
+    api_calls: int | None = None  # list pages and detail calls of the last complete cycle
 
     @property
     def ready(self) -> bool:

@@ -1,8 +1,9 @@
-"""What the exporter polls: one object of one resource kind in one project."""
+"""What the exporter polls: objects configured by ID, and projects swept by list calls."""
 
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 
 from exporter.domain.credentials import Credentials
@@ -13,6 +14,13 @@ class Resource(enum.StrEnum):
 
     DEVSERVER_IMAGE = "devserver_image"
     IMAGE_SERVER = "image_server"
+
+
+class Origin(enum.StrEnum):
+    """How the exporter came to watch an object; the value is the ``origin`` label."""
+
+    CONFIGURED = "configured"
+    DISCOVERED = "discovered"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,3 +46,67 @@ class Target:
         if self.key.resource is Resource.DEVSERVER_IMAGE:
             return f"/v1/{self.key.project_id}/dev-servers/images/{self.key.id}"
         return f"/v1/{self.key.project_id}/image-servers/{self.key.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class SweepKey:
+    """One list sweep: a resource kind in a project."""
+
+    resource: Resource
+    project_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Discovery:
+    """Which listed objects to watch.
+
+    ``server_type`` (dev-server images) and ``enterprise_project_id`` (image servers) are
+    sent to the API; the name patterns, anchored at both ends as in Prometheus relabelling,
+    are applied here.
+    """
+
+    server_type: str | None = None
+    enterprise_project_id: str | None = None
+    name_include: re.Pattern[str] | None = None
+    name_exclude: re.Pattern[str] | None = None
+
+    def wants(self, name: str) -> bool:
+        """Whether an object of this name is watched."""
+        if self.name_include is not None and not self.name_include.fullmatch(name):
+            return False
+        return self.name_exclude is None or not self.name_exclude.fullmatch(name)
+
+    def query(self, resource: Resource) -> dict[str, str]:
+        """The filters the list API takes, as query parameters."""
+        if resource is Resource.DEVSERVER_IMAGE and self.server_type:
+            return {"server_type": self.server_type}
+        if resource is Resource.IMAGE_SERVER and self.enterprise_project_id:
+            return {"enterprise_project_id": self.enterprise_project_id}
+        return {}
+
+
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    """Every object of one kind in one project, found with list calls each cycle.
+
+    ``configured`` are IDs also listed by hand: watched whatever the filters say, and
+    asked about with a detail call when a complete sweep does not find them.
+    """
+
+    key: SweepKey
+    endpoint: str
+    credentials: Credentials = field(repr=False, compare=False)
+    discovery: Discovery = Discovery()
+    configured: tuple[str, ...] = ()
+
+    @property
+    def path(self) -> str:
+        """The list API path."""
+        if self.key.resource is Resource.DEVSERVER_IMAGE:
+            return f"/v1/{self.key.project_id}/dev-servers/images"
+        return f"/v1/{self.key.project_id}/image-servers"
+
+    def target(self, object_id: str) -> Target:
+        """A detail-call target for one object of this sweep."""
+        key = TargetKey(self.key.resource, self.key.project_id, object_id)
+        return Target(key, self.endpoint, self.credentials)

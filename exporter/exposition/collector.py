@@ -17,12 +17,14 @@ from exporter.domain.state import (
     DevServerImage,
     ImageServer,
     Snapshot,
+    SweepState,
     TargetState,
 )
-from exporter.domain.targets import Resource
+from exporter.domain.targets import Origin, Resource
 
 KEY_LABELS = ["project_id", "id"]
 TARGET_LABELS = ["resource", "project_id", "id"]
+SWEEP_LABELS = ["resource", "project_id"]
 
 
 def _polled(text: str, interval: float) -> str:
@@ -180,14 +182,84 @@ def _summary(snap: Snapshot) -> Iterator[Metric]:
         finished.add_metric([], snap.last_poll_timestamp)
     yield duration
     yield finished
+    calls = GaugeMetricFamily(
+        "huaweicloud_image_exporter_last_poll_api_calls",
+        "API calls the last complete poll cycle made (list pages and detail calls; retries "
+        "not counted).",
+    )
+    if snap.api_calls is not None:
+        calls.add_metric([], float(snap.api_calls))
+    yield calls
     targets = GaugeMetricFamily(
         "huaweicloud_image_exporter_targets",
-        "Number of configured targets by resource.",
-        labels=["resource"],
+        "Objects watched, by resource and origin: configured by ID, or discovered by a sweep.",
+        labels=["resource", "origin"],
     )
+    discovered = dict.fromkeys(Resource, 0)
+    for t in snap.targets:
+        if t.origin is Origin.DISCOVERED:
+            discovered[t.key.resource] += 1
     for resource in Resource:
-        targets.add_metric([resource.value], float(snap.configured.get(resource, 0)))
+        targets.add_metric(
+            [resource.value, Origin.CONFIGURED.value], float(snap.configured.get(resource, 0))
+        )
+        targets.add_metric([resource.value, Origin.DISCOVERED.value], float(discovered[resource]))
     yield targets
+    yield from _sweeps(snap.sweeps, snap.interval)
+
+
+def _sweeps(sweeps: Sequence[SweepState], every: float) -> Iterator[Metric]:
+    up = _gauge(
+        "huaweicloud_image_exporter_sweep_up",
+        "1 if the last list sweep of this resource in this project read every page, 0 if "
+        "a page failed (its objects then keep their last values, marked down).",
+        every,
+        SWEEP_LABELS,
+    )
+    last_success = _gauge(
+        "huaweicloud_image_exporter_sweep_last_success_timestamp_seconds",
+        "When the last successful list sweep finished.",
+        every,
+        SWEEP_LABELS,
+    )
+    objects = _gauge(
+        "huaweicloud_image_exporter_sweep_objects",
+        "Objects the last successful sweep listed (after name filters).",
+        every,
+        SWEEP_LABELS,
+    )
+    pages = _gauge(
+        "huaweicloud_image_exporter_sweep_pages",
+        "List calls the last sweep made.",
+        every,
+        SWEEP_LABELS,
+    )
+    complete = _gauge(
+        "huaweicloud_image_exporter_sweep_complete",
+        "0 when the list said it holds more objects than it returned (configured IDs it "
+        "lacks are then polled one by one), 1 otherwise.",
+        every,
+        SWEEP_LABELS,
+    )
+    allowed = _gauge(
+        "huaweicloud_image_exporter_sweep_list_allowed",
+        "0 when listing is forbidden (HTTP 403: the IAM policy lacks the list action) and "
+        "configured IDs are polled one by one instead, 1 otherwise.",
+        every,
+        SWEEP_LABELS,
+    )
+    for s in sweeps:
+        labels = [s.key.resource.value, s.key.project_id]
+        up.add_metric(labels, 1.0 if s.up else 0.0)
+        allowed.add_metric(labels, 1.0 if s.list_allowed else 0.0)
+        pages.add_metric(labels, float(s.pages))
+        if s.last_success is not None:
+            last_success.add_metric(labels, s.last_success)
+        if s.objects is not None:
+            objects.add_metric(labels, float(s.objects))
+        if s.complete is not None:
+            complete.add_metric(labels, 1.0 if s.complete else 0.0)
+    yield from (up, last_success, objects, pages, complete, allowed)
 
 
 class SnapshotCollector(Collector):

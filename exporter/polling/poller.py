@@ -1,31 +1,70 @@
-"""One poll cycle: ask about every target, then hand the new states to the snapshot's owner."""
+"""One poll cycle: sweep projects with list calls, ask about the rest one by one, then hand
+the new states to the snapshot's owner.
+
+A cycle runs the sweeps (one per resource and project with discovery) and the detail
+calls for configured IDs outside them together, every request holding one of
+``concurrency`` slots; then it asks, one by one, about configured IDs a sweep could not
+settle (absent from a complete list, left out of an incomplete one, or not listable).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from exporter.cloud.errors import ApiError
 from exporter.domain.state import (
     CloudObject,
     Snapshot,
+    SweepState,
     TargetState,
     observe_answer,
     observe_failure,
 )
-from exporter.domain.targets import Resource, Target, TargetKey
+from exporter.domain.targets import Origin, Resource, Sweep, SweepKey, Target, TargetKey
 
 log = logging.getLogger(__name__)
 
+# A discovered object leaves /metrics after this many consecutive complete sweeps without
+# it: objects shift between pages while a sweep runs, so one miss proves nothing.
+MISSING_SWEEPS_TO_DROP = 2
+
+
+class Listing(Protocol):
+    """What a sweep found (``exporter.cloud.client.Listing`` in production)."""
+
+    @property
+    def objects(self) -> dict[str, CloudObject]:
+        """Wanted objects by ID."""
+        ...
+
+    @property
+    def complete(self) -> bool:
+        """False when the API said it left objects out."""
+        ...
+
+    @property
+    def pages(self) -> int:
+        """List calls made."""
+        ...
+
 
 class Fetcher(Protocol):
-    """Asks the cloud about one target (the Huawei Cloud client in production)."""
+    """Asks the cloud (the Huawei Cloud client in production)."""
 
     async def fetch(self, target: Target, deadline: float | None = None) -> CloudObject | None:
         """The object, None when the API says it does not exist; raises ApiError on failure."""
+        ...
+
+    async def list_objects(
+        self, sweep: Sweep, deadline: float | None = None, slots: asyncio.Semaphore | None = None
+    ) -> Listing:
+        """Every wanted object of a sweep; raises ApiError when any page fails."""
         ...
 
 
@@ -50,8 +89,31 @@ def configured(targets: Iterable[Target]) -> dict[Resource, int]:
     return counts
 
 
+def sweep_key(key: TargetKey) -> SweepKey:
+    """The sweep an object would belong to."""
+    return SweepKey(key.resource, key.project_id)
+
+
+def estimate_calls(targets: Iterable[Target], sweeps: Iterable[Sweep]) -> int:
+    """API calls a cycle needs at least: one per configured ID outside sweeps, one per
+    sweep (a sweep of image servers needs one more per hundred objects it finds)."""
+    swept = {s.key for s in sweeps}
+    return len(swept) + sum(1 for t in targets if sweep_key(t.key) not in swept)
+
+
+@dataclass
+class _Round:
+    """What one cycle (or partial poll) learnt, before it is merged."""
+
+    states: dict[TargetKey, TargetState] = field(default_factory=dict)
+    dropped: set[TargetKey] = field(default_factory=set)
+    sweeps: dict[SweepKey, SweepState] = field(default_factory=dict)
+    details: list[Target] = field(default_factory=list)  # still to ask about, one by one
+    calls: int = 0
+
+
 class Poller:
-    """Polls a set of targets with bounded concurrency and publishes what it learns."""
+    """Polls targets and sweeps with bounded concurrency and publishes what it learns."""
 
     def __init__(
         self,
@@ -61,104 +123,310 @@ class Poller:
         *,
         interval: float,
         concurrency: int,
+        sweeps: tuple[Sweep, ...] = (),
+        rate: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._clock = clock
         self._fetcher = fetcher
         self._store = store
         self._targets = targets
+        self._sweeps = sweeps
         self._interval = interval
         self._concurrency = concurrency
+        self._rate = rate
+        self._overrunning = False
 
     @property
     def targets(self) -> tuple[Target, ...]:
         """The targets currently configured."""
         return self._targets
 
-    def reconfigure(
-        self, targets: tuple[Target, ...], *, interval: float, concurrency: int
-    ) -> tuple[Target, ...]:
-        """Switch to a new set of targets; return the ones that are new.
+    @property
+    def sweeps(self) -> tuple[Sweep, ...]:
+        """The sweeps currently configured."""
+        return self._sweeps
 
-        A cycle in flight finishes; its results for targets that were removed are dropped
-        when it merges.
+    def reconfigure(
+        self,
+        targets: tuple[Target, ...],
+        *,
+        interval: float,
+        concurrency: int,
+        sweeps: tuple[Sweep, ...] = (),
+        rate: float | None = None,
+    ) -> tuple[tuple[Target, ...], tuple[Sweep, ...]]:
+        """Switch to a new configuration; return the targets and sweeps that are new.
+
+        A cycle in flight finishes; its results for what was removed are dropped when it
+        merges.
         """
         known = {t.key for t in self._targets}
+        known_sweeps = {s.key for s in self._sweeps}
         self._targets = targets
+        self._sweeps = sweeps
         self._interval = interval
         self._concurrency = concurrency
-        return tuple(t for t in targets if t.key not in known)
+        self._rate = rate
+        return (
+            tuple(t for t in targets if t.key not in known),
+            tuple(s for s in sweeps if s.key not in known_sweeps),
+        )
 
     async def run_cycle(self) -> Snapshot:
-        """Poll every target once, then publish the new snapshot."""
+        """Sweep and poll everything once, then publish the new snapshot."""
         started = time.monotonic()
-        results = await self._poll(self._targets, deadline=started + self._interval)
-        return await self._merge(results, time.monotonic() - started)
+        swept = {s.key for s in self._sweeps}
+        plain = tuple(t for t in self._targets if sweep_key(t.key) not in swept)
+        found = await self._poll(plain, self._sweeps, deadline=started + self._interval)
+        duration = time.monotonic() - started
+        self._check_overrun(duration, found.calls)
+        return await self._merge(found, (duration, found.calls))
 
-    async def poll_some(self, targets: tuple[Target, ...]) -> Snapshot:
-        """Poll a few targets (just added by a reload) and merge them into the snapshot."""
-        started = time.monotonic()
-        results = await self._poll(targets, deadline=started + self._interval)
-        return await self._merge(results, None)
+    async def poll_some(
+        self, targets: tuple[Target, ...], sweeps: tuple[Sweep, ...] = ()
+    ) -> Snapshot:
+        """Poll what a reload just added and merge it into the snapshot."""
+        found = await self._poll(targets, sweeps, deadline=time.monotonic() + self._interval)
+        return await self._merge(found, None)
 
     async def publish_current(self) -> Snapshot:
-        """Publish the snapshot restricted to the configured targets (after a reload)."""
-        return await self._merge({}, None)
+        """Publish the snapshot restricted to what is configured (after a reload)."""
+        return await self._merge(_Round(), None)
 
     async def _poll(
-        self, targets: tuple[Target, ...], deadline: float
-    ) -> dict[TargetKey, TargetState]:
-        previous = {t.key: t for t in self._store.snapshot.targets}
-        results: dict[TargetKey, TargetState] = {}
+        self, targets: tuple[Target, ...], sweeps: tuple[Sweep, ...], deadline: float
+    ) -> _Round:
+        current = self._store.snapshot
+        previous = {t.key: t for t in current.targets}
+        previous_sweeps = {s.key: s for s in current.sweeps}
+        slots = asyncio.Semaphore(self._concurrency)
+        found = _Round()
+        await asyncio.gather(
+            self._details(targets, previous, deadline, slots, found),
+            *(
+                self._sweep(s, previous, previous_sweeps.get(s.key), deadline, slots, found)
+                for s in sweeps
+            ),
+        )
+        if found.details:
+            await self._details(tuple(found.details), previous, deadline, slots, found)
+        return found
+
+    async def _details(
+        self,
+        targets: tuple[Target, ...],
+        previous: dict[TargetKey, TargetState],
+        deadline: float,
+        slots: asyncio.Semaphore,
+        found: _Round,
+    ) -> None:
         queue: Iterator[Target] = iter(targets)
+        found.calls += len(targets)
 
         async def worker() -> None:
             # Workers share one iterator; asyncio runs one at a time, so next() is safe.
             for target in queue:
-                results[target.key] = await self._poll_one(
-                    target, previous.get(target.key), deadline
-                )
+                async with slots:
+                    state = await self._poll_one(target, previous.get(target.key), deadline)
+                found.states[target.key] = state
 
         workers = min(self._concurrency, len(targets))
         await asyncio.gather(*(worker() for _ in range(workers)))
-        return results
 
     async def _poll_one(
         self, target: Target, prev: TargetState | None, deadline: float
     ) -> TargetState:
         key = target.key
+        origin = prev.origin if prev is not None else Origin.CONFIGURED
         try:
             obj = await self._fetcher.fetch(target, deadline)
         except ApiError as exc:
-            state = observe_failure(prev, key, str(exc), exc.label)
+            state = observe_failure(prev, key, str(exc), exc.label, origin)
         except Exception as exc:
             # A bug in handling one answer must not hide every other target.
             log.exception("unexpected error polling %s %s", key.resource, key.id)
             state = observe_failure(prev, key, f"internal error: {type(exc).__name__}", "internal")
         else:
-            state = observe_answer(prev, key, obj, self._clock())
+            state = observe_answer(prev, key, obj, self._clock(), origin)
         _log_transition(prev, state)
         return state
 
-    async def _merge(
-        self, results: dict[TargetKey, TargetState], duration: float | None
-    ) -> Snapshot:
+    async def _sweep(
+        self,
+        sweep: Sweep,
+        previous: dict[TargetKey, TargetState],
+        prev: SweepState | None,
+        deadline: float,
+        slots: asyncio.Semaphore,
+        found: _Round,
+    ) -> None:
+        mine = {k: s for k, s in previous.items() if sweep_key(k) == sweep.key}
+        try:
+            listing = await self._fetcher.list_objects(sweep, deadline, slots)
+        except Exception as exc:
+            if not isinstance(exc, ApiError):
+                log.exception(
+                    "unexpected error sweeping %s in %s", sweep.key.resource, sweep.key.project_id
+                )
+            self._sweep_failed(sweep, mine, prev, exc, found)
+        else:
+            self._sweep_listed(sweep, mine, prev, listing, found)
+
+    def _sweep_failed(
+        self,
+        sweep: Sweep,
+        mine: dict[TargetKey, TargetState],
+        prev: SweepState | None,
+        exc: Exception,
+        found: _Round,
+    ) -> None:
+        """Nothing is lost: every object keeps its last values, marked down; when only
+        listing is forbidden, configured IDs are asked about one by one instead."""
+        key = sweep.key
+        error = exc if isinstance(exc, ApiError) else None
+        message = str(error) if error else f"internal error: {type(exc).__name__}"
+        label = error.label if error else "internal"
+        forbidden = error is not None and error.status == 403
+        found.calls += 1
+        found.sweeps[key] = SweepState(
+            key, False, prev.last_success if prev else None, prev.objects if prev else None,
+            1, prev.complete if prev else None, not forbidden, message, label,
+        )  # fmt: skip
+        _log_sweep_failure(sweep, prev, message, label, forbidden)
+        configured = set(sweep.configured)
+        for k, state in mine.items():
+            if not (forbidden and k.id in configured):
+                found.states[k] = observe_failure(state, k, message, label, state.origin)
+        for oid in sweep.configured:
+            k = TargetKey(key.resource, key.project_id, oid)
+            if forbidden:
+                found.details.append(sweep.target(oid))
+            elif k not in mine:
+                found.states[k] = observe_failure(None, k, message, label)
+
+    def _sweep_listed(
+        self,
+        sweep: Sweep,
+        mine: dict[TargetKey, TargetState],
+        prev: SweepState | None,
+        listing: Listing,
+        found: _Round,
+    ) -> None:
+        key = sweep.key
+        configured = set(sweep.configured)
+        now = self._clock()
+        found.calls += listing.pages
+        for oid, obj in listing.objects.items():
+            k = TargetKey(key.resource, key.project_id, oid)
+            origin = Origin.CONFIGURED if oid in configured else Origin.DISCOVERED
+            found.states[k] = observe_answer(mine.get(k), k, obj, now, origin)
+        # Configured IDs the list did not show: one detail call each decides (404: gone).
+        found.details += [sweep.target(o) for o in sweep.configured if o not in listing.objects]
+        if listing.complete:  # an incomplete list proves nothing about what it left out
+            for k, state in mine.items():
+                if k.id in listing.objects or state.origin is not Origin.DISCOVERED:
+                    continue
+                if state.missing + 1 >= MISSING_SWEEPS_TO_DROP:
+                    found.dropped.add(k)
+                else:
+                    found.states[k] = replace(state, missing=state.missing + 1)
+        fields = {"resource": key.resource.value, "project_id": key.project_id}
+        if not listing.complete and (prev is None or prev.complete is not False):
+            log.warning(
+                "list answer is incomplete (the API says it holds more than it returned); "
+                "configured IDs it lacks are asked about one by one",
+                extra=fields,
+            )
+        elif prev is not None and not prev.up:
+            log.info("sweep recovered", extra=fields)
+        found.sweeps[key] = SweepState(
+            key, True, now, len(listing.objects), listing.pages, listing.complete
+        )
+
+    def _check_overrun(self, duration: float, calls: int) -> None:
+        """One warning when cycles start taking longer than the interval, with the reason."""
+        overrun = duration > self._interval
+        if overrun and not self._overrunning:
+            reason = ""
+            if self._rate:
+                need = calls / self._rate
+                reason = (
+                    f"; {calls} API calls at poll.max_requests_per_second={self._rate:g} take "
+                    f"at least {need:.1f}s, so poll.interval must be {math.ceil(need * 1.1)}s "
+                    "or more (or raise the rate)"
+                )
+            log.warning(
+                "poll cycle took %.1fs, longer than poll.interval (%gs): the next cycle starts "
+                "late and the schedule skips runs%s",
+                duration,
+                self._interval,
+                reason,
+            )
+        elif not overrun and self._overrunning:
+            log.info("poll cycles fit in poll.interval again")
+        self._overrunning = overrun
+
+    async def _merge(self, found: _Round, cycle: tuple[float, int] | None) -> Snapshot:
         # Read when the change is applied, not now: a reload may land while this cycle runs.
         def change(current: Snapshot) -> Snapshot:
             known = {t.key: t for t in current.targets}
-            known.update(results)
+            known.update(found.states)
+            for k in found.dropped:
+                known.pop(k, None)
+            swept = {s.key for s in self._sweeps}
+            config = {t.key for t in self._targets}
+            states = [known[t.key] for t in self._targets if t.key in known]
+            states += sorted(
+                (
+                    s
+                    for k, s in known.items()
+                    if k not in config and s.origin is Origin.DISCOVERED and sweep_key(k) in swept
+                ),
+                key=lambda s: (s.key.resource, s.key.project_id, s.key.id),
+            )
+            sweeps = {s.key: s for s in current.sweeps} | found.sweeps
             finished = current.last_poll_duration, current.last_poll_timestamp
-            if duration is not None:  # a full cycle, not a partial poll after a reload
-                finished = duration, self._clock()
+            calls = current.api_calls
+            if cycle is not None:  # a full cycle, not a partial poll after a reload
+                finished, calls = (cycle[0], self._clock()), cycle[1]
             return Snapshot(
-                targets=tuple(known[t.key] for t in self._targets if t.key in known),
+                targets=tuple(states),
                 configured=configured(self._targets),
                 interval=self._interval,
                 last_poll_duration=finished[0],
                 last_poll_timestamp=finished[1],
+                sweeps=tuple(sweeps[s.key] for s in self._sweeps if s.key in sweeps),
+                api_calls=calls,
             )
 
         return await self._store.update(change)
+
+
+def _log_sweep_failure(
+    sweep: Sweep, prev: SweepState | None, message: str, label: str, forbidden: bool
+) -> None:
+    """One line when a sweep starts failing or fails differently; not every cycle."""
+    fields = {"resource": sweep.key.resource.value, "project_id": sweep.key.project_id}
+    if forbidden:
+        if prev is None or prev.list_allowed:
+            permission = (
+                "workspace:imageServer:list"
+                if sweep.key.resource is Resource.IMAGE_SERVER
+                else "the ModelArts dev-server image list action"
+            )
+            log.warning(
+                "listing is forbidden (the IAM policy lacks %s); polling configured IDs one "
+                "by one instead: %s",
+                permission,
+                message,
+                extra=fields,
+            )
+        return
+    changed = prev is None or prev.up or prev.error_label != label
+    log.log(
+        logging.WARNING if changed else logging.DEBUG, "sweep failed: %s", message, extra=fields
+    )
 
 
 def _log_transition(prev: TargetState | None, state: TargetState) -> None:

@@ -32,6 +32,12 @@ LOCKOUT_SECONDS = 300.0
 IAM_KEY = "iam"
 
 ObjectKey = tuple[Resource, str, str]
+MAX_LIST_LIMIT = 100  # the image-server list's largest page
+
+
+def list_key(resource: Resource, project_id: str, offset: int | None = None) -> str:
+    """The ``faults`` key of a list call: every page of it, or the page at ``offset``."""
+    return f"list:{resource.value}:{project_id}" + ("" if offset is None else f":{offset}")
 
 
 class FaultKind(enum.Enum):
@@ -119,10 +125,19 @@ class SimulatedCloud:
     requests: Counter[tuple[str, int]] = field(default_factory=Counter)
     user_agents: Counter[str] = field(default_factory=Counter)
     on_request: Callable[[], None] | None = None
+    # Called before each list page is answered (resource, project, offset): tests create
+    # and delete objects mid-sweep with it.
+    on_list_page: Callable[[Resource, str, int], None] | None = None
+    # The dev-server image list returns at most this many (and says how many there are).
+    devserver_list_cap: int | None = None
     in_flight: int = 0
     peak_in_flight: int = 0
     _tokens: dict[str, _Token] = field(default_factory=dict)
     _encoded: dict[ObjectKey, bytes] = field(default_factory=dict)  # bodies as sent
+    _changes: int = 0
+    _index: tuple[tuple[int, int], dict[tuple[Resource, str], list[dict[str, Any]]]] = field(
+        default=((-1, -1), {})
+    )
     _rng: random.Random = field(init=False)
 
     def __post_init__(self) -> None:
@@ -144,11 +159,13 @@ class SimulatedCloud:
         """Create or replace an object."""
         self.objects[(resource, project_id, object_id)] = body
         self._encoded.pop((resource, project_id, object_id), None)
+        self._changes += 1
 
     def delete(self, resource: Resource, project_id: str, object_id: str) -> None:
         """Remove an object; the API answers 404 for it from now on."""
         self.objects.pop((resource, project_id, object_id), None)
         self._encoded.pop((resource, project_id, object_id), None)
+        self._changes += 1
 
     def set_status(self, resource: Resource, project_id: str, object_id: str, status: str) -> None:
         """Change an object's status (and update_time, as the cloud does)."""
@@ -168,10 +185,89 @@ class SimulatedCloud:
     def app(self) -> web.Application:
         """The aiohttp application serving this cloud."""
         app = web.Application()
+        app.router.add_get("/v1/{project_id}/dev-servers/images", self._list_devserver_images)
+        app.router.add_get("/v1/{project_id}/image-servers", self._list_image_servers)
         app.router.add_get("/v1/{project_id}/dev-servers/images/{id}", self._devserver_image)
         app.router.add_get("/v1/{project_id}/image-servers/{id}", self._image_server)
         app.router.add_post("/v3/auth/tokens", self._issue_token)
+        app.router.add_route("*", "/{tail:.*}", _unknown_route)
         return app
+
+    # --- list calls -------------------------------------------------------------------
+
+    def _listed(self, resource: Resource, project_id: str) -> list[dict[str, Any]]:
+        # Rebuilt after any change: every page of a sweep scanning 100,000 objects would
+        # make the simulator, not the exporter, what a benchmark measures.
+        version = (len(self.objects), self._changes)
+        if self._index[0] != version:
+            index: dict[tuple[Resource, str], list[dict[str, Any]]] = {}
+            for (r, p, _), body in self.objects.items():
+                if body is not None:
+                    index.setdefault((r, p), []).append(body)
+            self._index = (version, index)
+        return self._index[1].get((resource, project_id), [])
+
+    async def _list_prologue(
+        self, request: web.Request, resource: Resource, offset: int
+    ) -> web.StreamResponse | None:
+        """Latency, authentication and faults of a list page; None to answer normally."""
+        self.user_agents[request.headers.get("User-Agent", "")] += 1
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        project_id = request.match_info["project_id"]
+        api = f"{resource.value}_list"
+        denied = self._authenticate(request, project_id)
+        if denied is not None:
+            return self._count(api, denied)
+        if self.on_list_page is not None:
+            self.on_list_page(resource, project_id, offset)
+        fault = self._take_fault(list_key(resource, project_id, offset)) or self._take_fault(
+            list_key(resource, project_id)
+        )
+        if fault is not None:
+            return self._count(api, await self._misbehave(request, fault, None))
+        return None
+
+    async def _list_image_servers(self, request: web.Request) -> web.StreamResponse:
+        api = "image_server_list"
+        try:
+            offset = int(request.query.get("offset", "0"))
+            limit = int(request.query.get("limit", "10"))
+        except ValueError:
+            offset, limit = -1, -1
+        if offset < 0 or not 1 <= limit <= MAX_LIST_LIMIT:
+            return self._count(
+                api,
+                _json(400, error_body(BodyShape.STANDARD, "WKS.0001", "invalid offset or limit")),
+            )
+        early = await self._list_prologue(request, Resource.IMAGE_SERVER, offset)
+        if early is not None:
+            return early
+        items = self._listed(Resource.IMAGE_SERVER, request.match_info["project_id"])
+        if "enterprise_project_id" in request.query:
+            wanted = request.query["enterprise_project_id"]
+            items = [i for i in items if i.get("enterprise_project_id") == wanted]
+        if "server_name" in request.query:
+            part = request.query["server_name"]
+            items = [i for i in items if part in str(i.get("name", ""))]
+        page = items[offset : offset + limit]
+        return self._count(
+            api, _json(200, json.dumps({"count": len(items), "items": page}).encode())
+        )
+
+    async def _list_devserver_images(self, request: web.Request) -> web.StreamResponse:
+        early = await self._list_prologue(request, Resource.DEVSERVER_IMAGE, 0)
+        if early is not None:
+            return early
+        items = self._listed(Resource.DEVSERVER_IMAGE, request.match_info["project_id"])
+        if "server_type" in request.query:
+            items = [i for i in items if i.get("server_type") == request.query["server_type"]]
+        total = len(items)
+        cap = self.devserver_list_cap
+        data = items if cap is None else items[:cap]
+        pages = 1 if cap is None or total <= cap else -(-total // cap)
+        body = {"current": 1, "pages": pages, "size": len(data), "total": total, "data": data}
+        return self._count("devserver_image_list", _json(200, json.dumps(body).encode()))
 
     async def _devserver_image(self, request: web.Request) -> web.StreamResponse:
         return await self._detail(request, Resource.DEVSERVER_IMAGE, "ModelArts.6404")
@@ -352,6 +448,11 @@ class SimulatedCloud:
         if kind is FaultKind.HUGE:
             return _json(200, b'{"name": "' + b"x" * (4 << 20) + b'"}')
         return await _break_connection(request, truncated=kind is FaultKind.TRUNCATED)
+
+
+async def _unknown_route(request: web.Request) -> web.Response:
+    """As the real gateway answers a path it does not know: JSON, APIGW.0101."""
+    return _json(404, error_body(BodyShape.STANDARD, "APIGW.0101", "The API does not exist."))
 
 
 def _json(status: int, body: bytes) -> web.Response:

@@ -1,0 +1,265 @@
+"""Discovery against the simulated cloud: paging, shifting pages, fallbacks, failures,
+deletion, filters, and a configuration that mixes discovery with explicit IDs."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+
+from exporter.cloud.transport import RetryPolicy
+from exporter.config.errors import ConfigError
+from exporter.config.load import load_config, parse_config
+from exporter.domain.credentials import AkSkCredentials
+from exporter.domain.state import Snapshot
+from exporter.domain.targets import Discovery, Origin, Resource, Sweep, SweepKey
+from exporter.runtime import Exporter
+from exporter.simulator import Fault, FaultKind, SimulatorServer
+from exporter.simulator.cloud import list_key
+from tests.helpers import AK, PROJECT, SK, devserver_body, image_id, image_server_body, settings
+
+SERVERS = SweepKey(Resource.IMAGE_SERVER, PROJECT)
+IMAGES = SweepKey(Resource.DEVSERVER_IMAGE, PROJECT)
+
+
+def sweep(url: str, key: SweepKey = SERVERS, **kw: Any) -> Sweep:
+    return Sweep(key, url, AkSkCredentials(AK, SK), **kw)
+
+
+def put_servers(simulator: SimulatorServer, n: int, prefix: str = "srv") -> list[str]:
+    ids = [f"{prefix}-{i:04d}" for i in range(n)]
+    for sid in ids:
+        simulator.cloud.put(Resource.IMAGE_SERVER, PROJECT, sid, image_server_body(sid))
+    return ids
+
+
+@pytest.fixture
+async def make(simulator: SimulatorServer) -> AsyncIterator[Any]:
+    started: list[Exporter] = []
+
+    def build(
+        *sweeps: Sweep, images: tuple[str, ...] = (), servers: tuple[str, ...] = ()
+    ) -> Exporter:
+        base = settings(simulator.url, images, servers, concurrency=8)
+        e = Exporter(replace(base, sweeps=sweeps), retry_policy=RetryPolicy(retries=0))
+        started.append(e)
+        return e
+
+    yield build
+    for e in started:
+        await e.stop()
+
+
+def ids(snapshot: Snapshot) -> set[str]:
+    return {t.key.id for t in snapshot.targets}
+
+
+def list_requests(simulator: SimulatorServer, api: str = "image_server_list") -> int:
+    return sum(n for (a, _), n in simulator.cloud.requests.items() if a == api)
+
+
+async def test_paging_reads_every_object_once_in_one_call_per_hundred(
+    simulator: SimulatorServer, make: Any
+) -> None:
+    servers = put_servers(simulator, 250)
+    e = make(sweep(simulator.url))
+    snap = await e.run_cycle()
+    assert ids(snap) == set(servers)
+    assert {t.origin for t in snap.targets} == {Origin.DISCOVERED}
+    assert list_requests(simulator) == 3 and snap.sweeps[0].pages == 3
+    assert snap.api_calls == 3
+    assert sum(n for (a, _), n in simulator.cloud.requests.items() if a == "image_server") == 0
+
+
+async def test_objects_shifting_between_pages_are_counted_once_and_never_dropped(
+    simulator: SimulatorServer, make: Any
+) -> None:
+    servers = put_servers(simulator, 250)
+    e = make(sweep(simulator.url))
+    await e.run_cycle()
+
+    def shift(resource: Resource, project: str, offset: int) -> None:
+        # While the sweep runs, the first object goes and a new one comes first: the
+        # pages after it move by one.
+        if offset == 100:
+            simulator.cloud.delete(Resource.IMAGE_SERVER, PROJECT, servers[0])
+            body = image_server_body("srv-new")
+            simulator.cloud.objects = {(Resource.IMAGE_SERVER, PROJECT, "srv-new"): body,
+                                       **simulator.cloud.objects}  # fmt: skip
+            simulator.cloud.put(Resource.IMAGE_SERVER, PROJECT, "srv-new", body)
+
+    simulator.cloud.on_list_page = shift
+    snap = await e.run_cycle()
+    simulator.cloud.on_list_page = None
+    listed = [t.key.id for t in snap.targets]
+    assert len(listed) == len(set(listed)), "an object was counted twice"
+    assert set(servers[1:]) <= set(listed), "an object missed once while pages moved was dropped"
+    snap = await e.run_cycle()
+    assert set(servers[1:]) | {"srv-new"} <= ids(snap)
+    assert all(t.missing == 0 for t in snap.targets if t.key.id != servers[0])
+
+
+async def test_a_failing_page_fails_the_sweep_and_loses_nothing(
+    simulator: SimulatorServer, make: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    servers = put_servers(simulator, 150)
+    e = make(sweep(simulator.url))
+    await e.run_cycle()
+    simulator.cloud.faults[list_key(Resource.IMAGE_SERVER, PROJECT, 100)] = Fault(
+        FaultKind.STATUS, status=503
+    )
+    simulator.cloud.delete(Resource.IMAGE_SERVER, PROJECT, servers[0])
+    for _ in range(3):
+        snap = await e.run_cycle()
+        assert ids(snap) == set(servers)
+        assert not any(t.up for t in snap.targets)
+        assert snap.sweeps[0].up is False and snap.sweeps[0].error_label == "ModelArts.0001"
+    assert len([r for r in caplog.records if r.getMessage().startswith("sweep failed")]) == 1
+
+
+async def test_deleted_object_leaves_after_two_complete_sweeps(
+    simulator: SimulatorServer, make: Any
+) -> None:
+    servers = put_servers(simulator, 3)
+    e = make(sweep(simulator.url))
+    await e.run_cycle()
+    simulator.cloud.delete(Resource.IMAGE_SERVER, PROJECT, servers[0])
+    assert servers[0] in ids(await e.run_cycle())
+    assert servers[0] not in ids(await e.run_cycle())
+
+
+async def test_forbidden_list_falls_back_to_detail_calls_with_one_warning(
+    simulator: SimulatorServer, make: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    servers = put_servers(simulator, 3)
+    simulator.cloud.faults[list_key(Resource.IMAGE_SERVER, PROJECT)] = Fault(
+        FaultKind.STATUS, status=403, error_code="WKS.0403"
+    )
+    e = make(sweep(simulator.url, configured=(servers[0],)), servers=(servers[0],))
+    for _ in range(3):
+        snap = await e.run_cycle()
+        assert ids(snap) == {servers[0]} and snap.targets[0].up
+        assert snap.sweeps[0].list_allowed is False
+    warnings = [r for r in caplog.records if "workspace:imageServer:list" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
+
+
+async def test_incomplete_devserver_list_asks_for_missing_configured_ids(
+    simulator: SimulatorServer, make: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    images = [image_id(n) for n in range(1, 6)]
+    for i in images:
+        simulator.cloud.put(Resource.DEVSERVER_IMAGE, PROJECT, i, devserver_body(i))
+    simulator.cloud.devserver_list_cap = 3
+    e = make(sweep(simulator.url, IMAGES, configured=(images[4],)), images=(images[4],))
+    for _ in range(2):
+        snap = await e.run_cycle()
+        assert ids(snap) == set(images[:3]) | {images[4]}
+        assert snap.sweeps[0].complete is False
+    assert simulator.cloud.requests[("devserver_image", 200)] == 2  # images[4], each cycle
+    assert len([r for r in caplog.records if "incomplete" in r.getMessage()]) == 1
+    simulator.cloud.delete(Resource.DEVSERVER_IMAGE, PROJECT, images[0])
+    assert images[0] in ids(await e.run_cycle()), "an incomplete list removes nothing"
+
+
+async def test_filters_go_to_the_api_or_are_applied_by_name(
+    simulator: SimulatorServer, make: Any
+) -> None:
+    for n, (stype, name) in enumerate([("ECS", "prod-a"), ("ECS", "dev-b"), ("BMS", "prod-c")]):
+        i = image_id(n + 1)
+        simulator.cloud.put(Resource.DEVSERVER_IMAGE, PROJECT, i,
+                            devserver_body(i, server_type=stype, name=name))  # fmt: skip
+    for sid, eps, name in [("s1", "0", "prod-1"), ("s2", "7", "prod-2"), ("s3", "0", "prod-tmp")]:
+        body = image_server_body(sid, enterprise_project_id=eps, name=name)
+        simulator.cloud.put(Resource.IMAGE_SERVER, PROJECT, sid, body)
+    e = make(
+        sweep(simulator.url, IMAGES, discovery=Discovery(server_type="ECS",
+              name_include=re.compile("prod-.*"))),
+        sweep(simulator.url, discovery=Discovery(enterprise_project_id="0",
+              name_exclude=re.compile(".*-tmp"))),
+    )  # fmt: skip
+    snap = await e.run_cycle()
+    assert ids(snap) == {image_id(1), "s1"}
+
+
+async def test_configuration_with_discovery_and_explicit_ids(
+    simulator: SimulatorServer, tmp_path: Path
+) -> None:
+    put_servers(simulator, 120)
+    simulator.cloud.put(
+        Resource.IMAGE_SERVER, PROJECT, "srv-hidden", image_server_body("srv-hidden")
+    )
+    simulator.cloud.faults[list_key(Resource.DEVSERVER_IMAGE, PROJECT)] = Fault(
+        FaultKind.STATUS, status=500
+    )  # this project's images: no sweep asked for, so this fault must never be hit
+    data = {
+        "credentials": {"access_key": AK, "secret_key": SK},
+        "poll": {"retries": 0},
+        "targets": [{
+            "project_id": PROJECT, "workspace_endpoint": simulator.url,
+            "modelarts_endpoint": simulator.url,
+            "image_servers": ["srv-0001", "srv-gone"],
+            "discover": {"image_servers": {"name_exclude": "server srv-00.*"}},
+        }],
+    }  # fmt: skip
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data))
+    config = load_config(path, env={})
+    assert [(s.key, s.configured) for s in config.sweeps] == [(SERVERS, ("srv-0001", "srv-gone"))]
+    e = Exporter(config, retry_policy=RetryPolicy(retries=0))
+    try:
+        snap = await e.run_cycle()
+    finally:
+        await e.stop()
+    states = {t.key.id: t for t in snap.targets}
+    # srv-0001 is kept although its name is excluded: configured IDs are always watched.
+    assert states["srv-0001"].origin is Origin.CONFIGURED and states["srv-0001"].up
+    assert states["srv-gone"].exists is False
+    assert "srv-0002" not in states and states["srv-0100"].origin is Origin.DISCOVERED
+    assert snap.api_calls == 2 + 1  # two pages, one detail call (srv-gone)
+
+
+@pytest.mark.parametrize(
+    ("target", "words"),
+    [
+        ({"discover": {"image_servers": {"name_include": "prod-("}}},
+         "targets[0].discover.image_servers.name_include: 'prod-(' is not a regular expression"),
+        ({"discover": {"devserver_images": {"server_type": "GPU"}}},
+         "targets[0].discover.devserver_images.server_type"),
+        ({"discover": {"image_servers": {"colour": "red"}}},
+         "targets[0].discover.image_servers.colour: unknown key"),
+        ({}, "discovers nothing"),
+    ],
+)  # fmt: skip
+def test_bad_discover_blocks_name_the_field(target: dict[str, Any], words: str) -> None:
+    data = {
+        "credentials": {"access_key": AK, "secret_key": SK},
+        "targets": [{"project_id": PROJECT, "region": "cn-north-4", **target}],
+    }
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, {})
+    assert any(words in p for p in info.value.problems), info.value.problems
+
+
+def test_one_discover_block_per_project() -> None:
+    entry = {"project_id": PROJECT, "region": "cn-north-4", "discover": {"image_servers": {}}}
+    data = {"credentials": {"access_key": AK, "secret_key": SK}, "targets": [entry, entry]}
+    with pytest.raises(ConfigError, match=r"targets\[1\].discover.image_servers: .* already"):
+        parse_config(data, {})
+
+
+async def test_simulator_refuses_large_pages_and_answers_unknown_paths_like_the_gateway(
+    simulator: SimulatorServer,
+) -> None:
+    async with aiohttp.ClientSession() as s:
+        async with s.get(f"{simulator.url}/v1/{PROJECT}/image-servers?limit=101") as r:
+            assert r.status == 400
+        async with s.get(f"{simulator.url}/v2/nowhere") as r:
+            assert r.status == 404 and (await r.json())["error_code"] == "APIGW.0101"
