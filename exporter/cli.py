@@ -16,9 +16,10 @@ from exporter.config.load import load_config
 from exporter.config.settings import PollSettings, Settings
 from exporter.exposition.textformat import Format
 from exporter.logs import LEVELS, Redactor, setup_logging
+from exporter.polling.budget import Budget
 from exporter.runtime import Exporter, ListenAddress
 from exporter.simulator import SimulatorServer
-from exporter.simulator.demo import build_demo_cloud, demo_targets
+from exporter.simulator.demo import build_demo_cloud, demo_sweeps, demo_targets
 from exporter.web.listener import DEFAULT_MAX_CONNECTIONS, Limits
 from exporter.web.webconfig import WebConfigModel, load_web_config
 
@@ -107,7 +108,9 @@ async def _run(args: argparse.Namespace, redactor: Redactor) -> int:
     if args.demo:
         simulator = SimulatorServer(build_demo_cloud())
         endpoint = await simulator.start()
-        settings = Settings(poll=DEMO_POLL, targets=demo_targets(endpoint))
+        settings = Settings(
+            poll=DEMO_POLL, targets=demo_targets(endpoint), sweeps=demo_sweeps(endpoint)
+        )
         loader = None
         log.info("demo mode: polling a simulated cloud", extra={"simulator": endpoint})
     else:
@@ -150,7 +153,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = _load(args)
             if args.web_config:
                 load_web_config(args.web_config)
-            print(f"configuration OK: {len(settings.targets)} targets")
+            print(
+                f"configuration OK: {len(settings.targets)} targets by ID, "
+                f"{len(settings.sweeps)} sweeps; {Budget.of(settings).describe()}"
+            )
             return 0
         return asyncio.run(_run(args, redactor))
     except ConfigError as exc:

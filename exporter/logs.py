@@ -108,6 +108,19 @@ class RedactingHandler(logging.StreamHandler[TextIO]):
         return self._redact(super().format(record))
 
 
+class Without(logging.Filter):
+    """Drops records whose message contains any of ``fragments``."""
+
+    def __init__(self, *fragments: str) -> None:
+        super().__init__()
+        self._fragments = fragments
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for a record to drop."""
+        text = str(record.msg)
+        return not any(f in text for f in self._fragments)
+
+
 class EveryMinute(logging.Filter):
     """Lets a message that starts with ``prefix`` through once per ``interval`` seconds.
 
@@ -139,8 +152,14 @@ def setup_logging(level: str, fmt: str, stream: TextIO | None = None) -> Redacto
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING if level == "warn" else getattr(logging, level.upper()))
-    # The scheduler logs every job run at INFO; only its problems are worth a line.
-    logging.getLogger("apscheduler").setLevel(max(root.level, logging.WARNING))
+    # The scheduler logs every job run at INFO; only its problems are worth a line. A run
+    # skipped or missed because the previous cycle overran is reported by the poller, once
+    # and with its reason, instead of by APScheduler every interval.
+    scheduler_log = logging.getLogger("apscheduler")
+    scheduler_log.setLevel(max(root.level, logging.WARNING))
+    for name in ("apscheduler.scheduler", "apscheduler.executors.default"):
+        logging.getLogger(name).filters[:] = [Without("maximum number of running instances",
+                                                       "was missed by")]  # fmt: skip
     # Lines that a flood of connections or malformed requests would repeat without end.
     asyncio_log = logging.getLogger("asyncio")
     asyncio_log.filters[:] = [EveryMinute("socket.accept() out of system resource")]

@@ -111,6 +111,18 @@ def alert_rules(t: Tuning) -> list[dict[str, Any]]:
             "page of {{ $labels.instance }} shows the last error.",
         ),
         alert(
+            "HuaweiCloudImageSweepFailing",
+            f"huaweicloud_image_exporter_sweep_up{{{job}}} == 0",
+            600,
+            "warning",
+            "Cannot list {{ $labels.resource }} objects in project {{ $labels.project_id }}",
+            "List sweeps of {{ $labels.resource }} in project {{ $labels.project_id }} have "
+            "failed for 10 minutes: its objects show their last known values and new ones are "
+            "not found. The log of {{ $labels.instance }} has the error; "
+            "huaweicloud_image_exporter_sweep_list_allowed 0 means the IAM policy lacks the "
+            "list action.",
+        ),
+        alert(
             "HuaweiCloudImageObjectGone",
             f"huaweicloud_image_exporter_target_exists{{{job}}} == 0",
             300,

@@ -25,6 +25,7 @@ from exporter.domain.state import Snapshot
 from exporter.exposition.live import ReloadMetrics, live_registry
 from exporter.exposition.store import Exposition
 from exporter.logs import Redactor
+from exporter.polling.budget import Budget
 from exporter.polling.poller import Poller, configured
 from exporter.polling.scheduler import PollScheduler
 from exporter.web.listener import Limits
@@ -76,6 +77,7 @@ class Exporter:
     ) -> None:
         self._limits = limits or Limits()
         self._loader = loader
+        self._settings = settings
         self._redactor = redactor or Redactor()
         self._redactor.set_secrets(settings.secrets)
         self._web_config = web_config
@@ -180,7 +182,14 @@ class Exporter:
         gc.collect()
         gc.freeze()
         if schedule:
+            self._log_budget()
             self._scheduler.start()
+
+    def _log_budget(self) -> None:
+        budget = Budget.of(self._settings)
+        log.log(
+            logging.INFO if budget.fits else logging.WARNING, "poll budget: %s", budget.describe()
+        )
 
     async def reload(self) -> None:
         """Load the configuration again and switch to it; on error keep the old one and raise."""
@@ -203,6 +212,7 @@ class Exporter:
         self.reload_metrics.record(True)
         self.exposition.refresh_live()
         log.info("configuration reloaded", extra={"targets": len(settings.targets)})
+        self._log_budget()
 
     def _rejected(self, error: ConfigError) -> None:
         self.reload_metrics.record(False)
@@ -218,6 +228,7 @@ class Exporter:
         at once (not at the next scheduled cycle).
         """
         self._redactor.set_secrets(settings.secrets)
+        self._settings = settings
         self._configure_client(settings)
         added, added_sweeps = self.poller.reconfigure(
             settings.targets,

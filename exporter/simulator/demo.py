@@ -5,7 +5,10 @@ Timeline (seconds after start), chosen so a few poll cycles show every kind of e
 - another goes CREATING, then ACTIVE at 10 s, then ERROR at 20 s;
 - a dev-server image is INACTIVE throughout; another is deleted at 40 s (404 from then on);
 - one image server is throttled now and then (429, retried) and one dev-server image
-  fails with 500 now and then, so the API error panels and alerts have data.
+  fails with 500 now and then, so the API error panels and alerts have data;
+- a second project is not listed by ID but discovered: its objects are found by list
+  calls, a new image server appears at 15 s and another is deleted at 30 s (it leaves
+  /metrics after two sweeps without it).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from exporter.domain.credentials import AkSkCredentials
-from exporter.domain.targets import Resource, Target, TargetKey
+from exporter.domain.targets import Resource, Sweep, SweepKey, Target, TargetKey
 from exporter.simulator.cloud import Fault, FaultKind, SimulatedCloud
 
 PROJECT_ID = "0a1b2c3d4e5f40718293a4b5c6d7e8f9"
@@ -49,6 +52,15 @@ SERVERS = {
     "d4a6f8b0-5e7a-4c9d-bf31-4a6c8d0f2b3e": ("archive-image", "BUILT", "shared"),
 }
 FAILING_SERVER = "c3f5e7a9-4d6f-4b8c-ae20-3f5b7c9e1a2d"
+
+TEAM_PROJECT_ID = "1b2c3d4e5f60718293a4b5c6d7e8f90a"  # discovered, not listed by ID
+TEAM_SERVERS = {
+    "e5b7a9c1-6f8b-4dae-8042-5b7d9e1f3c4a": ("render-farm", "ACTIVE", "private"),
+    "f6c8b0d2-7a9c-4ebf-9153-6c8e0f2a4d5b": ("training-sandbox", "BUILT", "private"),
+}
+TEAM_IMAGE = ("9b6f1a5c-2d8e-4fa0-b171-5e6f708192a3", ("Team-PyTorch-2.3-X86", "X86_64", "ECS"))
+APPEARING_SERVER = ("07d9c1e3-8bad-4fc0-a264-7d9f1b3c5e6c", "new-workstation", "CREATING")
+LEAVING_SERVER = "f6c8b0d2-7a9c-4ebf-9153-6c8e0f2a4d5b"
 THROTTLED_SERVER = "a1f3c5e7-2b4d-4f6a-8c0e-1d3f5a7c9e0b"
 
 
@@ -110,6 +122,14 @@ def build_demo_cloud() -> SimulatedCloud:
             server_id,
             _image_server(server_id, name, status, image_type),
         )
+    for server_id, (name, status, image_type) in TEAM_SERVERS.items():
+        body = _image_server(server_id, name, status, image_type)
+        cloud.put(Resource.IMAGE_SERVER, TEAM_PROJECT_ID, server_id, body)
+    image_id, (name, arch, server_type) = TEAM_IMAGE
+    cloud.put(Resource.DEVSERVER_IMAGE, TEAM_PROJECT_ID, image_id,
+              {"image_id": image_id, "name": name, "arch": arch, "server_type": server_type,
+               "status": "ACTIVE"})  # fmt: skip
+    new_id, new_name, new_status = APPEARING_SERVER
     cloud.faults[(Resource.IMAGE_SERVER, PROJECT_ID, THROTTLED_SERVER)] = Fault(
         FaultKind.THROTTLE, retry_after="0", probability=0.3
     )
@@ -127,10 +147,21 @@ def build_demo_cloud() -> SimulatedCloud:
                 20.0,
                 lambda c: c.set_status(Resource.IMAGE_SERVER, PROJECT_ID, FAILING_SERVER, "ERROR"),
             ),
+            (
+                15.0,
+                lambda c: c.put(
+                    Resource.IMAGE_SERVER,
+                    TEAM_PROJECT_ID,
+                    new_id,
+                    _image_server(new_id, new_name, new_status, "private"),
+                ),
+            ),
+            (30.0, lambda c: c.delete(Resource.IMAGE_SERVER, TEAM_PROJECT_ID, LEAVING_SERVER)),
             (40.0, lambda c: c.delete(Resource.DEVSERVER_IMAGE, PROJECT_ID, DELETED_IMAGE)),
         ],
     )
     cloud.on_request = story.tick
+    cloud.on_list_page = lambda *_: story.tick()
     return cloud
 
 
@@ -140,3 +171,12 @@ def demo_targets(endpoint: str) -> tuple[Target, ...]:
     images = (TargetKey(Resource.DEVSERVER_IMAGE, PROJECT_ID, i) for i in IMAGES)
     servers = (TargetKey(Resource.IMAGE_SERVER, PROJECT_ID, s) for s in SERVERS)
     return tuple(Target(key, endpoint, credentials) for key in (*images, *servers))
+
+
+def demo_sweeps(endpoint: str) -> tuple[Sweep, ...]:
+    """The demo's discovered project: every image server and dev-server image in it."""
+    credentials = AkSkCredentials(ACCESS_KEY, SECRET_KEY)
+    return tuple(
+        Sweep(SweepKey(resource, TEAM_PROJECT_ID), endpoint, credentials)
+        for resource in (Resource.DEVSERVER_IMAGE, Resource.IMAGE_SERVER)
+    )

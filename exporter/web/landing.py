@@ -26,6 +26,7 @@ def _row(t: TargetState) -> str:
         t.key.resource.value,
         t.key.project_id,
         t.key.id,
+        t.origin.value,
         name,
         status,
         _when(t.status_since) if t.status_since is not None else "",
@@ -59,7 +60,7 @@ td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}tr.down{{backgro
 <ul><li><a href="metrics">Metrics</a></li><li><a href="-/healthy">Health</a></li>
 <li><a href="-/ready">Readiness</a></li></ul>
 <h2>Targets ({len(snapshot.targets)})</h2>
-<table><tr><th>Resource</th><th>Project</th><th>ID</th><th>Name</th><th>Status</th>
+<table><tr><th>Resource</th><th>Project</th><th>ID</th><th>Origin</th><th>Name</th><th>Status</th>
 <th>Status since</th><th>Poll</th>
 <th>Last success</th><th>Last error</th></tr>
 {rows}

@@ -1,0 +1,59 @@
+"""What a poll cycle costs in API calls, and whether it fits the interval at the set rate."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from exporter.config.settings import Settings
+from exporter.polling.poller import estimate_calls
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """API calls per cycle (a lower bound before the first sweep) against rate and interval."""
+
+    calls: int
+    rate: float | None
+    interval: float
+
+    @classmethod
+    def of(cls, settings: Settings, calls: int | None = None) -> Budget:
+        """The budget of ``settings``; ``calls`` when known from a finished cycle."""
+        if calls is None:
+            calls = estimate_calls(settings.targets, settings.sweeps)
+        return cls(calls, settings.poll.max_requests_per_second, settings.poll.interval)
+
+    @property
+    def seconds(self) -> float:
+        """The least time the calls take at the rate (0 without a rate)."""
+        return self.calls / self.rate if self.rate else 0.0
+
+    @property
+    def fits(self) -> bool:
+        """Whether the calls fit in the interval at the rate."""
+        return self.seconds <= self.interval
+
+    @property
+    def shortest_interval(self) -> int:
+        """The shortest whole-second interval that fits, with a tenth to spare."""
+        return max(1, math.ceil(self.seconds * 1.1))
+
+    def describe(self) -> str:
+        """One sentence for --check-config and the start-up log."""
+        text = (
+            f"a cycle needs at least {self.calls} API calls (a sweep needs one more per "
+            "hundred image servers it finds)"
+        )
+        if not self.rate:
+            return text + "; no poll.max_requests_per_second is set"
+        text += (
+            f"; at poll.max_requests_per_second={self.rate:g} that takes {self.seconds:.1f}s "
+            f"of the {self.interval:g}s poll.interval"
+        )
+        if not self.fits:
+            text += (
+                f": it does not fit, so set poll.interval to {self.shortest_interval}s or more, "
+                "or raise the rate"
+            )
+        return text
