@@ -14,17 +14,23 @@ from contextlib import asynccontextmanager
 
 @asynccontextmanager
 async def simulator_process(
-    objects: int, latency: float, faults: bool = False, uvloop: bool = False
+    objects: int,
+    latency: float,
+    faults: bool = False,
+    uvloop: bool = False,
+    fleet: tuple[str, ...] = (),
 ) -> AsyncIterator[str]:
-    """A simulator in its own process (so its CPU is not the exporter's); yields its URL."""
-    args = ["--objects", str(objects), "--latency", str(latency)]
+    """A simulator in its own process (so its CPU is not the exporter's); yields its URL.
+
+    ``fleet`` replaces the ID fleet of ``objects`` with other fleet flags (projects)."""
+    args = [*(fleet or ("--objects", str(objects))), "--latency", str(latency)]
     args += (["--faults"] if faults else []) + (["--uvloop"] if uvloop else [])
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "exporter.simulator", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     assert proc.stdout is not None
-    line = await asyncio.wait_for(proc.stdout.readline(), timeout=60)
+    line = await asyncio.wait_for(proc.stdout.readline(), timeout=300)
     try:
         yield str(json.loads(line)["url"])
     finally:

@@ -1,7 +1,10 @@
-"""One benchmark point: ``python -m bench.node --targets N``, printing one JSON line.
+"""One benchmark point, printing one JSON line:
+``python -m bench.node --targets N`` (N objects polled by ID) or
+``python -m bench.node --projects P --servers S --images I`` (P projects discovered, each
+with S image servers and I dev-server images).
 
-Runs in its own process so that peak RSS belongs to this N alone. The exporter runs here,
-the simulator, the scrapers and the floor server each in their own process.
+Runs in its own process so that peak RSS belongs to this point alone. The exporter runs
+here, the simulator, the scrapers and the floor server each in their own process.
 """
 
 from __future__ import annotations
@@ -10,17 +13,21 @@ import argparse
 import asyncio
 import importlib.util
 import json
+import math
 import resource
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from bench.common import LoopLag, simulator_process
 from exporter.cloud.transport import RetryPolicy
 from exporter.config.settings import PollSettings, Settings
+from exporter.domain.targets import Sweep, Target
 from exporter.exposition.textformat import Format
 from exporter.runtime import Exporter, ListenAddress
-from exporter.simulator.fleet import fleet_targets
+from exporter.simulator.fleet import fleet_sweeps, fleet_targets
 
 
 async def _child(module: str, *args: str) -> asyncio.subprocess.Process:
@@ -40,15 +47,43 @@ async def _scrape(url: str, concurrency: int, seconds: float, rate: float = 0.0)
     return result
 
 
+@dataclass(frozen=True)
+class Workload:
+    """What is polled: ``objects`` watched with at least ``calls`` API calls a cycle."""
+
+    objects: int
+    calls: int
+    fleet: tuple[str, ...]  # the simulator's fleet flags
+    targets: Callable[[str], tuple[Target, ...]]
+    sweeps: Callable[[str], tuple[Sweep, ...]]
+
+    @classmethod
+    def of(cls, args: argparse.Namespace) -> Workload:
+        """By ID (``--targets``) or by discovery (``--projects``)."""
+        if args.projects:
+            per_project = math.ceil(args.servers / 100) + 1  # pages, plus the image list
+            return cls(
+                args.projects * (args.servers + args.images),
+                args.projects * per_project,
+                ("--projects", str(args.projects), "--servers", str(args.servers),
+                 "--images", str(args.images)),
+                lambda _: (),
+                lambda url: fleet_sweeps(url, args.projects),
+            )  # fmt: skip
+        n = args.targets
+        return cls(n, n, ("--objects", str(n)), lambda url: fleet_targets(url, n), lambda _: ())
+
+
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Cycle time and CPU, scrape latency against the floor, loop stall, peak RSS."""
-    n, latency, concurrency = args.targets, args.latency, args.concurrency
+    work, latency, concurrency = Workload.of(args), args.latency, args.concurrency
     # The simulated cloud runs on uvloop when available, so that it is not what limits the
     # cycle (the real cloud has more than one core to spare); the exporter stays on asyncio.
-    async with simulator_process(n, latency, uvloop=args.uvloop) as url:
+    async with simulator_process(0, latency, uvloop=args.uvloop, fleet=work.fleet) as url:
         settings = Settings(
             poll=PollSettings(interval=3600, timeout=30, concurrency=concurrency, retries=0),
-            targets=fleet_targets(url, n),
+            targets=work.targets(url),
+            sweeps=work.sweeps(url),
         )
         exporter = Exporter(settings, retry_policy=RetryPolicy(retries=0))
         await exporter.start(ListenAddress("127.0.0.1", 0), schedule=False)
@@ -88,15 +123,20 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         await floor.wait()
         await exporter.stop()
 
-    ideal = n * latency / concurrency
+    calls = snapshot.api_calls or 0
+    ideal = calls * latency / concurrency
     return {
-        "targets": n,
+        "targets": work.objects,
+        "projects": args.projects,
+        "api_calls": calls,
+        "floor_calls": work.calls,
         "latency_s": latency,
         "concurrency": concurrency,
         "cycle_s": round(wall, 3),
         "ideal_cycle_s": round(ideal, 3),
         "cycle_ratio": round(wall / ideal, 3),
-        "cpu_us_per_request": round(cpu / n * 1e6, 1),
+        "cpu_us_per_request": round(cpu / calls * 1e6, 1),
+        "cpu_us_per_object": round(cpu / work.objects * 1e6, 1),
         "targets_down": down,
         "scrape": idle_scrapes,
         "floor": floor_scrapes,
@@ -112,7 +152,10 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     """Measure one N and print it as JSON."""
     p = argparse.ArgumentParser(prog="python -m bench.node", description=__doc__)
-    p.add_argument("--targets", type=int, required=True)
+    p.add_argument("--targets", type=int, default=0, help="objects polled by ID")
+    p.add_argument("--projects", type=int, default=0, help="projects discovered instead")
+    p.add_argument("--servers", type=int, default=0, help="image servers per project")
+    p.add_argument("--images", type=int, default=0, help="dev-server images per project")
     p.add_argument("--latency", type=float, default=0.05)
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--scrapers", type=int, default=8)

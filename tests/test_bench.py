@@ -44,6 +44,18 @@ def test_bench_node_reports_every_figure() -> None:
     )
 
 
+def test_bench_node_discovery_makes_the_floor_of_calls() -> None:
+    result = run(
+        "bench.node", "--projects", "3", "--servers", "150", "--images", "5",
+        "--scrape-seconds", "0.5", "--latency", "0.01",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert report["targets"] == 3 * 155 and report["targets_down"] == 0
+    assert report["api_calls"] == report["floor_calls"] == 3 * (2 + 1)
+    assert report["cpu_us_per_object"] > 0 and report["scrape"]["failures"] == 0
+
+
 def test_soak_reports_start_end_and_failed_scrapes() -> None:
     result = run("bench.soak", "--targets", "20", "--minutes", "0.05", "--warmup", "1")
     report = json.loads(result.stdout)

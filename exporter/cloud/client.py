@@ -140,28 +140,32 @@ class HuaweiCloudClient:
     ) -> Listing:
         base = {**sweep.discovery.query(Resource.IMAGE_SERVER), "limit": str(LIST_LIMIT)}
 
-        async def page(offset: int) -> ImageServerListModel:
-            query = {**base, "offset": str(offset)}
-            return await self._list_page(sweep, query, ImageServerListModel, deadline, slots)
+        # Objects that moved between pages while the sweep ran are counted once. Each page
+        # is converted as it arrives, so its wire models do not outlive it.
+        found: dict[str, CloudObject] = {}
 
-        first = await page(0)
-        pages = [first]
-        total = first.count
+        async def page(offset: int) -> tuple[int | None, int]:
+            query = {**base, "offset": str(offset)}
+            answer = await self._list_page(sweep, query, ImageServerListModel, deadline, slots)
+            items = answer.items or []
+            for m in items:
+                if m.id:
+                    found[convert.label(m.id)] = convert.image_server(m)
+            return answer.count, len(items)
+
+        total, size = await page(0)
+        pages = 1
         if total is None:  # no total given: read on until a page comes back empty
-            while pages[-1].items and len(pages) < MAX_PAGES:
-                pages.append(await page(len(pages) * LIST_LIMIT))
-            complete = not pages[-1].items
+            while size and pages < MAX_PAGES:
+                _, size = await page(pages * LIST_LIMIT)
+                pages += 1
+            complete = not size
         else:
             offsets = range(LIST_LIMIT, min(total, MAX_PAGES * LIST_LIMIT), LIST_LIMIT)
-            pages += await asyncio.gather(*(page(o) for o in offsets))
+            await asyncio.gather(*(page(o) for o in offsets))
+            pages += len(offsets)
             complete = total <= MAX_PAGES * LIST_LIMIT
-        found = {
-            convert.label(m.id): convert.image_server(m)
-            for p in pages
-            for m in p.items or ()
-            if m.id
-        }  # objects that moved between pages while the sweep ran are counted once
-        return Listing(_wanted(sweep, found), complete, pages=len(pages), total=total)
+        return Listing(_wanted(sweep, found), complete, pages=pages, total=total)
 
     async def _list_page(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from exporter.cloud.models import DevServerImageModel, ImageServerModel
 from exporter.cloud.sanitize import MAX_LABEL, clean
@@ -17,9 +18,14 @@ from exporter.domain.state import (
 
 def label(value: str | None) -> str:
     """A label value from the cloud: absent is empty, anything else cleaned and bounded."""
-    return clean(value, MAX_LABEL) if value else ""
+    if not value:
+        return ""
+    if value.isascii() and len(value) <= MAX_LABEL:  # nearly every value: nothing to clean
+        return value
+    return clean(value, MAX_LABEL)
 
 
+@lru_cache(maxsize=1 << 16)  # every object's times come back unchanged every cycle
 def parse_timestamp(text: str | None) -> float | None:
     """Unix seconds from any ISO 8601 form the API sends; None when absent or unparsable.
 

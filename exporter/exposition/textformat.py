@@ -52,7 +52,8 @@ def header(kind: str, name: str, documentation: str, fmt: Format) -> bytes:
     return encode(_Families([Metric(name, documentation, kind)]), fmt)
 
 
-def _escape(value: str) -> str:
+def escape(value: str) -> str:
+    """A label value escaped for the exposition formats."""
     if "\\" in value or "\n" in value or '"' in value:
         return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
     return value
@@ -73,5 +74,5 @@ def sample_lines(family: Metric, out: list[str]) -> None:
             continue
         if len(order) != len(labels) or any(k not in labels for k in order):
             order = sorted(labels)
-        pairs = ",".join([f'{k}="{_escape(labels[k])}"' for k in order])
+        pairs = ",".join([f'{k}="{escape(labels[k])}"' for k in order])
         out.append(f"{s.name}{{{pairs}}} {value}\n")

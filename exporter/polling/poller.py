@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 # A discovered object leaves /metrics after this many consecutive complete sweeps without
 # it: objects shift between pages while a sweep runs, so one miss proves nothing.
 MISSING_SWEEPS_TO_DROP = 2
+SLICE = 500  # objects a sweep processes between two yields to the event loop
 
 
 class Listing(Protocol):
@@ -199,13 +200,19 @@ class Poller:
     ) -> _Round:
         current = self._store.snapshot
         previous = {t.key: t for t in current.targets}
+        # Grouped once: each sweep looking through every state would cost sweeps x objects.
+        by_sweep: dict[SweepKey, dict[TargetKey, TargetState]] = {}
+        for k, state in previous.items():
+            by_sweep.setdefault(sweep_key(k), {})[k] = state
         previous_sweeps = {s.key: s for s in current.sweeps}
         slots = asyncio.Semaphore(self._concurrency)
         found = _Round()
         await asyncio.gather(
             self._details(targets, previous, deadline, slots, found),
             *(
-                self._sweep(s, previous, previous_sweeps.get(s.key), deadline, slots, found)
+                self._sweep(
+                    s, by_sweep.get(s.key, {}), previous_sweeps.get(s.key), deadline, slots, found
+                )
                 for s in sweeps
             ),
         )
@@ -255,13 +262,12 @@ class Poller:
     async def _sweep(
         self,
         sweep: Sweep,
-        previous: dict[TargetKey, TargetState],
+        mine: dict[TargetKey, TargetState],
         prev: SweepState | None,
         deadline: float,
         slots: asyncio.Semaphore,
         found: _Round,
     ) -> None:
-        mine = {k: s for k, s in previous.items() if sweep_key(k) == sweep.key}
         try:
             listing = await self._fetcher.list_objects(sweep, deadline, slots)
         except Exception as exc:
@@ -271,7 +277,7 @@ class Poller:
                 )
             self._sweep_failed(sweep, mine, prev, exc, found)
         else:
-            self._sweep_listed(sweep, mine, prev, listing, found)
+            await self._sweep_listed(sweep, mine, prev, listing, found)
 
     def _sweep_failed(
         self,
@@ -305,7 +311,7 @@ class Poller:
             elif k not in mine:
                 found.states[k] = observe_failure(None, k, message, label)
 
-    def _sweep_listed(
+    async def _sweep_listed(
         self,
         sweep: Sweep,
         mine: dict[TargetKey, TargetState],
@@ -317,10 +323,14 @@ class Poller:
         configured = set(sweep.configured)
         now = self._clock()
         found.calls += listing.pages
-        for oid, obj in listing.objects.items():
-            k = TargetKey(key.resource, key.project_id, oid)
+        known = {k.id: state for k, state in mine.items()}
+        for n, (oid, obj) in enumerate(listing.objects.items()):
+            prev_state = known.get(oid)
+            k = prev_state.key if prev_state else TargetKey(key.resource, key.project_id, oid)
             origin = Origin.CONFIGURED if oid in configured else Origin.DISCOVERED
-            found.states[k] = observe_answer(mine.get(k), k, obj, now, origin)
+            found.states[k] = observe_answer(prev_state, k, obj, now, origin)
+            if n % SLICE == SLICE - 1:
+                await asyncio.sleep(0)  # a sweep of 10,000 objects must not stall the loop
         # Configured IDs the list did not show: one detail call each decides (404: gone).
         found.details += [sweep.target(o) for o in sweep.configured if o not in listing.objects]
         if listing.complete:  # an incomplete list proves nothing about what it left out
@@ -374,15 +384,22 @@ class Poller:
             known.update(found.states)
             for k in found.dropped:
                 known.pop(k, None)
-            swept = {s.key for s in self._sweeps}
+            swept = {(s.key.resource, s.key.project_id) for s in self._sweeps}
             config = {t.key for t in self._targets}
             states = [known[t.key] for t in self._targets if t.key in known]
+            # Discovered objects keep their place; new ones follow in a stable order, so
+            # that only what is new is sorted.
+            before = {t.key for t in current.targets}
+            discovered = [
+                s
+                for k, s in known.items()
+                if s.origin is Origin.DISCOVERED
+                and (k.resource, k.project_id) in swept
+                and k not in config
+            ]
+            states += [s for s in discovered if s.key in before]
             states += sorted(
-                (
-                    s
-                    for k, s in known.items()
-                    if k not in config and s.origin is Origin.DISCOVERED and sweep_key(k) in swept
-                ),
+                (s for s in discovered if s.key not in before),
                 key=lambda s: (s.key.resource, s.key.project_id, s.key.id),
             )
             sweeps = {s.key: s for s in current.sweeps} | found.sweeps

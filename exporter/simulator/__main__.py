@@ -12,13 +12,16 @@ import signal
 import sys
 
 from exporter.simulator.cloud import SimulatedCloud
-from exporter.simulator.fleet import populate
+from exporter.simulator.fleet import populate, populate_projects
 from exporter.simulator.server import SimulatorServer
 
 
 async def _serve(args: argparse.Namespace) -> None:
     cloud = SimulatedCloud(latency=args.latency, seed=args.seed)
-    populate(cloud, args.objects, faults=args.faults, seed=args.seed)
+    if args.projects:
+        populate_projects(cloud, args.projects, args.servers, args.images)
+    else:
+        populate(cloud, args.objects, faults=args.faults, seed=args.seed)
     server = SimulatorServer(cloud, args.host, args.port)
     url = await server.start()
     print(json.dumps({"url": url, "objects": args.objects}), flush=True)
@@ -40,6 +43,11 @@ def main() -> None:
     p.add_argument(
         "--objects", type=int, default=100, help="fleet size (half images, half servers)"
     )
+    p.add_argument(
+        "--projects", type=int, default=0, help="a discovery fleet of this many projects instead"
+    )
+    p.add_argument("--servers", type=int, default=0, help="image servers per project")
+    p.add_argument("--images", type=int, default=0, help="dev-server images per project")
     p.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
     p.add_argument("--faults", action="store_true", help="give every object a random fault mode")
     p.add_argument("--seed", type=int, default=1)

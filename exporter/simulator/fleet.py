@@ -7,7 +7,7 @@ import uuid
 from dataclasses import replace
 
 from exporter.domain.credentials import AkSkCredentials
-from exporter.domain.targets import Resource, Target, TargetKey
+from exporter.domain.targets import Resource, Sweep, SweepKey, Target, TargetKey
 from exporter.simulator.cloud import BodyShape, Fault, FaultKind, SimulatedCloud
 
 PROJECT_ID = "f1ee7f1ee7f14ee7a1ee7f1ee7f1ee70"
@@ -72,3 +72,39 @@ def populate(cloud: SimulatedCloud, size: int, *, faults: bool = False, seed: in
             cloud.faults[(key.resource, key.project_id, key.id)] = replace(
                 fault, probability=min(1.0, odds * 10)
             )
+
+
+def project_ids(projects: int) -> list[str]:
+    """The projects of a discovery fleet, always the same."""
+    return [f"f1ee7{n:027d}" for n in range(projects)]
+
+
+def populate_projects(cloud: SimulatedCloud, projects: int, servers: int, images: int) -> None:
+    """``servers`` image servers and ``images`` dev-server images in each of ``projects``."""
+    cloud.add_access_key(ACCESS_KEY, SECRET_KEY)
+    for p, project in enumerate(project_ids(projects)):
+        for n in range(servers):
+            sid = f"fleet-{p:03d}-{n:06d}"
+            cloud.put(Resource.IMAGE_SERVER, project, sid, {
+                "id": sid, "name": f"server-{n}",
+                "status": _SERVER_STATUSES[n % len(_SERVER_STATUSES)],
+                "image_ref": {"image_type": "private"}, "create_time": "2026-01-01T00:00:00.000Z",
+                "update_time": "2026-01-01T00:00:00Z",
+                "authorize_accounts": [{"account": "a", "account_type": "USER"}],
+            })  # fmt: skip
+        for n in range(images):
+            iid = str(uuid.UUID(int=(p << 32) + n + 1, version=4))
+            cloud.put(Resource.DEVSERVER_IMAGE, project, iid, {
+                "image_id": iid, "name": f"image-{n}", "arch": "X86_64", "server_type": "ECS",
+                "status": "ACTIVE" if n % 10 else "INACTIVE",
+            })  # fmt: skip
+
+
+def fleet_sweeps(endpoint: str, projects: int) -> tuple[Sweep, ...]:
+    """The exporter's side of a discovery fleet: both kinds swept in every project."""
+    credentials = AkSkCredentials(ACCESS_KEY, SECRET_KEY)
+    return tuple(
+        Sweep(SweepKey(resource, project), endpoint, credentials)
+        for project in project_ids(projects)
+        for resource in Resource
+    )
