@@ -178,7 +178,7 @@ TEMPLATE = """# Benchmarks
 
 Measured {started} on {machine}.
 
-Command: `pip install -e '.[bench]' && {command}` (about a minute; each size runs in a fresh
+Command: `pip install -e '.[bench]' && {command}` (about eight minutes; each point runs in a fresh
 process). L = {latency:.0f} ms simulated API latency, C = {concurrency} requests in flight,
 8 concurrent scrapers with Prometheus' own `Accept` and `Accept-Encoding: gzip` headers.
 
