@@ -25,6 +25,7 @@ from exporter.domain.state import Snapshot
 from exporter.exposition.live import ReloadMetrics, live_registry
 from exporter.exposition.store import Exposition
 from exporter.logs import Redactor
+from exporter.polling.accounts import ProjectFinder
 from exporter.polling.budget import Budget
 from exporter.polling.poller import Poller, configured
 from exporter.polling.scheduler import PollScheduler
@@ -105,6 +106,11 @@ class Exporter:
         self._iam_backoff = poll.interval
         self.client = HuaweiCloudClient(self._transport, self.api_metrics, self._authenticator)
         self._configure_client(settings)
+        # Like the client, the finder lives as long as the process: a reload keeps the
+        # project lists of accounts it did not change.
+        self.finder = ProjectFinder(
+            self.client, settings.accounts, refresh=poll.projects_refresh_interval, clock=clock
+        )
         self.poller = Poller(
             self.client,
             self.exposition,
@@ -113,6 +119,7 @@ class Exporter:
             concurrency=poll.concurrency,
             sweeps=settings.sweeps,
             rate=poll.max_requests_per_second,
+            finder=self.finder,
             clock=clock,
         )
         self._scheduler = PollScheduler(self._scheduled_cycle, poll.interval)
@@ -230,6 +237,7 @@ class Exporter:
         self._redactor.set_secrets(settings.secrets)
         self._settings = settings
         self._configure_client(settings)
+        self.finder.reconfigure(settings.accounts, refresh=settings.poll.projects_refresh_interval)
         added, added_sweeps = self.poller.reconfigure(
             settings.targets,
             interval=settings.poll.interval,
@@ -239,7 +247,7 @@ class Exporter:
         )
         self._scheduler.reschedule(settings.poll.interval)
         await self.poller.publish_current()
-        if added or added_sweeps:
+        if added or added_sweeps or settings.accounts:
             self._in_background(self.poller.poll_some(added, added_sweeps))
 
     def reload_soon(self) -> None:

@@ -13,8 +13,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.cloud.transport import RetryPolicy
+from exporter.domain.accounts import Account
 from exporter.domain.credentials import AkSkCredentials
-from exporter.domain.targets import Resource, Sweep, SweepKey
+from exporter.domain.targets import Discovery, Resource, Sweep, SweepKey
 from exporter.exposition.textformat import Format
 from exporter.runtime import Exporter, ListenAddress
 from exporter.simulator import Fault, FaultKind, SimulatorServer
@@ -48,7 +49,14 @@ async def code_families(simulator: SimulatorServer) -> dict[str, tuple[str, froz
     # A sweep of the project's image servers, so that the sweep families have samples too.
     swept = Sweep(SweepKey(Resource.IMAGE_SERVER, PROJECT), simulator.url,
                   AkSkCredentials(AK, SK), configured=(srv,))  # fmt: skip
-    e = Exporter(replace(base, sweeps=(swept,)), retry_policy=RetryPolicy(retries=0))
+    # And an account with one project, so that the account families have samples too.
+    simulator.cloud.add_project("acc0project", "cn-north-4")
+    account = Account("prod", AkSkCredentials(AK, SK), simulator.url,
+                      endpoints={r: simulator.url for r in Resource},
+                      discovery={Resource.IMAGE_SERVER: Discovery()})  # fmt: skip
+    e = Exporter(
+        replace(base, sweeps=(swept,), accounts=(account,)), retry_policy=RetryPolicy(retries=0)
+    )
     try:
         await e.run_cycle()
         body = b"".join(e.exposition.body(Format.TEXT, gzip=False)).decode()

@@ -26,11 +26,21 @@ IAM_API = "iam_token"
 TOKEN_HEADER = "X-Subject-Token"  # noqa: S105 - a header name
 
 
+# The scope of an account-wide call (IAM's project list): the account, not a project.
+ACCOUNT_SCOPE = ""
+
+
 class Authenticator(Protocol):
-    """Adds authentication to a request to a project's API."""
+    """Adds authentication to a request to a project's API, or to an account-wide API
+    when ``project_id`` is ACCOUNT_SCOPE."""
 
     async def headers(
-        self, method: str, url: URL, project_id: str, deadline: float | None
+        self,
+        method: str,
+        url: URL,
+        project_id: str,
+        deadline: float | None,
+        domain_id: str | None = None,
     ) -> dict[str, str]:
         """Headers for one attempt of a request with an empty body."""
         ...
@@ -41,8 +51,13 @@ class Authenticator(Protocol):
         ...
 
 
-def _base_headers(project_id: str) -> dict[str, str]:
-    return {"Content-Type": "application/json", "X-Project-Id": project_id}
+def _base_headers(project_id: str, domain_id: str | None = None) -> dict[str, str]:
+    headers = {"Content-Type": "application/json"}
+    if project_id != ACCOUNT_SCOPE:
+        headers["X-Project-Id"] = project_id
+    if domain_id:
+        headers["X-Domain-Id"] = domain_id
+    return headers
 
 
 class AkSkAuth:
@@ -52,11 +67,16 @@ class AkSkAuth:
         self._credentials = credentials
 
     async def headers(
-        self, method: str, url: URL, project_id: str, deadline: float | None
+        self,
+        method: str,
+        url: URL,
+        project_id: str,
+        deadline: float | None,
+        domain_id: str | None = None,
     ) -> dict[str, str]:
         """Signed headers for this attempt (a fresh ``X-Sdk-Date`` every time)."""
         c = self._credentials
-        base = _base_headers(project_id)
+        base = _base_headers(project_id, domain_id)
         if c.security_token:
             base["X-Security-Token"] = c.security_token
         host = url.host_port_subcomponent or ""
@@ -109,9 +129,15 @@ class IamTokenAuth:
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def headers(
-        self, method: str, url: URL, project_id: str, deadline: float | None
+        self,
+        method: str,
+        url: URL,
+        project_id: str,
+        deadline: float | None,
+        domain_id: str | None = None,
     ) -> dict[str, str]:
-        """Headers carrying a valid token for ``project_id``, fetching one if needed."""
+        """Headers carrying a valid token for ``project_id`` (a domain-scoped one for
+        ACCOUNT_SCOPE), fetching one if needed."""
         token = await self._token(project_id, deadline)
         return {**_base_headers(project_id), "X-Auth-Token": token}
 
@@ -175,7 +201,11 @@ class IamTokenAuth:
                             }
                         },
                     },
-                    "scope": {"project": {"id": project_id}},
+                    "scope": (
+                        {"project": {"id": project_id}}
+                        if project_id != ACCOUNT_SCOPE
+                        else {"domain": {"name": c.domain_name}}
+                    ),
                 }
             }
         ).encode()

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from yarl import URL
 
 from exporter.cloud import convert
-from exporter.cloud.auth import Authenticator, IamTokenAuth
+from exporter.cloud.auth import ACCOUNT_SCOPE, Authenticator, IamTokenAuth
 from exporter.cloud.errors import ApiError, ErrorKind, snippet
 from exporter.cloud.metrics import ApiMetrics
 from exporter.cloud.models import (
@@ -21,12 +21,14 @@ from exporter.cloud.models import (
     ImageServerListModel,
     ImageServerModel,
     ObjectModel,
+    ProjectListModel,
 )
 from exporter.cloud.sanitize import clean
 from exporter.cloud.transport import Response, Transport
+from exporter.domain.accounts import Account, Project
 from exporter.domain.credentials import Credentials
 from exporter.domain.state import CloudObject
-from exporter.domain.targets import Resource, Sweep, Target
+from exporter.domain.targets import PROJECT_ID_RE, Resource, Sweep, Target
 
 _M = TypeVar("_M", bound=ObjectModel)
 _L = TypeVar("_L", DevServerImageListModel, ImageServerListModel)
@@ -200,6 +202,30 @@ class HuaweiCloudClient:
             )
         return answer
 
+    async def list_projects(
+        self, account: Account, deadline: float | None = None
+    ) -> tuple[Project, ...]:
+        """The enabled projects ``account`` can see (IAM ``GET /v3/auth/projects``)."""
+        api = "iam_projects"
+        url = URL(account.iam_endpoint + "/v3/auth/projects", encoded=True)
+        resp = await self._call(
+            api, url, ACCOUNT_SCOPE, account.credentials, deadline, account.domain_id
+        )
+        if resp.status == 404:
+            raise self._invalid(api, resp, f"project list answered 404: {snippet(resp.body)}")
+        answer = self._parse(api, resp, ProjectListModel)
+        if answer.projects is None:
+            raise self._invalid(api, resp, f"answer has no projects: {snippet(resp.body)}")
+        projects = []
+        for m in answer.projects:
+            if not m.id or not PROJECT_ID_RE.fullmatch(m.id):
+                shown = clean(m.id or "none", 100)
+                raise self._invalid(api, resp, f"a project has no usable id ({shown!r})")
+            if m.enabled is False or m.is_domain:
+                continue
+            projects.append(Project(m.id, convert.label(m.name), account.name))
+        return tuple(projects)
+
     async def _call(
         self,
         api: str,
@@ -207,14 +233,15 @@ class HuaweiCloudClient:
         project_id: str,
         credentials: Credentials,
         deadline: float | None,
+        domain_id: str | None = None,
     ) -> Response:
         """A signed or token-authenticated GET; raises the ApiError of a failed answer."""
         auth = self._auth(credentials)
         sent: dict[str, str] = {}
-        max_body = LIST_MAX_BODY if api.endswith("_list") else None
+        max_body = LIST_MAX_BODY if api.endswith(("_list", "_projects")) else None
 
         async def headers() -> dict[str, str]:
-            sent.update(await auth.headers("GET", url, project_id, deadline))
+            sent.update(await auth.headers("GET", url, project_id, deadline, domain_id))
             return sent
 
         def send() -> Awaitable[Response]:

@@ -107,3 +107,20 @@ class ImageServerListModel(_Lenient):
 
     count: int | None = None
     items: list[ImageServerModel] | None = None
+
+
+class ProjectModel(_Lenient):
+    """One entry of IAM's ``GET /v3/auth/projects``."""
+
+    id: str | None = None
+    name: str | None = None
+    enabled: bool | None = None
+    is_domain: bool | None = None
+    domain_id: str | None = None
+    parent_id: str | None = None
+
+
+class ProjectListModel(_Lenient):
+    """IAM's ``GET /v3/auth/projects`` answer."""
+
+    projects: list[ProjectModel] | None = None

@@ -17,6 +17,7 @@ from exporter.cloud.regions import MODELARTS_ENDPOINTS, WORKSPACE_ENDPOINTS
 from exporter.config.errors import ConfigError
 from exporter.config.files import MAX_SECRET_BYTES, read_text
 from exporter.config.schema import (
+    AccountModel,
     ConfigModel,
     CredentialsModel,
     DiscoverDevServerImagesModel,
@@ -25,6 +26,7 @@ from exporter.config.schema import (
     TargetModel,
 )
 from exporter.config.settings import Settings
+from exporter.domain.accounts import Account
 from exporter.domain.credentials import AkSkCredentials, Credentials, IamCredentials
 from exporter.domain.targets import Discovery, Resource, Sweep, SweepKey, Target, TargetKey
 
@@ -191,8 +193,6 @@ def _resolve_targets(
     sweeps: dict[SweepKey, Sweep] = {}
     seen: dict[TargetKey, str] = {}
     swept: dict[SweepKey, str] = {}
-    if not models:
-        problems.append("targets: the list is empty; add at least one project with IDs to poll")
     for i, t in enumerate(models):
         where = f"targets[{i}]"
         discover = t.discover or DiscoverModel()
@@ -239,11 +239,72 @@ def _resolve_targets(
     return tuple(targets), resolved
 
 
+def _resolve_accounts(
+    models: list[AccountModel], default: Credentials | None, problems: list[str]
+) -> tuple[Account, ...]:
+    accounts: list[Account] = []
+    names: dict[str, str] = {}
+    for i, a in enumerate(models):
+        where = f"accounts[{i}]"
+        if a.name in names:
+            problems.append(f"{where}.name: {a.name!r} is taken by {names[a.name]}; rename one")
+            continue
+        names[a.name] = where
+        credentials = default
+        if a.credentials is not None:
+            credentials = _resolve_credentials(a.credentials, {}, f"{where}.credentials", problems)
+        # Without a discover block an account watches everything in every project.
+        discover = a.discover or DiscoverModel.model_validate(
+            {"devserver_images": {}, "image_servers": {}}
+        )
+        discovery = {
+            resource: _discovery(model)
+            for resource, model in (
+                (Resource.DEVSERVER_IMAGE, discover.devserver_images),
+                (Resource.IMAGE_SERVER, discover.image_servers),
+            )
+            if model is not None
+        }
+        if not discovery:
+            problems.append(f"{where}.discover: discovers nothing; remove it to discover all")
+        overrides = {Resource.DEVSERVER_IMAGE: a.modelarts_endpoint,
+                     Resource.IMAGE_SERVER: a.workspace_endpoint}  # fmt: skip
+        tables = {Resource.DEVSERVER_IMAGE: MODELARTS_ENDPOINTS,
+                  Resource.IMAGE_SERVER: WORKSPACE_ENDPOINTS}  # fmt: skip
+        known = set(MODELARTS_ENDPOINTS) | set(WORKSPACE_ENDPOINTS)
+        for j, region in enumerate(a.regions or ()):
+            if region not in known and not all(overrides.values()):
+                problems.append(
+                    f"{where}.regions[{j}]: {region!r} has no known endpoint; use one of "
+                    f"{', '.join(sorted(known))}, or set modelarts_endpoint and workspace_endpoint"
+                )
+        if credentials is None:
+            continue
+        accounts.append(
+            Account(
+                name=a.name,
+                credentials=credentials,
+                iam_endpoint=a.iam_endpoint,
+                domain_id=a.domain_id,
+                regions=frozenset(a.regions) if a.regions is not None else None,
+                project_include=re.compile(a.project_include) if a.project_include else None,
+                project_exclude=re.compile(a.project_exclude) if a.project_exclude else None,
+                endpoints={r: overrides[r] or tables[r] for r in Resource},
+                discovery=discovery,
+            )
+        )
+    return tuple(accounts)
+
+
 def resolve(model: ConfigModel, env: Mapping[str, str]) -> Settings:
     """Turn a validated model into settings, reading secret files and checking cross-field rules."""
     problems: list[str] = []
     credentials = None
-    needs_default = not model.targets or any(t.credentials is None for t in model.targets)
+    needs_default = (
+        (not model.targets and not model.accounts)
+        or any(t.credentials is None for t in model.targets)
+        or any(a.credentials is None for a in model.accounts)
+    )
     if needs_default or model.credentials != CredentialsModel():
         credentials = _resolve_credentials(model.credentials, env, "credentials", problems)
     poll = model.poll
@@ -252,7 +313,13 @@ def resolve(model: ConfigModel, env: Mapping[str, str]) -> Settings:
             f"poll.timeout: {poll.timeout:g}s is not shorter than poll.interval "
             f"({poll.interval:g}s); make the timeout shorter or the interval longer"
         )
+    if not model.targets and not model.accounts:
+        problems.append(
+            "targets: the list is empty; add at least one project with IDs to poll or to "
+            "discover, or an account under accounts"
+        )
     targets, sweeps = _resolve_targets(model.targets, credentials, problems)
+    accounts = _resolve_accounts(model.accounts, credentials, problems)
     if problems:
         raise ConfigError(problems)
-    return Settings(poll=model.poll, targets=targets, sweeps=sweeps)
+    return Settings(poll=model.poll, targets=targets, sweeps=sweeps, accounts=accounts)

@@ -17,11 +17,11 @@ from pydantic import AfterValidator, Field, SecretStr, field_validator
 from exporter.cloud.regions import DEFAULT_IAM_ENDPOINT
 from exporter.config.settings import PollSettings
 from exporter.config.validation import StrictModel
+from exporter.domain.targets import PROJECT_ID_RE
 
 EXAMPLE_FILE = "config/exporter.example.yaml"
 
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[1-5][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
-_PROJECT_ID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 # The seed documents no pattern for image-server IDs; the ID goes into a URL path, so only
 # characters that need no escaping and cannot form "." or ".." segments are allowed.
 _IMAGE_SERVER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
@@ -53,7 +53,7 @@ ProjectId = Annotated[
     str,
     AfterValidator(
         _check_pattern(
-            _PROJECT_ID_RE,
+            PROJECT_ID_RE,
             "a project ID (1 to 64 letters, digits and hyphens)",
             "0123456789abcdef0123456789abcdef",
         )
@@ -159,9 +159,25 @@ class TargetModel(StrictModel):
     credentials: CredentialsModel | None = None
 
 
+class AccountModel(StrictModel):
+    """One entry of ``accounts``: every project these credentials can see."""
+
+    name: str = Field(min_length=1, max_length=64)
+    credentials: CredentialsModel | None = None
+    domain_id: str | None = Field(default=None, min_length=1, max_length=64)
+    iam_endpoint: Endpoint = DEFAULT_IAM_ENDPOINT
+    regions: list[str] | None = None
+    project_include: Regex | None = None
+    project_exclude: Regex | None = None
+    modelarts_endpoint: Endpoint | None = None
+    workspace_endpoint: Endpoint | None = None
+    discover: DiscoverModel | None = None
+
+
 class ConfigModel(StrictModel):
     """The whole configuration file."""
 
     credentials: CredentialsModel = Field(default_factory=CredentialsModel)
     poll: PollSettings = Field(default_factory=PollSettings)
-    targets: list[TargetModel]
+    targets: list[TargetModel] = Field(default_factory=list)
+    accounts: list[AccountModel] = Field(default_factory=list)

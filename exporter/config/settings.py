@@ -12,6 +12,7 @@ from typing import Annotated, ClassVar
 
 from pydantic import BeforeValidator, ConfigDict, Field
 
+from exporter.domain.accounts import Account
 from exporter.domain.credentials import Credentials
 from exporter.domain.targets import Sweep, Target
 
@@ -58,6 +59,7 @@ class PollSettings:
     concurrency: Annotated[int, Field(ge=1, le=1024)] = 16
     retries: Annotated[int, Field(ge=0, le=10)] = 2
     max_requests_per_second: Annotated[float | None, Field(gt=0)] = None
+    projects_refresh_interval: Duration = 600.0  # how often accounts' project lists are read
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +69,15 @@ class Settings:
     poll: PollSettings
     targets: tuple[Target, ...]
     sweeps: tuple[Sweep, ...] = ()
+    accounts: tuple[Account, ...] = ()
 
     @property
     def credentials(self) -> frozenset[Credentials]:
         """Every set of credentials in use."""
         return frozenset(
-            [t.credentials for t in self.targets] + [s.credentials for s in self.sweeps]
+            [t.credentials for t in self.targets]
+            + [s.credentials for s in self.sweeps]
+            + [a.credentials for a in self.accounts]
         )
 
     @property

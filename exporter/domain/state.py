@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from exporter.domain.accounts import Project
 from exporter.domain.targets import Origin, Resource, SweepKey, TargetKey
 
 NULL_STATUS = "NULL"
@@ -123,6 +124,21 @@ class SweepState:
     list_allowed: bool = True  # False after 403: detail calls for configured IDs instead
     error: str | None = None
     error_label: str | None = None
+    # Set when the service answered that it is not offered in this project (404 APIGW.0101):
+    # it is not asked again until then.
+    unavailable_until: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    """The health of one account's project list after its latest refresh."""
+
+    name: str
+    up: bool
+    last_success: float | None
+    projects: int | None  # projects watched after the region and name filters
+    error: str | None = None
+    error_label: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +152,8 @@ class Snapshot:
     last_poll_timestamp: float | None = None
     sweeps: tuple[SweepState, ...] = ()
     api_calls: int | None = None  # list pages and detail calls of the last complete cycle
+    accounts: tuple[AccountState, ...] = ()
+    projects: tuple[Project, ...] = ()  # projects watched through accounts
 
     @property
     def ready(self) -> bool:

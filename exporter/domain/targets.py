@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 
 from exporter.domain.credentials import Credentials
 
+# Project IDs go into URL paths: only characters that need no escaping.
+PROJECT_ID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+
 
 class Resource(enum.StrEnum):
     """The two kinds of object the exporter watches; the value is the ``resource`` label."""

@@ -206,6 +206,46 @@ def _summary(snap: Snapshot) -> Iterator[Metric]:
         targets.add_metric([resource.value, Origin.DISCOVERED.value], float(discovered[resource]))
     yield targets
     yield from _sweeps(snap.sweeps, snap.interval)
+    yield from _accounts(snap)
+
+
+def _accounts(snap: Snapshot) -> Iterator[Metric]:
+    every = snap.interval
+    info = InfoMetricFamily(
+        "huaweicloud_image_exporter_project",
+        "A project being watched, configured or found through an account (name, region "
+        "and account are empty for a configured one), to join on project_id; the value is 1.",
+        labels=["project_id"],
+    )
+    for p in snap.projects:
+        info.add_metric([p.id], {"project_name": p.name, "region": p.region, "account": p.account})
+    yield info
+    up = _gauge(
+        "huaweicloud_image_exporter_account_up",
+        "1 if the last read of the account's project list succeeded; 0 if it failed and the "
+        "last list is still used.",
+        every,
+        ["account"],
+    )
+    last_success = _gauge(
+        "huaweicloud_image_exporter_account_last_success_timestamp_seconds",
+        "When the account's project list was last read.",
+        every,
+        ["account"],
+    )
+    projects = _gauge(
+        "huaweicloud_image_exporter_account_projects",
+        "Projects of the account being watched (after the region and name filters).",
+        every,
+        ["account"],
+    )
+    for a in snap.accounts:
+        up.add_metric([a.name], 1.0 if a.up else 0.0)
+        if a.last_success is not None:
+            last_success.add_metric([a.name], a.last_success)
+        if a.projects is not None:
+            projects.add_metric([a.name], float(a.projects))
+    yield from (up, last_success, projects)
 
 
 def _sweeps(sweeps: Sequence[SweepState], every: float) -> Iterator[Metric]:
@@ -248,9 +288,18 @@ def _sweeps(sweeps: Sequence[SweepState], every: float) -> Iterator[Metric]:
         every,
         SWEEP_LABELS,
     )
+    offered = _gauge(
+        "huaweicloud_image_exporter_sweep_service_available",
+        "0 while the service answers that it is not offered in this project (404 "
+        "APIGW.0101; asked again hourly, and sweep_up is left out), 1 otherwise.",
+        every,
+        SWEEP_LABELS,
+    )
     for s in sweeps:
         labels = [s.key.resource.value, s.key.project_id]
-        up.add_metric(labels, 1.0 if s.up else 0.0)
+        offered.add_metric(labels, 0.0 if s.unavailable_until else 1.0)
+        if not s.unavailable_until:
+            up.add_metric(labels, 1.0 if s.up else 0.0)
         allowed.add_metric(labels, 1.0 if s.list_allowed else 0.0)
         pages.add_metric(labels, float(s.pages))
         if s.last_success is not None:
@@ -259,7 +308,7 @@ def _sweeps(sweeps: Sequence[SweepState], every: float) -> Iterator[Metric]:
             objects.add_metric(labels, float(s.objects))
         if s.complete is not None:
             complete.add_metric(labels, 1.0 if s.complete else 0.0)
-    yield from (up, last_success, objects, pages, complete, allowed)
+    yield from (up, last_success, objects, pages, complete, allowed, offered)
 
 
 class SnapshotCollector(Collector):

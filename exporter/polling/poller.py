@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from exporter.cloud.errors import ApiError
+from exporter.cloud.transport import is_gateway_not_found
+from exporter.domain.accounts import Project
 from exporter.domain.state import (
     CloudObject,
     Snapshot,
@@ -27,12 +29,15 @@ from exporter.domain.state import (
     observe_failure,
 )
 from exporter.domain.targets import Origin, Resource, Sweep, SweepKey, Target, TargetKey
+from exporter.polling.accounts import ProjectFinder
 
 log = logging.getLogger(__name__)
 
 # A discovered object leaves /metrics after this many consecutive complete sweeps without
 # it: objects shift between pages while a sweep runs, so one miss proves nothing.
 MISSING_SWEEPS_TO_DROP = 2
+# A service not offered in a project (404 APIGW.0101) is asked again after this long.
+UNAVAILABLE_RETRY = 3600.0
 SLICE = 500  # objects a sweep processes between two yields to the event loop
 
 
@@ -126,6 +131,7 @@ class Poller:
         concurrency: int,
         sweeps: tuple[Sweep, ...] = (),
         rate: float | None = None,
+        finder: ProjectFinder | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._clock = clock
@@ -133,6 +139,8 @@ class Poller:
         self._store = store
         self._targets = targets
         self._sweeps = sweeps
+        self._finder = finder
+        self._active = self._all_sweeps()
         self._interval = interval
         self._concurrency = concurrency
         self._rate = rate
@@ -145,8 +153,13 @@ class Poller:
 
     @property
     def sweeps(self) -> tuple[Sweep, ...]:
-        """The sweeps currently configured."""
-        return self._sweeps
+        """The sweeps of the last cycle: configured ones and those of accounts' projects."""
+        return self._active
+
+    def _all_sweeps(self) -> tuple[Sweep, ...]:
+        if self._finder is None:
+            return self._sweeps
+        return self._sweeps + self._finder.sweeps(self._sweeps, self._targets)
 
     def reconfigure(
         self,
@@ -163,23 +176,28 @@ class Poller:
         merges.
         """
         known = {t.key for t in self._targets}
-        known_sweeps = {s.key for s in self._sweeps}
+        known_sweeps = {s.key for s in self._active}
         self._targets = targets
         self._sweeps = sweeps
         self._interval = interval
         self._concurrency = concurrency
         self._rate = rate
+        self._active = self._all_sweeps()
         return (
             tuple(t for t in targets if t.key not in known),
-            tuple(s for s in sweeps if s.key not in known_sweeps),
+            tuple(s for s in self._active if s.key not in known_sweeps),
         )
 
     async def run_cycle(self) -> Snapshot:
         """Sweep and poll everything once, then publish the new snapshot."""
         started = time.monotonic()
-        swept = {s.key for s in self._sweeps}
+        deadline = started + self._interval
+        if self._finder is not None:
+            await self._finder.refresh(deadline)
+        self._active = self._all_sweeps()
+        swept = {s.key for s in self._active}
         plain = tuple(t for t in self._targets if sweep_key(t.key) not in swept)
-        found = await self._poll(plain, self._sweeps, deadline=started + self._interval)
+        found = await self._poll(plain, self._active, deadline=deadline)
         duration = time.monotonic() - started
         self._check_overrun(duration, found.calls)
         return await self._merge(found, (duration, found.calls))
@@ -187,8 +205,15 @@ class Poller:
     async def poll_some(
         self, targets: tuple[Target, ...], sweeps: tuple[Sweep, ...] = ()
     ) -> Snapshot:
-        """Poll what a reload just added and merge it into the snapshot."""
-        found = await self._poll(targets, sweeps, deadline=time.monotonic() + self._interval)
+        """Poll what a reload just added and merge it into the snapshot; accounts it added
+        or changed are listed now, and their projects swept."""
+        deadline = time.monotonic() + self._interval
+        if self._finder is not None:
+            before = {s.key for s in self._active}
+            await self._finder.refresh(deadline)
+            self._active = self._all_sweeps()
+            sweeps = (*sweeps, *(s for s in self._active if s.key not in before))
+        found = await self._poll(targets, sweeps, deadline=deadline)
         return await self._merge(found, None)
 
     async def publish_current(self) -> Snapshot:
@@ -207,6 +232,15 @@ class Poller:
         previous_sweeps = {s.key: s for s in current.sweeps}
         slots = asyncio.Semaphore(self._concurrency)
         found = _Round()
+        now = self._clock()
+        resting = [
+            prev
+            for s in sweeps
+            if (prev := previous_sweeps.get(s.key)) and (prev.unavailable_until or 0) > now
+        ]
+        for prev in resting:  # not offered there: not asked again until the retry time
+            found.sweeps[prev.key] = prev
+        sweeps = tuple(s for s in sweeps if s.key not in found.sweeps)
         await asyncio.gather(
             self._details(targets, previous, deadline, slots, found),
             *(
@@ -295,11 +329,21 @@ class Poller:
         label = error.label if error else "internal"
         forbidden = error is not None and error.status == 403
         found.calls += 1
+        unavailable = None
+        if error is not None and error.status == 404 and is_gateway_not_found(error):
+            unavailable = self._clock() + UNAVAILABLE_RETRY
         found.sweeps[key] = SweepState(
             key, False, prev.last_success if prev else None, prev.objects if prev else None,
-            1, prev.complete if prev else None, not forbidden, message, label,
+            1, prev.complete if prev else None, not forbidden, message, label, unavailable,
         )  # fmt: skip
-        _log_sweep_failure(sweep, prev, message, label, forbidden)
+        if unavailable is not None:
+            log.info(
+                "the service is not offered in this project (404 APIGW.0101); asking again in %gs",
+                UNAVAILABLE_RETRY,
+                extra={"resource": key.resource.value, "project_id": key.project_id},
+            )
+        else:
+            _log_sweep_failure(sweep, prev, message, label, forbidden)
         configured = set(sweep.configured)
         for k, state in mine.items():
             if not (forbidden and k.id in configured):
@@ -354,6 +398,15 @@ class Poller:
             key, True, now, len(listing.objects), listing.pages, listing.complete
         )
 
+    def _projects(self) -> tuple[Project, ...]:
+        """Every watched project: found through accounts, or configured (name unknown)."""
+        found = self._finder.projects if self._finder else ()
+        seen = {p.id for p in found}
+        configured = dict.fromkeys(
+            [t.key.project_id for t in self._targets] + [s.key.project_id for s in self._sweeps]
+        )
+        return found + tuple(Project(pid, "", "") for pid in configured if pid not in seen)
+
     def _check_overrun(self, duration: float, calls: int) -> None:
         """One warning when cycles start taking longer than the interval, with the reason."""
         overrun = duration > self._interval
@@ -384,7 +437,7 @@ class Poller:
             known.update(found.states)
             for k in found.dropped:
                 known.pop(k, None)
-            swept = {(s.key.resource, s.key.project_id) for s in self._sweeps}
+            swept = {(s.key.resource, s.key.project_id) for s in self._active}
             config = {t.key for t in self._targets}
             states = [known[t.key] for t in self._targets if t.key in known]
             # Discovered objects keep their place; new ones follow in a stable order, so
@@ -413,8 +466,10 @@ class Poller:
                 interval=self._interval,
                 last_poll_duration=finished[0],
                 last_poll_timestamp=finished[1],
-                sweeps=tuple(sweeps[s.key] for s in self._sweeps if s.key in sweeps),
+                sweeps=tuple(sweeps[s.key] for s in self._active if s.key in sweeps),
                 api_calls=calls,
+                accounts=self._finder.states if self._finder else (),
+                projects=self._projects(),
             )
 
         return await self._store.update(change)

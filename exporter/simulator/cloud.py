@@ -30,6 +30,7 @@ MAX_CLOCK_SKEW = 15 * 60
 LOCKOUT_AFTER = 5
 LOCKOUT_SECONDS = 300.0
 IAM_KEY = "iam"
+PROJECTS_KEY = "iam_projects"  # the faults key of IAM's project list
 
 ObjectKey = tuple[Resource, str, str]
 MAX_LIST_LIMIT = 100  # the image-server list's largest page
@@ -124,6 +125,9 @@ class SimulatedCloud:
     faults: dict[ObjectKey | str, Fault] = field(default_factory=dict)
     requests: Counter[tuple[str, int]] = field(default_factory=Counter)
     user_agents: Counter[str] = field(default_factory=Counter)
+    # IAM's project list, as GET /v3/auth/projects answers it.
+    projects: list[dict[str, Any]] = field(default_factory=list)
+    domain_ids: list[str] = field(default_factory=list)  # X-Domain-Id of each project list call
     on_request: Callable[[], None] | None = None
     # Called before each list page is answered (resource, project, offset): tests create
     # and delete objects mid-sweep with it.
@@ -152,6 +156,19 @@ class SimulatedCloud:
     def add_iam_user(self, domain: str, username: str, password: str) -> None:
         """Let this identity obtain tokens."""
         self.iam_users[(domain, username)] = password
+
+    def add_project(
+        self, project_id: str, name: str, *, enabled: bool = True, is_domain: bool = False
+    ) -> None:
+        """A project the account's credentials can see."""
+        self.projects.append({
+            "id": project_id, "name": name, "enabled": enabled, "is_domain": is_domain,
+            "domain_id": "d0", "parent_id": "d0", "description": "", "links": {"self": ""},
+        })  # fmt: skip
+
+    def remove_project(self, project_id: str) -> None:
+        """The project is gone from the account."""
+        self.projects = [p for p in self.projects if p["id"] != project_id]
 
     def put(
         self, resource: Resource, project_id: str, object_id: str, body: dict[str, Any]
@@ -190,6 +207,7 @@ class SimulatedCloud:
         app.router.add_get("/v1/{project_id}/dev-servers/images/{id}", self._devserver_image)
         app.router.add_get("/v1/{project_id}/image-servers/{id}", self._image_server)
         app.router.add_post("/v3/auth/tokens", self._issue_token)
+        app.router.add_get("/v3/auth/projects", self._list_projects)
         app.router.add_route("*", "/{tail:.*}", _unknown_route)
         return app
 
@@ -312,6 +330,18 @@ class SimulatedCloud:
             encoded = self._encoded[key] = json.dumps(body).encode()
         return self._count(resource.value, _json(200, encoded))
 
+    async def _list_projects(self, request: web.Request) -> web.StreamResponse:
+        api = "iam_projects"
+        self.domain_ids.append(request.headers.get("X-Domain-Id", ""))
+        denied = self._authenticate(request, None)
+        if denied is not None:
+            return self._count(api, denied)
+        fault = self._take_fault(PROJECTS_KEY)
+        if fault is not None:
+            return self._count(api, await self._misbehave(request, fault, None))
+        body = {"links": {"self": str(request.url)}, "projects": self.projects}
+        return self._count(api, _json(200, json.dumps(body).encode()))
+
     async def _issue_token(self, request: web.Request) -> web.StreamResponse:
         fault = self._take_fault(IAM_KEY)
         if fault is not None:
@@ -321,7 +351,12 @@ class SimulatedCloud:
             identity = data["auth"]["identity"]["password"]["user"]
             key = (identity["domain"]["name"], identity["name"])
             password = identity["password"]
-            project_id = data["auth"]["scope"]["project"]["id"]
+            scope = data["auth"]["scope"]
+            project_id = (
+                scope["project"]["id"]
+                if "project" in scope
+                else "domain:" + scope["domain"]["name"]
+            )
         except (ValueError, KeyError, TypeError):
             return self._count(
                 "iam_token", _json(400, error_body(BodyShape.NESTED, "400", "malformed request"))
@@ -366,13 +401,18 @@ class SimulatedCloud:
 
     # --- authentication ---------------------------------------------------------------
 
-    def _authenticate(self, request: web.Request, project_id: str) -> web.Response | None:
+    def _authenticate(self, request: web.Request, project_id: str | None) -> web.Response | None:
+        """None when the request may pass; ``project_id`` None for an account-wide API,
+        which takes a domain-scoped token."""
         token = request.headers.get("X-Auth-Token")
         if token is not None:
             issued = self._tokens.get(token)
             if issued is None or issued.expires_at <= time.time():
                 return _unauthorized("The token is invalid or has expired.")
-            if issued.project_id != project_id:
+            scoped_to_domain = issued.project_id.startswith("domain:")
+            if project_id is None and not scoped_to_domain:
+                return _unauthorized("The token must be scoped to the domain.")
+            if project_id is not None and issued.project_id != project_id:
                 return _unauthorized("The token is scoped to another project.")
             return None
         header = request.headers.get("Authorization", "")
