@@ -76,13 +76,16 @@ def table(results: list[dict[str, Any]]) -> str:
 
 def discovery_table(results: list[dict[str, Any]]) -> str:
     head = (
-        "| projects | objects | API calls (floor) | cycle (s) | calls·L/C (s) | goal (s) "
+        "| projects | found by | objects | API calls (floor) | first snapshot (s) "
+        "| cycle (s) | calls·L/C (s) | goal (s) "
         "| CPU per object (µs) | scrape p99 / floor p99 (ms) | p99 vs floor "
-        "| worst loop stall (ms) | peak RSS (MB) |\n|" + "---|" * 11
+        "| worst loop stall (ms) | peak RSS (MB) |\n|" + "---|" * 13
     )
     rows = [
-        f"| {r['projects']} | {r['targets']:,} | {r['api_calls']:,} ({r['floor_calls']:,}) "
-        f"| {r['cycle_s']:.2f} | {r['ideal_cycle_s']:.2f} | {cycle_goal(r):.2f} "
+        f"| {r['projects']} | {'account' if r['account'] else 'configuration'} "
+        f"| {r['targets']:,} | {r['api_calls']:,} ({r['floor_calls']:,}) "
+        f"| {r['first_snapshot_s']:.2f} | {r['cycle_s']:.2f} | {r['ideal_cycle_s']:.2f} "
+        f"| {cycle_goal(r):.2f} "
         f"| {r['cpu_us_per_object']:.0f} | {ms(r['scrape']['p99'])} / {ms(r['floor']['p99'])} "
         f"| {r['p99_ratio']:.2f} | {r['worst_loop_stall_ms']:.1f} | {r['peak_rss_mb']:.0f} |"
         for r in results
@@ -143,8 +146,9 @@ def main() -> None:
     p.add_argument("--targets", default="100,1000,10000")
     p.add_argument(
         "--discovery",
-        default="1x10000+1000,100x900+100",
-        help="discovery runs as PROJECTSxSERVERS+IMAGES (per project), comma-separated",
+        default="1x10000+1000,100x900+100,100x900+100@account",
+        help="discovery runs as PROJECTSxSERVERS+IMAGES (per project), comma-separated; "
+        "@account finds the projects through one account",
     )
     p.add_argument("--latency", type=float, default=0.05)
     p.add_argument("--concurrency", type=int, default=64)
@@ -154,10 +158,12 @@ def main() -> None:
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     results = [run_node(["--targets", n], args) for n in args.targets.split(",")]
     discovered = []
-    for run in filter(None, args.discovery.split(",")):
-        projects, rest = run.split("x")
+    for spec in filter(None, args.discovery.split(",")):
+        size, _, how = spec.partition("@")
+        projects, rest = size.split("x")
         servers, images = rest.split("+")
         flags = ["--projects", projects, "--servers", servers, "--images", images]
+        flags += ["--account"] if how == "account" else []
         discovered.append(run_node(flags, args))
     out = ROOT / args.output
     plot(results, out.with_suffix(".png"))
@@ -207,6 +213,8 @@ The same measurements with objects found by list sweeps instead of listed by ID:
 project has its image servers listed 100 a call and its dev-server images in one call, so
 the floor of API calls per cycle is Σ(⌈image servers / 100⌉ + 1) per project. The cycle
 measured is a warm one (the second, nothing changed), against calls·L/C; CPU is per object.
+**first snapshot** is the first cycle from start (with an account, it lists the projects
+first); the account is read again every `poll.projects_refresh_interval`, not every cycle.
 
 {discovery}
 

@@ -19,13 +19,15 @@ from exporter.logs import LEVELS, Redactor, setup_logging
 from exporter.polling.budget import Budget
 from exporter.runtime import Exporter, ListenAddress
 from exporter.simulator import SimulatorServer
-from exporter.simulator.demo import build_demo_cloud, demo_sweeps, demo_targets
+from exporter.simulator.demo import build_demo_cloud, demo_accounts, demo_targets
 from exporter.web.listener import DEFAULT_MAX_CONNECTIONS, Limits
 from exporter.web.webconfig import WebConfigModel, load_web_config
 
 log = logging.getLogger("exporter")
 
-DEMO_POLL = PollSettings(interval=5.0, timeout=2.0, concurrency=4, retries=2)
+DEMO_POLL = PollSettings(
+    interval=5.0, timeout=2.0, concurrency=4, retries=2, projects_refresh_interval=30.0
+)
 
 
 def _positive_int(text: str) -> int:
@@ -109,7 +111,7 @@ async def _run(args: argparse.Namespace, redactor: Redactor) -> int:
         simulator = SimulatorServer(build_demo_cloud())
         endpoint = await simulator.start()
         settings = Settings(
-            poll=DEMO_POLL, targets=demo_targets(endpoint), sweeps=demo_sweeps(endpoint)
+            poll=DEMO_POLL, targets=demo_targets(endpoint), accounts=demo_accounts(endpoint)
         )
         loader = None
         log.info("demo mode: polling a simulated cloud", extra={"simulator": endpoint})

@@ -44,14 +44,16 @@ def test_bench_node_reports_every_figure() -> None:
     )
 
 
-def test_bench_node_discovery_makes_the_floor_of_calls() -> None:
+@pytest.mark.parametrize("how", [[], ["--account"]], ids=["configured", "through an account"])
+def test_bench_node_discovery_makes_the_floor_of_calls(how: list[str]) -> None:
     result = run(
         "bench.node", "--projects", "3", "--servers", "150", "--images", "5",
-        "--scrape-seconds", "0.5", "--latency", "0.01",
+        "--scrape-seconds", "0.5", "--latency", "0.01", *how,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.splitlines()[-1])
     assert report["targets"] == 3 * 155 and report["targets_down"] == 0
+    assert report["account"] is bool(how) and report["first_snapshot_s"] > 0
     assert report["api_calls"] == report["floor_calls"] == 3 * (2 + 1)
     assert report["cpu_us_per_object"] > 0 and report["scrape"]["failures"] == 0
 

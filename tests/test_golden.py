@@ -16,13 +16,14 @@ from pathlib import Path
 import pytest
 
 from exporter.cloud.transport import RetryPolicy
+from exporter.domain.accounts import Account
 from exporter.domain.credentials import AkSkCredentials
 from exporter.domain.targets import Discovery, Resource, Sweep, SweepKey
 from exporter.exposition.render import render
 from exporter.exposition.textformat import Format
 from exporter.runtime import Exporter
 from exporter.simulator import Fault, FaultKind, SimulatedCloud, SimulatorServer
-from exporter.simulator.cloud import list_key
+from exporter.simulator.cloud import PROJECTS_KEY, list_key
 from tests.helpers import (
     AK,
     PROJECT,
@@ -52,12 +53,14 @@ async def run_scenario(
     servers: list[str],
     steps: list[Step],
     sweeps: Callable[[str], tuple[Sweep, ...]] = lambda _: (),
+    accounts: Callable[[str], tuple[Account, ...]] = lambda _: (),
 ) -> bytes:
     """Apply each step, poll once after it, and render the final snapshot in both formats."""
     clock = FakeClock()
     base = settings(simulator.url, images, servers, interval=60)
+    base = replace(base, poll=replace(base.poll, projects_refresh_interval=1))
     e = Exporter(
-        replace(base, sweeps=sweeps(simulator.url)),
+        replace(base, sweeps=sweeps(simulator.url), accounts=accounts(simulator.url)),
         retry_policy=RetryPolicy(retries=0),
         clock=clock,
     )
@@ -240,7 +243,40 @@ def _discovery() -> tuple[list[str], list[str], list[Step]]:
     return [], ["srv-configured", "srv-never"], [first, second, third]
 
 
+def _accounts(url: str) -> tuple[Account, ...]:
+    return (
+        Account("prod", AkSkCredentials(AK, SK), url,
+                endpoints={Resource.DEVSERVER_IMAGE: {"cn-north-4": url}, Resource.IMAGE_SERVER: url},
+                discovery={r: Discovery() for r in Resource}),
+    )  # fmt: skip
+
+
+def _account_projects() -> tuple[list[str], list[str], list[Step]]:
+    def project(pid: str, name: str, enabled: bool = True) -> Step:
+        def add(c: SimulatedCloud) -> None:
+            c.add_project(pid, name, enabled=enabled)
+            sid = f"srv-{pid}"
+            c.put(Resource.IMAGE_SERVER, pid, sid, image_server_body(sid, name=f"in {name}"))
+
+        return add
+
+    first = steps(
+        project("pnorth", "cn-north-4"),
+        project("pteam", "cn-north-4_team"),
+        project("platam", "la-south-2"),  # no ModelArts endpoint known there
+        project("pold", "cn-north-4_old", enabled=False),
+        lambda c: c.put(Resource.DEVSERVER_IMAGE, "pnorth", image_id(40),
+                        {"image_id": image_id(40), "name": "north image", "status": "ACTIVE"}),
+    )  # fmt: skip
+    # The list then fails: the last one is kept (the refresh interval is 0 in golden runs).
+    second = steps(
+        lambda c: c.faults.__setitem__(PROJECTS_KEY, Fault(FaultKind.STATUS, status=503)),
+    )
+    return [], [], [first, second]
+
+
 SCENARIOS = {
+    "accounts": _account_projects,
     "discovery": _discovery,
     "all_statuses": _all_statuses,
     "timestamps": _timestamps,
@@ -254,7 +290,8 @@ SCENARIOS = {
 async def test_golden(simulator: SimulatorServer, name: str) -> None:
     images, servers, scenario = SCENARIOS[name]()
     sweeps = _discovery_sweeps if name == "discovery" else (lambda _: ())
-    rendered = await run_scenario(simulator, images, servers, scenario, sweeps)
+    accounts = _accounts if name == "accounts" else (lambda _: ())
+    rendered = await run_scenario(simulator, images, servers, scenario, sweeps, accounts)
     path = GOLDEN / f"{name}.prom"
     if os.environ.get("UPDATE_GOLDEN"):
         path.write_bytes(rendered)

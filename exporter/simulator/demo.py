@@ -6,9 +6,10 @@ Timeline (seconds after start), chosen so a few poll cycles show every kind of e
 - a dev-server image is INACTIVE throughout; another is deleted at 40 s (404 from then on);
 - one image server is throttled now and then (429, retried) and one dev-server image
   fails with 500 now and then, so the API error panels and alerts have data;
-- a second project is not listed by ID but discovered: its objects are found by list
-  calls, a new image server appears at 15 s and another is deleted at 30 s (it leaves
-  /metrics after two sweeps without it).
+- two more projects are not configured at all but found through an account (IAM's
+  project list, in two regions) and their objects discovered by list calls: a new image
+  server appears at 15 s and another is deleted at 30 s (it leaves /metrics after two
+  sweeps without it).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from exporter.domain.accounts import Account
 from exporter.domain.credentials import AkSkCredentials
-from exporter.domain.targets import Resource, Sweep, SweepKey, Target, TargetKey
+from exporter.domain.targets import Discovery, Resource, Target, TargetKey
 from exporter.simulator.cloud import Fault, FaultKind, SimulatedCloud
 
 PROJECT_ID = "0a1b2c3d4e5f40718293a4b5c6d7e8f9"
@@ -53,7 +55,9 @@ SERVERS = {
 }
 FAILING_SERVER = "c3f5e7a9-4d6f-4b8c-ae20-3f5b7c9e1a2d"
 
-TEAM_PROJECT_ID = "1b2c3d4e5f60718293a4b5c6d7e8f90a"  # discovered, not listed by ID
+TEAM_PROJECT_ID = "1b2c3d4e5f60718293a4b5c6d7e8f90a"  # found through the demo account
+ASIA_PROJECT_ID = "2c3d4e5f60718293a4b5c6d7e8f90a1b"
+ASIA_SERVER = ("18e0d2f4-9cbe-4ad1-8375-8e0a2c4d6f7d", "singapore-lab", "ACTIVE")
 TEAM_SERVERS = {
     "e5b7a9c1-6f8b-4dae-8042-5b7d9e1f3c4a": ("render-farm", "ACTIVE", "private"),
     "f6c8b0d2-7a9c-4ebf-9153-6c8e0f2a4d5b": ("training-sandbox", "BUILT", "private"),
@@ -125,6 +129,11 @@ def build_demo_cloud() -> SimulatedCloud:
     for server_id, (name, status, image_type) in TEAM_SERVERS.items():
         body = _image_server(server_id, name, status, image_type)
         cloud.put(Resource.IMAGE_SERVER, TEAM_PROJECT_ID, server_id, body)
+    cloud.add_project(TEAM_PROJECT_ID, "cn-north-4_team")
+    cloud.add_project(ASIA_PROJECT_ID, "ap-southeast-3")
+    asia_id, asia_name, asia_status = ASIA_SERVER
+    cloud.put(Resource.IMAGE_SERVER, ASIA_PROJECT_ID, asia_id,
+              _image_server(asia_id, asia_name, asia_status, "public"))  # fmt: skip
     image_id, (name, arch, server_type) = TEAM_IMAGE
     cloud.put(Resource.DEVSERVER_IMAGE, TEAM_PROJECT_ID, image_id,
               {"image_id": image_id, "name": name, "arch": arch, "server_type": server_type,
@@ -173,10 +182,15 @@ def demo_targets(endpoint: str) -> tuple[Target, ...]:
     return tuple(Target(key, endpoint, credentials) for key in (*images, *servers))
 
 
-def demo_sweeps(endpoint: str) -> tuple[Sweep, ...]:
-    """The demo's discovered project: every image server and dev-server image in it."""
+def demo_accounts(endpoint: str) -> tuple[Account, ...]:
+    """The demo's account: every project the simulator's IAM lists, everything in each."""
     credentials = AkSkCredentials(ACCESS_KEY, SECRET_KEY)
-    return tuple(
-        Sweep(SweepKey(resource, TEAM_PROJECT_ID), endpoint, credentials)
-        for resource in (Resource.DEVSERVER_IMAGE, Resource.IMAGE_SERVER)
+    return (
+        Account(
+            "demo",
+            credentials,
+            iam_endpoint=endpoint,
+            endpoints=dict.fromkeys(Resource, endpoint),
+            discovery={r: Discovery() for r in Resource},
+        ),
     )

@@ -6,8 +6,9 @@ import random
 import uuid
 from dataclasses import replace
 
+from exporter.domain.accounts import Account
 from exporter.domain.credentials import AkSkCredentials
-from exporter.domain.targets import Resource, Sweep, SweepKey, Target, TargetKey
+from exporter.domain.targets import Discovery, Resource, Sweep, SweepKey, Target, TargetKey
 from exporter.simulator.cloud import BodyShape, Fault, FaultKind, SimulatedCloud
 
 PROJECT_ID = "f1ee7f1ee7f14ee7a1ee7f1ee7f1ee70"
@@ -82,7 +83,9 @@ def project_ids(projects: int) -> list[str]:
 def populate_projects(cloud: SimulatedCloud, projects: int, servers: int, images: int) -> None:
     """``servers`` image servers and ``images`` dev-server images in each of ``projects``."""
     cloud.add_access_key(ACCESS_KEY, SECRET_KEY)
+    regions = ("cn-north-4", "ap-southeast-3", "la-south-2")
     for p, project in enumerate(project_ids(projects)):
+        cloud.add_project(project, f"{regions[p % len(regions)]}_team{p}")  # IAM lists them
         for n in range(servers):
             sid = f"fleet-{p:03d}-{n:06d}"
             cloud.put(Resource.IMAGE_SERVER, project, sid, {
@@ -107,4 +110,15 @@ def fleet_sweeps(endpoint: str, projects: int) -> tuple[Sweep, ...]:
         Sweep(SweepKey(resource, project), endpoint, credentials)
         for project in project_ids(projects)
         for resource in Resource
+    )
+
+
+def fleet_account(endpoint: str) -> Account:
+    """The exporter's side of a discovery fleet found through IAM: one account, everything."""
+    return Account(
+        "fleet",
+        AkSkCredentials(ACCESS_KEY, SECRET_KEY),
+        iam_endpoint=endpoint,
+        endpoints=dict.fromkeys(Resource, endpoint),
+        discovery={r: Discovery() for r in Resource},
     )
