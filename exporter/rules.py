@@ -123,6 +123,16 @@ def alert_rules(t: Tuning) -> list[dict[str, Any]]:
             "list action.",
         ),
         alert(
+            "HuaweiCloudImageAccountListFailing",
+            f"huaweicloud_image_exporter_account_up{{{job}}} == 0",
+            1800,
+            "warning",
+            "Cannot list the projects of account {{ $labels.account }}",
+            "The project list of account {{ $labels.account }} has failed for 30 minutes: the "
+            "last list is still watched, but projects created or removed since are not seen. "
+            "The log of {{ $labels.instance }} has the error.",
+        ),
+        alert(
             "HuaweiCloudImageObjectGone",
             f"huaweicloud_image_exporter_target_exists{{{job}}} == 0",
             300,

@@ -227,8 +227,9 @@ class Poller:
         previous = {t.key: t for t in current.targets}
         # Grouped once: each sweep looking through every state would cost sweeps x objects.
         by_sweep: dict[SweepKey, dict[TargetKey, TargetState]] = {}
-        for k, state in previous.items():
-            by_sweep.setdefault(sweep_key(k), {})[k] = state
+        if sweeps:
+            for k, state in previous.items():
+                by_sweep.setdefault(sweep_key(k), {})[k] = state
         previous_sweeps = {s.key: s for s in current.sweeps}
         slots = asyncio.Semaphore(self._concurrency)
         found = _Round()
@@ -440,21 +441,8 @@ class Poller:
             swept = {(s.key.resource, s.key.project_id) for s in self._active}
             config = {t.key for t in self._targets}
             states = [known[t.key] for t in self._targets if t.key in known]
-            # Discovered objects keep their place; new ones follow in a stable order, so
-            # that only what is new is sorted.
-            before = {t.key for t in current.targets}
-            discovered = [
-                s
-                for k, s in known.items()
-                if s.origin is Origin.DISCOVERED
-                and (k.resource, k.project_id) in swept
-                and k not in config
-            ]
-            states += [s for s in discovered if s.key in before]
-            states += sorted(
-                (s for s in discovered if s.key not in before),
-                key=lambda s: (s.key.resource, s.key.project_id, s.key.id),
-            )
+            if swept:
+                states += _discovered(known, swept, config, current)
             sweeps = {s.key: s for s in current.sweeps} | found.sweeps
             finished = current.last_poll_duration, current.last_poll_timestamp
             calls = current.api_calls
@@ -473,6 +461,27 @@ class Poller:
             )
 
         return await self._store.update(change)
+
+
+def _discovered(
+    known: dict[TargetKey, TargetState],
+    swept: set[tuple[Resource, str]],
+    config: set[TargetKey],
+    current: Snapshot,
+) -> list[TargetState]:
+    """Discovered objects of the active sweeps: those already served keep their place, new
+    ones follow in a stable order, so that only what is new is sorted."""
+    before = {t.key for t in current.targets}
+    discovered = [
+        s
+        for k, s in known.items()
+        if s.origin is Origin.DISCOVERED and (k.resource, k.project_id) in swept and k not in config
+    ]
+    fresh = sorted(
+        (s for s in discovered if s.key not in before),
+        key=lambda s: (s.key.resource, s.key.project_id, s.key.id),
+    )
+    return [s for s in discovered if s.key in before] + fresh
 
 
 def _log_sweep_failure(
