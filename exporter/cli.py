@@ -157,7 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 load_web_config(args.web_config)
             print(
                 f"configuration OK: {len(settings.targets)} targets by ID, "
-                f"{len(settings.sweeps)} sweeps; {Budget.of(settings).describe()}"
+                f"{len(settings.sweeps)} sweeps, {len(settings.accounts)} accounts; "
+                f"{Budget.of(settings).describe()}"
             )
             return 0
         return asyncio.run(_run(args, redactor))

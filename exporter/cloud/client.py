@@ -46,7 +46,6 @@ class Listing:
     objects: dict[str, CloudObject]
     complete: bool
     pages: int
-    total: int | None
 
 
 def _wanted(sweep: Sweep, found: Mapping[str, CloudObject]) -> dict[str, CloudObject]:
@@ -135,7 +134,7 @@ class HuaweiCloudClient:
             answer.pages is None or answer.pages <= 1
         )
         found = {convert.label(m.image_id): convert.devserver_image(m) for m in data if m.image_id}
-        return Listing(_wanted(sweep, found), complete, pages=1, total=answer.total)
+        return Listing(_wanted(sweep, found), complete, pages=1)
 
     async def _list_image_servers(
         self, sweep: Sweep, deadline: float | None, slots: asyncio.Semaphore | None
@@ -167,7 +166,7 @@ class HuaweiCloudClient:
             await asyncio.gather(*(page(o) for o in offsets))
             pages += len(offsets)
             complete = total <= MAX_PAGES * LIST_LIMIT
-        return Listing(_wanted(sweep, found), complete, pages=pages, total=total)
+        return Listing(_wanted(sweep, found), complete, pages=pages)
 
     async def _list_page(
         self,

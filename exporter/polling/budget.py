@@ -16,13 +16,16 @@ class Budget:
     calls: int
     rate: float | None
     interval: float
+    accounts: int = 0  # their projects' sweeps are known only once the lists are read
 
     @classmethod
-    def of(cls, settings: Settings, calls: int | None = None) -> Budget:
-        """The budget of ``settings``; ``calls`` when known from a finished cycle."""
-        if calls is None:
-            calls = estimate_calls(settings.targets, settings.sweeps)
-        return cls(calls, settings.poll.max_requests_per_second, settings.poll.interval)
+    def of(cls, settings: Settings) -> Budget:
+        """The budget of ``settings`` before its first cycle."""
+        calls = estimate_calls(settings.targets, settings.sweeps)
+        return cls(
+            calls, settings.poll.max_requests_per_second, settings.poll.interval,
+            len(settings.accounts),
+        )  # fmt: skip
 
     @property
     def seconds(self) -> float:
@@ -41,10 +44,10 @@ class Budget:
 
     def describe(self) -> str:
         """One sentence for --check-config and the start-up log."""
-        text = (
-            f"a cycle needs at least {self.calls} API calls (a sweep needs one more per "
-            "hundred image servers it finds)"
-        )
+        more = "a sweep needs one more per hundred image servers it finds"
+        if self.accounts:
+            more += f"; the projects of accounts ({self.accounts}) add their own"
+        text = f"a cycle needs at least {self.calls} API calls ({more})"
         if not self.rate:
             return text + "; no poll.max_requests_per_second is set"
         text += (
