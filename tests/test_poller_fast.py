@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import pytest
@@ -67,9 +67,9 @@ class MemoryStore:
         self.snapshot = Snapshot((), {}, 60.0)
         self._lock = asyncio.Lock()
 
-    async def update(self, change: Callable[[Snapshot], Snapshot]) -> Snapshot:
+    async def update(self, change: Callable[[Snapshot], Awaitable[Snapshot]]) -> Snapshot:
         async with self._lock:
-            self.snapshot = change(self.snapshot)
+            self.snapshot = await change(self.snapshot)
             return self.snapshot
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from prometheus_client.registry import CollectorRegistry
 
@@ -22,7 +22,8 @@ from exporter.exposition.textformat import EOF_MARKER, Format, encode
 # at most this old, and a burst of scrapes costs little more than sending the bytes.
 LIVE_TTL = 1.0
 
-Change = Callable[[Snapshot], Snapshot]
+# Awaitable, so that a change over 100,000 objects can yield to the loop as it goes.
+Change = Callable[[Snapshot], Awaitable[Snapshot]]
 
 
 class Exposition:
@@ -49,11 +50,12 @@ class Exposition:
         self._bodies.clear()
 
     async def update(self, change: Change) -> Snapshot:
-        """Replace the snapshot by ``change(current)``, render it and serve it.
+        """Replace the snapshot by ``await change(current)``, render it and serve it.
 
-        Updates run one at a time, each seeing the result of the one before."""
+        Updates run one at a time, each seeing the result of the one before; scrapes are
+        served the previous rendering until this one is swapped in."""
         async with self._lock:
-            snapshot = change(self._current.snapshot)
+            snapshot = await change(self._current.snapshot)
             self._current, self._cloud_lines = await render_async(snapshot, self._cloud_lines)
             return snapshot
 

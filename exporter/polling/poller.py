@@ -13,9 +13,9 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from exporter.cloud.errors import ApiError
 from exporter.cloud.transport import is_gateway_not_found
@@ -32,6 +32,7 @@ from exporter.domain.targets import Origin, Resource, Sweep, SweepKey, Target, T
 from exporter.polling.accounts import ProjectFinder
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 # A discovered object leaves /metrics after this many consecutive complete sweeps without
 # it: objects shift between pages while a sweep runs, so one miss proves nothing.
@@ -82,8 +83,8 @@ class SnapshotStore(Protocol):
         """The snapshot being served."""
         ...
 
-    def update(self, change: Callable[[Snapshot], Snapshot]) -> Awaitable[Snapshot]:
-        """Replace the snapshot by ``change(current)``; changes never interleave."""
+    def update(self, change: Callable[[Snapshot], Awaitable[Snapshot]]) -> Awaitable[Snapshot]:
+        """Replace the snapshot by ``await change(current)``; changes never interleave."""
         ...
 
 
@@ -224,12 +225,15 @@ class Poller:
         self, targets: tuple[Target, ...], sweeps: tuple[Sweep, ...], deadline: float
     ) -> _Round:
         current = self._store.snapshot
-        previous = {t.key: t for t in current.targets}
-        # Grouped once: each sweep looking through every state would cost sweeps x objects.
-        by_sweep: dict[SweepKey, dict[TargetKey, TargetState]] = {}
-        if sweeps:
-            for k, state in previous.items():
-                by_sweep.setdefault(sweep_key(k), {})[k] = state
+        # Grouped once (each sweep looking through every state would cost sweeps x
+        # objects), and paced: at 100,000 objects this alone would stall the loop.
+        previous: dict[TargetKey, TargetState] = {}
+        by_sweep: dict[tuple[Resource, str], dict[TargetKey, TargetState]] = {}
+        async for state in _paced(current.targets):
+            k = state.key
+            previous[k] = state
+            if sweeps:
+                by_sweep.setdefault((k.resource, k.project_id), {})[k] = state
         previous_sweeps = {s.key: s for s in current.sweeps}
         slots = asyncio.Semaphore(self._concurrency)
         found = _Round()
@@ -246,7 +250,12 @@ class Poller:
             self._details(targets, previous, deadline, slots, found),
             *(
                 self._sweep(
-                    s, by_sweep.get(s.key, {}), previous_sweeps.get(s.key), deadline, slots, found
+                    s,
+                    by_sweep.get((s.key.resource, s.key.project_id), {}),
+                    previous_sweeps.get(s.key),
+                    deadline,
+                    slots,
+                    found,
                 )
                 for s in sweeps
             ),
@@ -433,16 +442,21 @@ class Poller:
 
     async def _merge(self, found: _Round, cycle: tuple[float, int] | None) -> Snapshot:
         # Read when the change is applied, not now: a reload may land while this cycle runs.
-        def change(current: Snapshot) -> Snapshot:
-            known = {t.key: t for t in current.targets}
-            known.update(found.states)
+        # The change yields to the loop as it goes: at 100,000 objects it takes 0.2 s.
+        async def change(current: Snapshot) -> Snapshot:
+            known: dict[TargetKey, TargetState] = {}
+            async for t in _paced(current.targets):
+                known[t.key] = t
+            before = set(known)
+            async for k, state in _paced(found.states.items()):
+                known[k] = state
             for k in found.dropped:
                 known.pop(k, None)
             swept = {(s.key.resource, s.key.project_id) for s in self._active}
             config = {t.key for t in self._targets}
-            states = [known[t.key] for t in self._targets if t.key in known]
+            states = [known[t.key] async for t in _paced(self._targets) if t.key in known]
             if swept:
-                states += _discovered(known, swept, config, current)
+                states += await _discovered(known, swept, config, before)
             sweeps = {s.key: s for s in current.sweeps} | found.sweeps
             finished = current.last_poll_duration, current.last_poll_timestamp
             calls = current.api_calls
@@ -463,18 +477,25 @@ class Poller:
         return await self._store.update(change)
 
 
-def _discovered(
+async def _paced(items: Iterable[_T]) -> AsyncIterator[_T]:
+    """``items``, yielding to the event loop every SLICE * 10 of them."""
+    for n, item in enumerate(items):
+        yield item
+        if n % (SLICE * 10) == SLICE * 10 - 1:
+            await asyncio.sleep(0)
+
+
+async def _discovered(
     known: dict[TargetKey, TargetState],
     swept: set[tuple[Resource, str]],
     config: set[TargetKey],
-    current: Snapshot,
+    before: set[TargetKey],
 ) -> list[TargetState]:
     """Discovered objects of the active sweeps: those already served keep their place, new
     ones follow in a stable order, so that only what is new is sorted."""
-    before = {t.key for t in current.targets}
     discovered = [
         s
-        for k, s in known.items()
+        async for k, s in _paced(known.items())
         if s.origin is Origin.DISCOVERED and (k.resource, k.project_id) in swept and k not in config
     ]
     fresh = sorted(
