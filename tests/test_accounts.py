@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -257,3 +258,22 @@ def test_accounts_alone_make_a_configuration() -> None:
         a.endpoint(Resource.DEVSERVER_IMAGE, "cn-north-4")
         == "https://modelarts.cn-north-4.myhuaweicloud.com"
     )
+
+
+async def test_reload_adds_an_account_at_once_and_removing_it_removes_its_objects(
+    cloud: SimulatorServer, make: Any
+) -> None:
+    e = make()
+    assert not (await e.run_cycle()).targets
+    with_account = replace(settings(cloud.url), accounts=(account(cloud.url),))
+    await e.apply(with_account)
+    for _ in range(100):  # the added account is listed and swept in the background, at once
+        if e.exposition.snapshot.targets:
+            break
+        await asyncio.sleep(0.02)
+    snap = e.exposition.snapshot
+    assert {p.id for p in snap.projects} >= {NORTH, SOUTHEAST, LATAM, SUB}
+    assert ("image_server", NORTH) in watched(snap)
+    await e.apply(replace(with_account, accounts=()))
+    snap = e.exposition.snapshot
+    assert not snap.targets and not snap.sweeps and not snap.accounts

@@ -209,3 +209,28 @@ async def test_reload_takes_post_only_and_tools_get_through(served: tuple[Export
     for headers in ({}, {"Origin": base, "Sec-Fetch-Site": "same-origin"}, {"Host": host}):
         status, body = await post(base + "/-/reload", **headers)
         assert status == 400 and "configuration file" in body, headers
+
+
+def test_landing_page_shows_accounts_and_sweeps_escaped() -> None:
+    from exporter.domain.state import AccountState, Snapshot, SweepState
+    from exporter.domain.targets import SweepKey
+    from exporter.web.landing import render_landing
+
+    evil = '<script>alert("x")</script>'
+    snap = Snapshot(
+        (),
+        {},
+        60.0,
+        sweeps=(
+            SweepState(SweepKey(Resource.IMAGE_SERVER, "p1"), False, 10.0, 3, 1, True,
+                       error=f"HTTP 500: {evil}", error_label="http_500"),
+            SweepState(SweepKey(Resource.DEVSERVER_IMAGE, "p2"), False, None, None, 1, None,
+                       unavailable_until=99.0),
+        ),
+        accounts=(AccountState("prod", False, 5.0, 4, f"HTTP 503: {evil}", "http_503"),),
+    )  # fmt: skip
+    page = render_landing(snap)
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "<h2>Accounts (1)</h2>" in page and "<h2>Sweeps (2)</h2>" in page
+    assert "not offered" in page and "HTTP 503: &lt;script&gt;" in page
+    assert "<h2>Accounts" not in render_landing(Snapshot((), {}, 60.0)), "no empty tables"

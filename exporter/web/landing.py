@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from html import escape
 
@@ -38,6 +39,50 @@ def _row(t: TargetState) -> str:
     return f'<tr class="{up}">{tds}</tr>'
 
 
+def _table(title: str, heads: tuple[str, ...], rows: Sequence[tuple[bool, tuple[str, ...]]]) -> str:
+    """A titled table; rows marked down are shaded. Every cell is escaped."""
+    if not rows:
+        return ""
+    head = "".join(f"<th>{escape(h)}</th>" for h in heads)
+    body = "\n".join(
+        f'<tr class="{"up" if up else "down"}">'
+        + "".join(f"<td>{escape(c)}</td>" for c in cells)
+        + "</tr>"
+        for up, cells in rows
+    )
+    return f"<h2>{escape(title)} ({len(rows)})</h2>\n<table><tr>{head}</tr>\n{body}\n</table>\n"
+
+
+def _flag(value: bool | None) -> str:
+    return "" if value is None else ("yes" if value else "no")
+
+
+def _accounts(snapshot: Snapshot) -> str:
+    rows = [
+        (a.up, (a.name, "up" if a.up else "down", str(a.projects if a.projects is not None else ""),
+                _when(a.last_success), a.error or "" if not a.up else ""))
+        for a in snapshot.accounts
+    ]  # fmt: skip
+    heads = ("Account", "Project list", "Projects", "Last success", "Last error")
+    return _table("Accounts", heads, rows)
+
+
+def _sweeps(snapshot: Snapshot) -> str:
+    rows = []
+    for sw in sorted(snapshot.sweeps, key=lambda s: (s.up, s.key.project_id, s.key.resource)):
+        state = "not offered" if sw.unavailable_until else ("up" if sw.up else "down")
+        rows.append((
+            sw.up or bool(sw.unavailable_until),
+            (sw.key.resource.value, sw.key.project_id, state,
+             str(sw.objects if sw.objects is not None else ""), str(sw.pages),
+             _flag(sw.complete), _flag(sw.list_allowed), _when(sw.last_success),
+             sw.error or "" if not sw.up else ""),
+        ))  # fmt: skip
+    heads = ("Resource", "Project", "Sweep", "Objects", "Pages", "Complete", "List allowed",
+             "Last success", "Last error")  # fmt: skip
+    return _table("Sweeps", heads, rows)
+
+
 def render_landing(snapshot: Snapshot) -> str:
     """The whole HTML page; every value from the cloud is escaped."""
     ordered = sorted(snapshot.targets, key=lambda t: (t.up, t.key.resource, t.key.id))
@@ -59,7 +104,7 @@ td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}tr.down{{backgro
 <p>Version {escape(__version__)}. Polls every {snapshot.interval:g}s; {escape(poll)}.</p>
 <ul><li><a href="metrics">Metrics</a></li><li><a href="-/healthy">Health</a></li>
 <li><a href="-/ready">Readiness</a></li></ul>
-<h2>Targets ({len(snapshot.targets)})</h2>
+{_accounts(snapshot)}{_sweeps(snapshot)}<h2>Targets ({len(snapshot.targets)})</h2>
 <table><tr><th>Resource</th><th>Project</th><th>ID</th><th>Origin</th><th>Name</th><th>Status</th>
 <th>Status since</th><th>Poll</th>
 <th>Last success</th><th>Last error</th></tr>
