@@ -5,15 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import re
 import signal
+import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 
 from exporter import __version__
 from exporter.config.errors import ConfigError
 from exporter.config.load import load_config
 from exporter.config.settings import PollSettings, Settings
+from exporter.domain.sharding import Shard
 from exporter.exposition.textformat import Format
 from exporter.logs import LEVELS, Redactor, setup_logging
 from exporter.polling.budget import Budget
@@ -24,6 +28,7 @@ from exporter.web.listener import DEFAULT_MAX_CONNECTIONS, Limits
 from exporter.web.webconfig import WebConfigModel, load_web_config
 
 log = logging.getLogger("exporter")
+ENV_TOTAL_SHARDS = "HUAWEICLOUD_IMAGE_EXPORTER_TOTAL_SHARDS"
 
 DEMO_POLL = PollSettings(
     interval=5.0, timeout=2.0, concurrency=4, retries=2, projects_refresh_interval=30.0
@@ -71,6 +76,24 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="connections served at once; more are closed at once (default 512)",
     )
+    p.add_argument(
+        "--shard",
+        type=int,
+        metavar="N",
+        help="poll only shard N (0 to M-1) of the work; default 0",
+    )
+    p.add_argument(
+        "--total-shards",
+        type=int,
+        metavar="M",
+        help=f"how many shards share the work; default ${ENV_TOTAL_SHARDS}, else 1",
+    )
+    p.add_argument(
+        "--shard.from-hostname",
+        dest="shard_from_hostname",
+        action="store_true",
+        help="take N from the host name's trailing -<n> (a StatefulSet pod's ordinal)",
+    )
     p.add_argument("--log.level", dest="log_level", choices=LEVELS, default="info")
     p.add_argument("--log.format", dest="log_format", choices=("text", "json"), default="text")
     p.add_argument(
@@ -92,6 +115,33 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def shard_of(args: argparse.Namespace, env: Mapping[str, str], hostname: str) -> Shard:
+    """This process's shard from the flags, the environment and the host name."""
+    if args.shard is not None and args.shard_from_hostname:
+        raise ConfigError(["--shard and --shard.from-hostname: give one of them, not both"])
+    total: int | None = args.total_shards
+    if total is None and env.get(ENV_TOTAL_SHARDS):
+        try:
+            total = int(env[ENV_TOTAL_SHARDS])
+        except ValueError:
+            raise ConfigError(
+                [f"{ENV_TOTAL_SHARDS}: {env[ENV_TOTAL_SHARDS]!r} is not a whole number"]
+            ) from None
+    index = args.shard or 0
+    if args.shard_from_hostname:
+        match = re.search(r"-(\d+)$", hostname)
+        if match is None:
+            raise ConfigError(
+                [f"--shard.from-hostname: host name {hostname!r} does not end in -<number> "
+                 "(as a StatefulSet's pods do); pass --shard N instead"]
+            )  # fmt: skip
+        index = int(match.group(1))
+    try:
+        return Shard(index, 1 if total is None else total)
+    except ValueError as exc:
+        raise ConfigError([f"--shard/--total-shards: {exc}"]) from None
+
+
 def _load(args: argparse.Namespace) -> Settings:
     if not args.config_file:
         raise ConfigError(
@@ -101,7 +151,7 @@ def _load(args: argparse.Namespace) -> Settings:
     return load_config(args.config_file)
 
 
-async def _run(args: argparse.Namespace, redactor: Redactor) -> int:
+async def _run(args: argparse.Namespace, redactor: Redactor, shard: Shard) -> int:
     web_config: WebConfigModel | None = (
         load_web_config(args.web_config) if args.web_config else None
     )
@@ -124,6 +174,7 @@ async def _run(args: argparse.Namespace, redactor: Redactor) -> int:
         redactor=redactor,
         web_config=web_config,
         limits=Limits(max_connections=args.max_connections),
+        shard=shard,
     )
     try:
         if args.once:
@@ -151,17 +202,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     redactor = setup_logging(args.log_level, args.log_format)
     try:
+        shard = shard_of(args, os.environ, os.environ.get("HOSTNAME") or socket.gethostname())
         if args.check_config:
             settings = _load(args)
             if args.web_config:
                 load_web_config(args.web_config)
             print(
                 f"configuration OK: {len(settings.targets)} targets by ID, "
-                f"{len(settings.sweeps)} sweeps, {len(settings.accounts)} accounts; "
-                f"{Budget.of(settings).describe()}"
+                f"{len(settings.sweeps)} sweeps, {len(settings.accounts)} accounts, "
+                f"shard {shard.index} of {shard.total}; {Budget.of(settings).describe()}"
             )
             return 0
-        return asyncio.run(_run(args, redactor))
+        return asyncio.run(_run(args, redactor, shard))
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"config error: {problem}", file=sys.stderr)

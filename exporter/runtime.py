@@ -21,6 +21,7 @@ from exporter.cloud.transport import RetryPolicy, Transport
 from exporter.config.errors import ConfigError
 from exporter.config.settings import PollSettings, Settings
 from exporter.domain.credentials import Credentials, IamCredentials
+from exporter.domain.sharding import Shard
 from exporter.domain.state import Snapshot
 from exporter.exposition.live import ReloadMetrics, live_registry
 from exporter.exposition.store import Exposition
@@ -74,6 +75,7 @@ class Exporter:
         retry_policy: RetryPolicy | None = None,
         session: aiohttp.ClientSession | None = None,
         limits: Limits | None = None,
+        shard: Shard | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._limits = limits or Limits()
@@ -94,9 +96,14 @@ class Exporter:
         self.reload_metrics = ReloadMetrics(self.registry)
         self.reload_metrics.record(True)
         # The exposition owns the served snapshot; the poller hands it changes.
+        shard = shard or Shard()
         self.exposition = Exposition(
-            self.registry, Snapshot((), configured(settings.targets), settings.poll.interval)
-        )
+            self.registry,
+            Snapshot(
+                (), configured(settings.targets), settings.poll.interval,
+                shard=(shard.index, shard.total),
+            ),
+        )  # fmt: skip
         # One transport and one client for the whole life of the process: a reload
         # reconfigures them, so IAM tokens and the rate limiter's state survive it.
         poll = settings.poll
@@ -120,6 +127,7 @@ class Exporter:
             sweeps=settings.sweeps,
             rate=poll.max_requests_per_second,
             finder=self.finder,
+            shard=shard,
             clock=clock,
         )
         self._scheduler = PollScheduler(self._scheduled_cycle, poll.interval)

@@ -154,6 +154,7 @@ class Snapshot:
     api_calls: int | None = None  # list pages and detail calls of the last complete cycle
     accounts: tuple[AccountState, ...] = ()
     projects: tuple[Project, ...] = ()  # projects watched through accounts
+    shard: tuple[int, int] = (0, 1)  # this process's shard: index, total
 
     @property
     def ready(self) -> bool:

@@ -207,6 +207,12 @@ def _summary(snap: Snapshot) -> Iterator[Metric]:
     yield targets
     yield from _sweeps(snap.sweeps, snap.interval)
     yield from _accounts(snap)
+    shard = InfoMetricFamily(
+        "huaweicloud_image_exporter_shard",
+        "Which share of the work this process polls (shard 0 of 1: all of it); the value is 1.",
+    )
+    shard.add_metric([], {"shard": str(snap.shard[0]), "total_shards": str(snap.shard[1])})
+    yield shard
 
 
 def _accounts(snap: Snapshot) -> Iterator[Metric]:

@@ -20,6 +20,7 @@ from typing import Protocol, TypeVar
 from exporter.cloud.errors import ApiError
 from exporter.cloud.transport import is_gateway_not_found
 from exporter.domain.accounts import Project
+from exporter.domain.sharding import Shard, sweep_unit, target_unit
 from exporter.domain.state import (
     CloudObject,
     Snapshot,
@@ -133,6 +134,7 @@ class Poller:
         sweeps: tuple[Sweep, ...] = (),
         rate: float | None = None,
         finder: ProjectFinder | None = None,
+        shard: Shard | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._clock = clock
@@ -141,7 +143,12 @@ class Poller:
         self._targets = targets
         self._sweeps = sweeps
         self._finder = finder
-        self._active = self._all_sweeps()
+        self._shard = shard or Shard()
+        self._hashed = self._hash_owned(targets)
+        self._active: tuple[Sweep, ...] = ()  # the sweeps this shard runs
+        self._owned: tuple[Target, ...] = ()  # the configured targets this shard reports
+        self._plain: tuple[Target, ...] = ()  # ... of which those it asks one by one
+        self._assign(self._all_sweeps())
         self._interval = interval
         self._concurrency = concurrency
         self._rate = rate
@@ -149,7 +156,7 @@ class Poller:
 
     @property
     def targets(self) -> tuple[Target, ...]:
-        """The targets currently configured."""
+        """The targets currently configured (every shard's)."""
         return self._targets
 
     @property
@@ -158,9 +165,32 @@ class Poller:
         return self._active
 
     def _all_sweeps(self) -> tuple[Sweep, ...]:
+        """Every shard's sweeps: configured ones and those of accounts' projects (every
+        shard finds the projects itself)."""
         if self._finder is None:
             return self._sweeps
         return self._sweeps + self._finder.sweeps(self._sweeps, self._targets)
+
+    def _hash_owned(self, targets: tuple[Target, ...]) -> frozenset[TargetKey]:
+        return frozenset(t.key for t in targets if self._shard.owns(target_unit(t.key)))
+
+    def _assign(self, sweeps: tuple[Sweep, ...]) -> None:
+        """This shard's part: the sweeps it owns, and the configured targets it owns: by
+        their sweep's owner when a sweep covers them, by their own ID when none does."""
+        self._active = tuple(s for s in sweeps if self._shard.owns(sweep_unit(s.key)))
+        if self._shard.total == 1:
+            self._owned = self._targets
+        else:
+            covered = {(s.key.resource, s.key.project_id) for s in sweeps}
+            mine = {(s.key.resource, s.key.project_id) for s in self._active}
+            self._owned = tuple(
+                t
+                for t in self._targets
+                if ((k := (t.key.resource, t.key.project_id)) in covered and k in mine)
+                or (k not in covered and t.key in self._hashed)
+            )
+        swept = {s.key for s in sweeps}
+        self._plain = tuple(t for t in self._owned if sweep_key(t.key) not in swept)
 
     def reconfigure(
         self,
@@ -176,16 +206,17 @@ class Poller:
         A cycle in flight finishes; its results for what was removed are dropped when it
         merges.
         """
-        known = {t.key for t in self._targets}
+        known = {t.key for t in self._owned}
         known_sweeps = {s.key for s in self._active}
         self._targets = targets
         self._sweeps = sweeps
         self._interval = interval
         self._concurrency = concurrency
         self._rate = rate
-        self._active = self._all_sweeps()
+        self._hashed = self._hash_owned(targets)
+        self._assign(self._all_sweeps())
         return (
-            tuple(t for t in targets if t.key not in known),
+            tuple(t for t in self._plain if t.key not in known),
             tuple(s for s in self._active if s.key not in known_sweeps),
         )
 
@@ -195,10 +226,8 @@ class Poller:
         deadline = started + self._interval
         if self._finder is not None:
             await self._finder.refresh(deadline)
-        self._active = self._all_sweeps()
-        swept = {s.key for s in self._active}
-        plain = tuple(t for t in self._targets if sweep_key(t.key) not in swept)
-        found = await self._poll(plain, self._active, deadline=deadline)
+        self._assign(self._all_sweeps())
+        found = await self._poll(self._plain, self._active, deadline=deadline)
         duration = time.monotonic() - started
         self._check_overrun(duration, found.calls)
         return await self._merge(found, (duration, found.calls))
@@ -212,7 +241,7 @@ class Poller:
         if self._finder is not None:
             before = {s.key for s in self._active}
             await self._finder.refresh(deadline)
-            self._active = self._all_sweeps()
+            self._assign(self._all_sweeps())
             sweeps = (*sweeps, *(s for s in self._active if s.key not in before))
         found = await self._poll(targets, sweeps, deadline=deadline)
         return await self._merge(found, None)
@@ -411,11 +440,13 @@ class Poller:
     def _projects(self) -> tuple[Project, ...]:
         """Every watched project: found through accounts, or configured (name unknown)."""
         found = self._finder.projects if self._finder else ()
-        seen = {p.id for p in found}
-        configured = dict.fromkeys(
-            [t.key.project_id for t in self._targets] + [s.key.project_id for s in self._sweeps]
+        watched = dict.fromkeys(
+            [t.key.project_id for t in self._owned] + [s.key.project_id for s in self._active]
         )
-        return found + tuple(Project(pid, "", "") for pid in configured if pid not in seen)
+        if self._shard.total > 1:  # each shard names only the projects it polls
+            found = tuple(p for p in found if p.id in watched)
+        seen = {p.id for p in found}
+        return found + tuple(Project(pid, "", "") for pid in watched if pid not in seen)
 
     def _check_overrun(self, duration: float, calls: int) -> None:
         """One warning when cycles start taking longer than the interval, with the reason."""
@@ -453,8 +484,8 @@ class Poller:
             for k in found.dropped:
                 known.pop(k, None)
             swept = {(s.key.resource, s.key.project_id) for s in self._active}
-            config = {t.key for t in self._targets}
-            states = [known[t.key] async for t in _paced(self._targets) if t.key in known]
+            config = {t.key for t in self._owned}
+            states = [known[t.key] async for t in _paced(self._owned) if t.key in known]
             if swept:
                 states += await _discovered(known, swept, config, before)
             sweeps = {s.key: s for s in current.sweeps} | found.sweeps
@@ -464,7 +495,7 @@ class Poller:
                 finished, calls = (cycle[0], self._clock()), cycle[1]
             return Snapshot(
                 targets=tuple(states),
-                configured=configured(self._targets),
+                configured=configured(self._owned),
                 interval=self._interval,
                 last_poll_duration=finished[0],
                 last_poll_timestamp=finished[1],
@@ -472,6 +503,7 @@ class Poller:
                 api_calls=calls,
                 accounts=self._finder.states if self._finder else (),
                 projects=self._projects(),
+                shard=(self._shard.index, self._shard.total),
             )
 
         return await self._store.update(change)

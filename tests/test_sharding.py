@@ -1,0 +1,139 @@
+"""Sharding: which shard owns which unit, and N processes that together export everything once."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+
+from exporter.cli import build_parser, shard_of
+from exporter.config.errors import ConfigError
+from exporter.domain.credentials import AkSkCredentials
+from exporter.domain.sharding import Shard, owner
+from exporter.domain.targets import Resource, Sweep, SweepKey, Target, TargetKey
+from exporter.polling.poller import Poller
+from exporter.simulator import SimulatorServer
+from tests.helpers import AK, SK, image_server_body, samples, start_exporter, stop_exporter
+from tests.test_poller_fast import FakeFetcher, FakeListing, MemoryStore, image
+
+# Assignments that must never change: a shard restarted on another machine or Python
+# version must own the same units.
+PINNED = [("image_server/p1", 3, 2), ("devserver_image/p1", 3, 1),
+          ("image_server/p2/srv-1", 3, 1), ("x", 3, 2), ("image_server/p1", 7, 5)]  # fmt: skip
+
+
+@pytest.mark.parametrize(("unit", "total", "shard"), PINNED)
+def test_assignment_is_stable(unit: str, total: int, shard: int) -> None:
+    assert owner(unit, total) == shard
+
+
+def test_units_spread_evenly_and_a_new_shard_takes_about_its_share() -> None:
+    units = [f"image_server/project-{n}" for n in range(3000)]
+    three = [owner(u, 3) for u in units]
+    assert all(800 <= three.count(s) <= 1200 for s in range(3)), [three.count(s) for s in range(3)]
+    four = [owner(u, 4) for u in units]
+    moved = [(a, b) for a, b in zip(three, four, strict=True) if a != b]
+    assert 0.20 <= len(moved) / len(units) <= 0.30, len(moved)
+    assert {b for _, b in moved} == {3}, "units move only to the new shard"
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "hostname", "expected"),
+    [
+        ([], {}, "h", (0, 1)),
+        (["--shard", "2", "--total-shards", "3"], {}, "h", (2, 3)),
+        (["--shard.from-hostname"], {"HUAWEICLOUD_IMAGE_EXPORTER_TOTAL_SHARDS": "4"}, "hie-3", (3, 4)),
+        (["--shard", "3", "--total-shards", "3"], {}, "h", "is not one of 0 to 2"),
+        (["--total-shards", "0"], {}, "h", "at least one shard"),
+        (["--shard.from-hostname", "--total-shards", "2"], {}, "exporter", "does not end in -<number>"),
+        (["--shard", "1", "--shard.from-hostname"], {}, "hie-1", "not both"),
+        ([], {"HUAWEICLOUD_IMAGE_EXPORTER_TOTAL_SHARDS": "three"}, "h", "is not a whole number"),
+    ],
+)  # fmt: skip
+def test_shard_flags(argv: list[str], env: dict[str, str], hostname: str, expected: Any) -> None:
+    args = build_parser().parse_args(argv)
+    if isinstance(expected, str):
+        with pytest.raises(ConfigError, match=expected):
+            shard_of(args, env, hostname)
+    else:
+        shard = shard_of(args, env, hostname)
+        assert (shard.index, shard.total) == expected
+
+
+async def test_shards_together_poll_everything_exactly_once() -> None:
+    creds = AkSkCredentials(AK, SK)
+    projects = [f"p{n}" for n in range(30)]
+    fetcher = FakeFetcher({})
+    sweeps = []
+    for p in projects:
+        key = SweepKey(Resource.IMAGE_SERVER, p)
+        fetcher.listings[key] = FakeListing({f"{p}-a": image("ACTIVE"), f"{p}-b": image("ACTIVE")})
+        sweeps.append(Sweep(key, "http://x", creds, configured=(f"{p}-a",)))
+    by_id = [Target(TargetKey(Resource.DEVSERVER_IMAGE, "q", f"d{n}"), "http://x", creds)
+             for n in range(60)]  # fmt: skip
+    covered = [Target(TargetKey(Resource.IMAGE_SERVER, p, f"{p}-a"), "http://x", creds)
+               for p in projects]  # fmt: skip
+    fetcher.answers.update({t.key.id: image("ACTIVE") for t in by_id})
+    seen: list[tuple[str, str]] = []
+    for index in range(3):
+        poller = Poller(fetcher, MemoryStore(), tuple(by_id + covered), interval=60,
+                        concurrency=4, sweeps=tuple(sweeps), shard=Shard(index, 3))  # fmt: skip
+        snap = await poller.run_cycle()
+        seen += [(t.key.project_id, t.key.id) for t in snap.targets]
+        assert snap.shard == (index, 3)
+    assert sorted(seen) == sorted(
+        [("q", f"d{n}") for n in range(60)] + [(p, f"{p}-{x}") for p in projects for x in "ab"]
+    ), "every object exactly once"
+    assert sum(1 for c in fetcher.calls if not c.startswith("list:")) == 60, "covered IDs: no call"
+
+
+@pytest.mark.slow
+async def test_three_processes_share_an_account_fleet(
+    simulator: SimulatorServer, tmp_path: Path
+) -> None:
+    cloud = simulator.cloud
+    expected = set()
+    for n in range(30):
+        pid = f"shardproject{n:02d}"
+        cloud.add_project(pid, "cn-north-4" if n % 2 else "ap-southeast-3")
+        for m in range(3):
+            sid = f"srv-{n}-{m}"
+            cloud.put(Resource.IMAGE_SERVER, pid, sid, image_server_body(sid))
+            expected.add((pid, sid))
+    config = {
+        "credentials": {"access_key": AK, "secret_key": SK},
+        "poll": {"interval": "60s", "timeout": "2s"},
+        "accounts": [{"name": "prod", "iam_endpoint": simulator.url,
+                      "modelarts_endpoint": simulator.url, "workspace_endpoint": simulator.url,
+                      "discover": {"image_servers": {}}}],
+    }  # fmt: skip
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    procs = [
+        await start_exporter("--config.file", str(path), "--shard", str(i), "--total-shards", "3")
+        for i in range(3)
+    ]
+    found: list[tuple[str, str]] = []
+    calls: list[float] = []
+    try:
+        async with aiohttp.ClientSession() as s:
+            for _, base in procs:
+                for _ in range(100):
+                    async with s.get(base + "/metrics") as r:
+                        text = await r.text()
+                    if "\nhuaweicloud_image_exporter_last_poll_api_calls " in text:
+                        break
+                    await asyncio.sleep(0.1)
+                got = samples(text)
+                found += [(dict(k)["project_id"], dict(k)["id"]) for (name, k) in got
+                          if name == "huaweicloud_image_exporter_target_up"]  # fmt: skip
+                calls.append(got[("huaweicloud_image_exporter_last_poll_api_calls", frozenset())])
+    finally:
+        for proc, _ in procs:
+            await stop_exporter(proc)
+    assert sorted(found) == sorted(expected), "every object exactly once across the shards"
+    assert sum(calls) == 30 and all(4 <= c <= 16 for c in calls), calls  # about a third each
