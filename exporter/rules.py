@@ -85,6 +85,20 @@ def alert_rules(t: Tuning) -> list[dict[str, Any]]:
             "being collected.",
         ),
         alert(
+            "HuaweiCloudImageExporterShardMissing",
+            "count by (job) (count by (job, shard) "
+            f"(huaweicloud_image_exporter_shard_info{{{job}}}))\n"
+            "  < on(job) max by (job) "
+            f"(huaweicloud_image_exporter_total_shards{{{job}}})\n"
+            "or count by (job) (count by (job, total_shards) "
+            f"(huaweicloud_image_exporter_shard_info{{{job}}})) > 1",
+            300,
+            "critical",
+            "Shards of {{ $labels.job }} are missing or disagree on their number",
+            "Prometheus does not see every shard 0 to M-1 of {{ $labels.job }}, or its shards "
+            "were started with different --total-shards: part of the objects is not watched.",
+        ),
+        alert(
             "HuaweiCloudImageExporterPollStale",
             # Also fires when the first cycle never finishes: the exporter has been up for 3
             # intervals without a finished cycle. A just-started exporter stays silent.

@@ -18,7 +18,8 @@ from exporter.exposition.textformat import Format
 
 P = "p1"
 SUMMARY = ("huaweicloud_image_exporter_poll_", "huaweicloud_image_exporter_last_poll_",
-           "huaweicloud_image_exporter_targets", "huaweicloud_image_exporter_shard")  # fmt: skip
+           "huaweicloud_image_exporter_targets", "huaweicloud_image_exporter_shard",
+           "huaweicloud_image_exporter_total_shards")  # fmt: skip
 
 
 def image(status: str = "ACTIVE", name: str = "base") -> DevServerImage:

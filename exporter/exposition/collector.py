@@ -213,6 +213,12 @@ def _summary(snap: Snapshot) -> Iterator[Metric]:
     )
     shard.add_metric([], {"shard": str(snap.shard[0]), "total_shards": str(snap.shard[1])})
     yield shard
+    # The same M as a value: PromQL cannot compare a label with a count.
+    yield GaugeMetricFamily(
+        "huaweicloud_image_exporter_total_shards",
+        "How many shards share the work (1 when not sharded).",
+        value=float(snap.shard[1]),
+    )
 
 
 def _accounts(snap: Snapshot) -> Iterator[Metric]:
