@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from exporter.domain.targets import Resource, Sweep, SweepKey, Target, TargetKey
 from exporter.polling.poller import Poller
 from exporter.simulator import SimulatorServer
 from tests.helpers import AK, SK, image_server_body, samples, start_exporter, stop_exporter
+from tests.prom import generated_rules, prometheus, wait_for
 from tests.test_poller_fast import FakeFetcher, FakeListing, MemoryStore, image
 
 # Assignments that must never change: a shard restarted on another machine or Python
@@ -91,10 +93,12 @@ async def test_shards_together_poll_everything_exactly_once() -> None:
     assert sum(1 for c in fetcher.calls if not c.startswith("list:")) == 60, "covered IDs: no call"
 
 
-@pytest.mark.slow
-async def test_three_processes_share_an_account_fleet(
-    simulator: SimulatorServer, tmp_path: Path
-) -> None:
+ShardFleet = tuple[set[tuple[str, str]], list[tuple[asyncio.subprocess.Process, str]]]
+
+
+@pytest.fixture
+async def shard_fleet(simulator: SimulatorServer, tmp_path: Path) -> AsyncIterator[ShardFleet]:
+    """30 projects of an account, 3 image servers each, and three exporters sharing them."""
     cloud = simulator.cloud
     expected = set()
     for n in range(30):
@@ -113,27 +117,61 @@ async def test_three_processes_share_an_account_fleet(
     }  # fmt: skip
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
-    procs = [
-        await start_exporter("--config.file", str(path), "--shard", str(i), "--total-shards", "3")
-        for i in range(3)
-    ]
-    found: list[tuple[str, str]] = []
-    calls: list[float] = []
+    procs = []
     try:
-        async with aiohttp.ClientSession() as s:
-            for _, base in procs:
-                for _ in range(100):
-                    async with s.get(base + "/metrics") as r:
-                        text = await r.text()
-                    if "\nhuaweicloud_image_exporter_last_poll_api_calls " in text:
-                        break
-                    await asyncio.sleep(0.1)
-                got = samples(text)
-                found += [(dict(k)["project_id"], dict(k)["id"]) for (name, k) in got
-                          if name == "huaweicloud_image_exporter_target_up"]  # fmt: skip
-                calls.append(got[("huaweicloud_image_exporter_last_poll_api_calls", frozenset())])
+        for i in range(3):
+            procs.append(await start_exporter(
+                "--config.file", str(path), "--shard", str(i), "--total-shards", "3"
+            ))  # fmt: skip
+        yield expected, procs
     finally:
         for proc, _ in procs:
             await stop_exporter(proc)
+
+
+@pytest.mark.slow
+async def test_three_processes_share_an_account_fleet(shard_fleet: ShardFleet) -> None:
+    expected, procs = shard_fleet
+    found: list[tuple[str, str]] = []
+    calls: list[float] = []
+    async with aiohttp.ClientSession() as s:
+        for _, base in procs:
+            for _ in range(100):
+                async with s.get(base + "/metrics") as r:
+                    text = await r.text()
+                if "\nhuaweicloud_image_exporter_last_poll_api_calls " in text:
+                    break
+                await asyncio.sleep(0.1)
+            got = samples(text)
+            found += [(dict(k)["project_id"], dict(k)["id"]) for (name, k) in got
+                      if name == "huaweicloud_image_exporter_target_up"]  # fmt: skip
+            calls.append(got[("huaweicloud_image_exporter_last_poll_api_calls", frozenset())])
     assert sorted(found) == sorted(expected), "every object exactly once across the shards"
     assert sum(calls) == 30 and all(4 <= c <= 16 for c in calls), calls  # about a third each
+
+
+@pytest.mark.slow
+async def test_prometheus_fires_the_shard_alert_when_one_shard_stops(
+    shard_fleet: ShardFleet, tmp_path: Path
+) -> None:
+    _, procs = shard_fleet
+    targets = [base.removeprefix("http://") for _, base in procs]
+    rules = generated_rules("--pending-scale", "0.01")  # for: 5m becomes 3s
+    async with prometheus(tmp_path, targets, rules) as prom, aiohttp.ClientSession() as s:
+
+        async def all_shards_seen() -> bool:
+            query = "count(count by (shard) (huaweicloud_image_exporter_shard_info))"
+            result = (await prom.api(s, "query", query=query))["result"]
+            return bool(result) and result[0]["value"][1] == "3"
+
+        await wait_for("all three shards to be scraped", all_shards_seen, within=60)
+        await asyncio.sleep(5)  # longer than the rule's 3 s pending time
+        assert "HuaweiCloudImageExporterShardMissing" not in await prom.firing(s)
+
+        await stop_exporter(procs[2][0])
+
+        async def shard_missing() -> dict[str, str] | None:
+            return (await prom.firing(s)).get("HuaweiCloudImageExporterShardMissing")
+
+        alert = await wait_for("the shard alert to fire", shard_missing, within=60)
+        assert alert["severity"] == "critical" and alert["job"] == "huaweicloud-image-exporter"
