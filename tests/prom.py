@@ -17,6 +17,7 @@ import yaml
 from tests.helpers import free_port, require_tool
 
 JOB = "huaweicloud-image-exporter"
+REPLICA_JOB = "huaweicloud-image-exporter-replica"
 
 
 class Prometheus:
@@ -47,16 +48,21 @@ def generated_rules(*tuning: str) -> str:
 
 @asynccontextmanager
 async def prometheus(
-    workdir: Path, targets: Sequence[str], rules: str
+    workdir: Path, targets: Sequence[str], rules: str, replica_targets: Sequence[str] = ()
 ) -> AsyncIterator[Prometheus]:
-    """Prometheus scraping ``targets`` (host:port) every second, evaluating ``rules``."""
+    """Prometheus scraping ``targets`` (host:port) every second, evaluating ``rules``;
+    ``replica_targets`` are scraped again as a second job, standing in for HA replicas."""
     binary = require_tool("prometheus")
     (workdir / "alerts.yml").write_text(rules)
-    config = {
+    config: dict[str, Any] = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": ["alerts.yml"],
         "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": list(targets)}]}],
     }
+    if replica_targets:
+        config["scrape_configs"].append(
+            {"job_name": REPLICA_JOB, "static_configs": [{"targets": list(replica_targets)}]}
+        )
     (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
