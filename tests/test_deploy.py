@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.cli import build_parser
+from exporter.cli import build_parser, shard_of
 from exporter.config.load import load_config
+from exporter.domain.sharding import Shard
 from exporter.rules import Tuning, render, rule_groups
 from tests.helpers import require_tool
 
@@ -186,3 +187,47 @@ def test_systemd_unit_verifies_and_uses_real_flags() -> None:
 )
 def test_examples_hold_no_real_looking_secret(path: str) -> None:
     assert "YOUR_SECRET_ACCESS_KEY" in (ROOT / path).read_text()
+
+
+SHARDED = K8S / "sharded"
+
+
+def test_sharded_kubernetes_variant_validates_and_fits_together() -> None:
+    validate = require_tool("kubernetes-validate")
+    files = [str(SHARDED / f) for f in ("statefulset.yaml", "service.yaml", "pdb.yaml")]
+    result = run(validate, "--strict", "--kubernetes-version", "1.30.0", *files)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("passed") == 4  # two StatefulSets, the Service, the budget
+
+    sets = list(yaml.safe_load_all((SHARDED / "statefulset.yaml").read_text()))
+    service = yaml.safe_load((SHARDED / "service.yaml").read_text())
+    pdb = yaml.safe_load((SHARDED / "pdb.yaml").read_text())
+    monitor = yaml.safe_load((SHARDED / "podmonitor.yaml").read_text())
+    assert [s["metadata"]["name"] for s in sets] == [
+        "huaweicloud-image-exporter-a", "huaweicloud-image-exporter-b"
+    ]  # fmt: skip
+    assert service["spec"]["clusterIP"] == "None"
+    for s in sets:
+        spec = s["spec"]
+        labels = spec["template"]["metadata"]["labels"]
+        container = spec["template"]["spec"]["containers"][0]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        # Every pod takes its shard from its ordinal; M matches the number of pods.
+        args = build_parser().parse_args(container["args"])
+        assert args.shard_from_hostname and args.shard is None
+        total = int(env["HUAWEICLOUD_IMAGE_EXPORTER_TOTAL_SHARDS"])
+        assert total == spec["replicas"]
+        for ordinal in range(total):
+            pod = f"{s['metadata']['name']}-{ordinal}"
+            assert shard_of(args, env, pod) == Shard(ordinal, total)
+        assert spec["serviceName"] == service["metadata"]["name"]
+        for selector in (service["spec"]["selector"], pdb["spec"]["selector"]["matchLabels"],
+                         monitor["spec"]["selector"]["matchLabels"]):  # fmt: skip
+            assert selector.items() <= labels.items()
+        anti = spec["template"]["spec"]["affinity"]["podAntiAffinity"]
+        assert anti["preferredDuringSchedulingIgnoredDuringExecution"]
+    endpoint = monitor["spec"]["podMetricsEndpoints"][0]
+    assert endpoint["port"] == "http-metrics"
+    assert endpoint["relabelings"][0]["replacement"] == Tuning().job
+    kustomization = yaml.safe_load((SHARDED / "kustomization.yaml").read_text())
+    assert all((SHARDED / r).exists() for r in kustomization["resources"])
