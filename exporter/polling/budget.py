@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from exporter.config.settings import Settings
-from exporter.polling.poller import estimate_calls
+from exporter.domain.targets import Sweep, Target
+
+
+def estimate_calls(targets: Iterable[Target], sweeps: Iterable[Sweep]) -> int:
+    """API calls a cycle needs at least: one per configured ID outside sweeps, one per
+    sweep (a sweep of image servers needs one more per hundred objects it finds)."""
+    swept = {(s.key.resource, s.key.project_id) for s in sweeps}
+    return len(swept) + sum(1 for t in targets if (t.key.resource, t.key.project_id) not in swept)
 
 
 @dataclass(frozen=True, slots=True)

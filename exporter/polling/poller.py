@@ -97,18 +97,6 @@ def configured(targets: Iterable[Target]) -> dict[Resource, int]:
     return counts
 
 
-def sweep_key(key: TargetKey) -> SweepKey:
-    """The sweep an object would belong to."""
-    return SweepKey(key.resource, key.project_id)
-
-
-def estimate_calls(targets: Iterable[Target], sweeps: Iterable[Sweep]) -> int:
-    """API calls a cycle needs at least: one per configured ID outside sweeps, one per
-    sweep (a sweep of image servers needs one more per hundred objects it finds)."""
-    swept = {s.key for s in sweeps}
-    return len(swept) + sum(1 for t in targets if sweep_key(t.key) not in swept)
-
-
 @dataclass
 class _Round:
     """What one cycle (or partial poll) learnt, before it is merged."""
@@ -178,19 +166,23 @@ class Poller:
         """This shard's part: the sweeps it owns, and the configured targets it owns: by
         their sweep's owner when a sweep covers them, by their own ID when none does."""
         self._active = tuple(s for s in sweeps if self._shard.owns(sweep_unit(s.key)))
-        if self._shard.total == 1:
-            self._owned = self._targets
-        else:
-            covered = {(s.key.resource, s.key.project_id) for s in sweeps}
-            mine = {(s.key.resource, s.key.project_id) for s in self._active}
-            self._owned = tuple(
-                t
-                for t in self._targets
-                if ((k := (t.key.resource, t.key.project_id)) in covered and k in mine)
-                or (k not in covered and t.key in self._hashed)
+        if not sweeps:  # by ID alone (the common case): nothing to sort out per target
+            self._owned = self._plain = tuple(
+                t for t in self._targets if self._shard.total == 1 or t.key in self._hashed
             )
-        swept = {s.key for s in sweeps}
-        self._plain = tuple(t for t in self._owned if sweep_key(t.key) not in swept)
+            return
+        covered = {(s.key.resource, s.key.project_id) for s in sweeps}
+        mine = {(s.key.resource, s.key.project_id) for s in self._active}
+        owned, plain = [], []
+        for t in self._targets:
+            k = (t.key.resource, t.key.project_id)
+            if k not in covered:
+                if self._shard.total == 1 or t.key in self._hashed:
+                    owned.append(t)
+                    plain.append(t)
+            elif k in mine:
+                owned.append(t)
+        self._owned, self._plain = tuple(owned), tuple(plain)
 
     def reconfigure(
         self,
