@@ -94,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="take N from the host name's trailing -<n> (a StatefulSet pod's ordinal)",
     )
+    p.add_argument(
+        "--storage.path",
+        dest="storage_path",
+        metavar="PATH",
+        help="keep each object's state in this file across restarts (default: in memory only)",
+    )
     p.add_argument("--log.level", dest="log_level", choices=LEVELS, default="info")
     p.add_argument("--log.format", dest="log_format", choices=("text", "json"), default="text")
     p.add_argument(
@@ -175,6 +181,7 @@ async def _run(args: argparse.Namespace, redactor: Redactor, shard: Shard) -> in
         web_config=web_config,
         limits=Limits(max_connections=args.max_connections),
         shard=shard,
+        storage_path=args.storage_path,
     )
     try:
         if args.once:

@@ -30,6 +30,7 @@ from exporter.polling.accounts import ProjectFinder
 from exporter.polling.budget import Budget
 from exporter.polling.poller import Poller, configured
 from exporter.polling.scheduler import PollScheduler
+from exporter.storage.statefile import StateFile
 from exporter.web.listener import Limits
 from exporter.web.listener import listen as serve
 from exporter.web.server import build_app
@@ -76,6 +77,7 @@ class Exporter:
         session: aiohttp.ClientSession | None = None,
         limits: Limits | None = None,
         shard: Shard | None = None,
+        storage_path: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._limits = limits or Limits()
@@ -95,6 +97,8 @@ class Exporter:
         self.api_metrics = ApiMetrics(self.registry)
         self.reload_metrics = ReloadMetrics(self.registry)
         self.reload_metrics.record(True)
+        self.state_file = StateFile(storage_path, self.registry) if storage_path else None
+        self._restored = False
         # The exposition owns the served snapshot; the poller hands it changes.
         shard = shard or Shard()
         self.exposition = Exposition(
@@ -162,7 +166,7 @@ class Exporter:
     async def _scheduled_cycle(self) -> None:
         self._cycle = asyncio.current_task()
         try:
-            await self.poller.run_cycle()
+            await self.run_cycle()
         except asyncio.CancelledError:
             # Only stop() cancels this task; end it quietly so the scheduler logs no error.
             log.info("poll cycle in flight cancelled for shutdown")
@@ -172,11 +176,26 @@ class Exporter:
             self._cycle = None
 
     async def run_cycle(self) -> Snapshot:
-        """One poll cycle now, outside the schedule (``--once``, tests)."""
-        return await self.poller.run_cycle()
+        """One poll cycle, then the state file written if anything in it changed."""
+        await self.restore()
+        snapshot = await self.poller.run_cycle()
+        if self.state_file is not None:
+            await self.state_file.save(snapshot)
+        return snapshot
+
+    async def restore(self) -> None:
+        """Serve the state file's states (once, before the first cycle)."""
+        if self.state_file is None or self._restored:
+            return
+        self._restored = True
+        # A large file takes a second or two to read: not on the loop.
+        states = await asyncio.to_thread(self.state_file.load)
+        if states:
+            await self.poller.restore(states)
 
     async def start(self, listen: ListenAddress | None = None, *, schedule: bool = True) -> None:
         """Serve HTTP (when ``listen`` is given) and start the schedule."""
+        await self.restore()
         if listen is not None:
             app = build_app(self.exposition, self.reload, self._web_config)
             tls: ssl.SSLContext | None = None

@@ -9,7 +9,17 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "exporter"
 # Lower layers first; a module may import its own layer and any layer before it.
-LAYERS = ["domain", "cloud", "config", "polling", "exposition", "web", "simulator", "(top level)"]
+LAYERS = [
+    "domain",
+    "cloud",
+    "config",
+    "storage",
+    "polling",
+    "exposition",
+    "web",
+    "simulator",
+    "(top level)",
+]
 
 
 def layer_of(module: str) -> int:

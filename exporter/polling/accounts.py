@@ -74,6 +74,11 @@ class ProjectFinder:
         self._refresh = refresh
 
     @property
+    def accounts(self) -> tuple[Account, ...]:
+        """The accounts configured."""
+        return self._accounts
+
+    @property
     def states(self) -> tuple[AccountState, ...]:
         """Each account's project-list health, once it has been asked."""
         return tuple(f.state for a in self._accounts if (f := self._found.get(a.name)) and f.state)

@@ -238,6 +238,34 @@ class Poller:
         found = await self._poll(targets, sweeps, deadline=deadline)
         return await self._merge(found, None)
 
+    async def restore(self, states: Iterable[TargetState]) -> Snapshot:
+        """Serve states kept from before a restart (``--storage.path``), before the first
+        cycle; those of objects this configuration and shard do not watch are dropped.
+
+        Objects of accounts' projects cannot be checked until the projects are listed: they
+        are kept when their sweep would be this shard's, and the first cycle drops the rest.
+        """
+        owned = {t.key for t in self._owned}
+        swept = {(s.key.resource, s.key.project_id) for s in self._active}
+        accounts = self._finder is not None and bool(self._finder.accounts)
+
+        def watched(state: TargetState) -> bool:
+            k = state.key
+            if k in owned:
+                return True
+            if state.origin is not Origin.DISCOVERED:
+                return False
+            if (k.resource, k.project_id) in swept:
+                return True
+            return accounts and self._shard.owns(sweep_unit(SweepKey(k.resource, k.project_id)))
+
+        kept = tuple(s for s in states if watched(s))
+
+        async def change(current: Snapshot) -> Snapshot:
+            return replace(current, targets=kept)
+
+        return await self._store.update(change)
+
     async def publish_current(self) -> Snapshot:
         """Publish the snapshot restricted to what is configured (after a reload)."""
         return await self._merge(_Round(), None)

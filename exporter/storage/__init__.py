@@ -1,0 +1,1 @@
+"""State that survives restarts: the state file's format, and reading and writing it."""

@@ -1,0 +1,179 @@
+"""``--storage.path``: the state file, read once at start and written after poll cycles.
+
+Writing is atomic (a temporary file in the same directory, fsync, rename, fsync of the
+directory), so a crash leaves the old file or the new one, never half of one. Nothing
+about the file may stop the exporter: a file that cannot be read or understood is set
+aside as ``PATH.bad`` with one warning and the exporter starts fresh; a write that fails
+(full disk, read-only volume) is a warning and ``..._state_write_success 0``, and polling
+goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable, Hashable
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Gauge
+from pydantic import ValidationError
+
+from exporter.config.errors import ConfigError
+from exporter.config.files import read_bytes
+from exporter.domain.state import Snapshot, TargetState
+from exporter.storage.codec import VERSION, decode, encode
+
+log = logging.getLogger(__name__)
+
+# 100,000 objects take about 60 MB; a file much larger than any fleet is not ours.
+MAX_STATE_BYTES = 512 << 20
+# Last-success times change every cycle; on their own they are written this seldom.
+REFRESH = 300.0
+
+
+class StateMetrics:
+    """``huaweicloud_image_exporter_state_*``: registered only when a state file is used."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.write_success = Gauge(
+            "huaweicloud_image_exporter_state_write_success",
+            "Whether the last write of the state file (--storage.path) succeeded (1) or "
+            "failed (0).",
+            registry=registry,
+        )
+        self.last_write = Gauge(
+            "huaweicloud_image_exporter_state_last_write_timestamp_seconds",
+            "When the state file was last written successfully.",
+            registry=registry,
+        )
+        self.restored = Gauge(
+            "huaweicloud_image_exporter_state_restored_targets",
+            "Objects whose state was read from the state file at start.",
+            registry=registry,
+        )
+
+
+def _why(exc: ValidationError) -> str:
+    """What is wrong with a file, in one phrase: its version, its JSON or its first field."""
+    errors = exc.errors()
+    for e in errors:
+        if e["loc"] == ("version",):
+            if e["type"] == "missing":
+                return "it has no format version; it is not a state file"
+            return f"it has format version {e['input']!r}; this exporter reads {VERSION}"
+    first = errors[0]
+    if first["type"] == "json_invalid":
+        return f"it is not valid JSON (truncated or corrupt?): {first['msg']}"
+    where = ".".join(str(p) for p in first["loc"])
+    return f"{where}: {first['msg']}" if where else first["msg"]
+
+
+def _durable(targets: tuple[TargetState, ...]) -> list[Hashable]:
+    """What must survive a restart, without the times that change every cycle."""
+    return [
+        (t.key, t.up, t.exists, t.obj, t.status_since, t.error_label, t.origin, t.missing)
+        for t in targets
+    ]
+
+
+class StateFile:
+    """Reads and writes one state file; the only code that touches it."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], registry: CollectorRegistry,
+        clock: Callable[[], float] = time.time,
+    ) -> None:  # fmt: skip
+        self.path = Path(path)
+        self._clock = clock
+        self._metrics = StateMetrics(registry)
+        self._written: list[Hashable] | None = None  # what the file holds, as _durable() has it
+        self._written_at = 0.0
+        self._failing = False
+        self._lock = asyncio.Lock()
+
+    def load(self) -> tuple[TargetState, ...]:
+        """The stored states; () when there is no usable file."""
+        try:
+            data = read_bytes(self.path, MAX_STATE_BYTES, "--storage.path")
+        except ConfigError as exc:
+            if not self.path.exists() and not self.path.is_symlink():
+                log.info("no state file yet; starting fresh", extra={"path": str(self.path)})
+                return ()
+            return self._unusable(exc.problems[0])
+        if not data:
+            return self._unusable("the file is empty")
+        try:
+            stored = decode(data)
+        except ValidationError as exc:
+            return self._unusable(_why(exc))
+        states = tuple(e.state() for e in stored.targets)
+        self._metrics.restored.set(len(states))
+        log.info("state read", extra={"path": str(self.path), "targets": len(states)})
+        return states
+
+    def _unusable(self, why: str) -> tuple[TargetState, ...]:
+        aside = self.path.with_name(self.path.name + ".bad")
+        try:
+            os.replace(self.path, aside)
+            kept = f"; it was moved to {aside} for inspection"
+        except OSError as exc:
+            kept = f"; it could not be moved aside ({exc.strerror or exc}) and will be replaced"
+        log.warning(
+            "state file %s is unusable (%s): starting fresh%s", self.path, why, kept,
+        )  # fmt: skip
+        return ()
+
+    async def save(self, snapshot: Snapshot) -> None:
+        """Write the snapshot's states when they changed since the last write (or when the
+        last write is older than REFRESH); a failure is logged and counted, never raised."""
+        async with self._lock:
+            await asyncio.to_thread(self._save, snapshot.targets)
+
+    def _save(self, targets: tuple[TargetState, ...]) -> None:
+        now = self._clock()
+        durable = _durable(targets)
+        if durable == self._written and now - self._written_at < REFRESH:
+            return
+        try:
+            self._write(encode(targets, now))
+        except OSError as exc:
+            self._metrics.write_success.set(0)
+            if not self._failing:
+                log.warning(
+                    "cannot write the state file %s: %s; polling goes on, and a restart "
+                    "now would lose state",
+                    self.path,
+                    exc.strerror or exc,
+                )
+            self._failing = True
+            return
+        if self._failing:
+            log.info("state file written again", extra={"path": str(self.path)})
+        self._failing = False
+        self._written, self._written_at = durable, now
+        self._metrics.write_success.set(1)
+        self._metrics.last_write.set(now)
+
+    def _write(self, data: bytes) -> None:
+        """Replace the file atomically; mkstemp creates the temporary file with mode 0600."""
+        directory = self.path.parent
+        fd, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(temporary, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)

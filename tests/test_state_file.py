@@ -1,0 +1,257 @@
+"""--storage.path: state that survives restarts, and files that are not what they should be."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from exporter.cloud.transport import RetryPolicy
+from exporter.config.settings import Settings
+from exporter.domain.state import TargetState
+from exporter.domain.targets import Resource
+from exporter.exposition.textformat import Format
+from exporter.runtime import Exporter
+from exporter.simulator import SimulatorServer
+from exporter.storage.statefile import StateFile
+from tests.helpers import IN_CI, PROJECT, image_server_body, settings, value
+
+SINCE = "huaweicloud_image_exporter_status_last_change_timestamp_seconds"
+WRITE_OK = "huaweicloud_image_exporter_state_write_success"
+
+
+class Clock:
+    """A wall clock the test moves by hand."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def text(e: Exporter) -> str:
+    return b"".join(e.exposition.body(Format.TEXT, gzip=False)).decode()
+
+
+def since(out: str, sid: str) -> float | None:
+    return value(out, SINCE, resource="image_server", project_id=PROJECT, id=sid)
+
+
+@pytest.fixture
+def servers(simulator: SimulatorServer) -> SimulatorServer:
+    for sid, status in (("srv-a", "BUILDING"), ("srv-b", "CREATING"), ("srv-c", "ACTIVE")):
+        simulator.cloud.put(Resource.IMAGE_SERVER, PROJECT, sid, image_server_body(sid, status))
+    return simulator
+
+
+def make(simulator: SimulatorServer, path: Path, clock: Clock, *ids: str) -> Exporter:
+    s: Settings = settings(simulator.url, servers=ids or ("srv-a", "srv-b", "srv-c"))
+    return Exporter(s, retry_policy=RetryPolicy(retries=0), storage_path=str(path), clock=clock)
+
+
+async def test_restart_keeps_status_since_exactly(servers: SimulatorServer, tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    clock = Clock(1_000_000.0)
+    first = make(servers, path, clock)
+    await first.run_cycle()
+    clock.now += 600
+    await first.run_cycle()  # nothing changed: since stays at the first sighting
+    before = text(first)
+    await first.stop()
+    assert since(before, "srv-a") == 1_000_000.0
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert value(before, WRITE_OK) == 1.0
+
+    # Restarted an hour later; meanwhile srv-b finished.
+    servers.cloud.set_status(Resource.IMAGE_SERVER, PROJECT, "srv-b", "ACTIVE")
+    clock.now = 1_003_600.0
+    second = make(servers, path, clock)
+    await second.start(schedule=False)
+    # Served at once, before any poll: the restart leaves no gap in the series.
+    restored = text(second)
+    assert since(restored, "srv-a") == 1_000_000.0
+    assert since(restored, "srv-b") == 1_000_000.0
+    assert value(restored, "huaweicloud_image_exporter_state_restored_targets") == 3.0
+    await second.run_cycle()
+    after = text(second)
+    await second.stop()
+    assert since(after, "srv-a") == 1_000_000.0  # same status: the old clock, to the second
+    assert since(after, "srv-c") == 1_000_000.0
+    assert since(after, "srv-b") == 1_003_600.0  # a different status starts a new "since"
+    last_success = "huaweicloud_image_exporter_target_last_success_timestamp_seconds"
+    assert value(after, last_success, resource="image_server", project_id=PROJECT, id="srv-a") == (
+        1_003_600.0
+    )
+
+
+async def test_objects_no_longer_watched_are_dropped(
+    servers: SimulatorServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "state.json"
+    clock = Clock(1_000_000.0)
+    first = make(servers, path, clock)
+    await first.run_cycle()
+    await first.stop()
+    second = make(servers, path, clock, "srv-a")
+    await second.start(schedule=False)
+    out = text(second)
+    await second.stop()
+    assert since(out, "srv-a") == 1_000_000.0
+    assert since(out, "srv-b") is None and since(out, "srv-c") is None
+
+
+async def test_written_only_when_something_changed(
+    servers: SimulatorServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "state.json"
+    clock = Clock(1_000_000.0)
+    e = make(servers, path, clock)
+    await e.run_cycle()
+    written = path.stat().st_mtime_ns, path.read_bytes()
+    os.utime(path, ns=(0, 0))
+    clock.now += 60
+    await e.run_cycle()  # only last-success times moved
+    assert path.stat().st_mtime_ns == 0
+    servers.cloud.set_status(Resource.IMAGE_SERVER, PROJECT, "srv-a", "BUILT")
+    clock.now += 60
+    await e.run_cycle()
+    await e.stop()
+    assert path.stat().st_mtime_ns != 0 and path.read_bytes() != written[1]
+    assert json.loads(path.read_bytes())["version"] == 1
+    assert sorted(os.listdir(tmp_path)) == ["state.json"]  # no temporary file left behind
+
+
+def valid_file(tmp_path: Path) -> bytes:
+    entry = {
+        "resource": "image_server", "project_id": PROJECT, "id": "srv-a",
+        "origin": "configured", "up": True, "exists": True, "last_success": 10.0,
+        "status_since": 5.0, "missing": 0,
+    }  # fmt: skip
+    return json.dumps({"version": 1, "written": 10.0, "targets": [entry]}).encode()
+
+
+BAD_FILES: dict[str, Callable[[Path], bytes]] = {
+    "corrupt": lambda p: b"\x00\xff garbage \x13" * 100,
+    "truncated": lambda p: valid_file(p)[:-20],
+    "empty": lambda p: b"",
+    "other-version": lambda p: valid_file(p).replace(b'"version": 1', b'"version": 2'),
+    "not-a-state-file": lambda p: b'{"targets": []}',
+    "hostile-values": lambda p: valid_file(p).replace(b"10.0", b"1e999"),
+    "wrong-kind": lambda p: valid_file(p).replace(
+        b'"missing": 0',
+        b'"missing": 0, "devserver_image": {"name": "x", "arch": "",'
+        b' "server_type": "", "status": "ACTIVE"}',
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_FILES))
+def test_a_bad_file_is_one_warning_and_a_fresh_start(
+    kind: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "state.json"
+    content = BAD_FILES[kind](tmp_path)
+    path.write_bytes(content)
+    caplog.set_level(logging.INFO, logger="exporter")
+    assert StateFile(path, CollectorRegistry()).load() == ()
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
+    message = warnings[0].getMessage()
+    assert "unusable" in message and "starting fresh" in message
+    assert (tmp_path / "state.json.bad").read_bytes() == content  # kept for inspection
+    assert not path.exists()
+
+
+def test_the_reason_is_named(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "state.json"
+    for content, reason in (
+        (BAD_FILES["other-version"](tmp_path), "format version 2; this exporter reads 1"),
+        (BAD_FILES["truncated"](tmp_path), "not valid JSON"),
+        (BAD_FILES["hostile-values"](tmp_path), "written: Input should be a finite number"),
+    ):
+        caplog.clear()
+        path.write_bytes(content)
+        StateFile(path, CollectorRegistry()).load()
+        assert reason in caplog.text
+
+
+def test_a_missing_file_is_a_quiet_fresh_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="exporter")
+    assert StateFile(tmp_path / "none.json", CollectorRegistry()).load() == ()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_restored_strings_are_bounded(tmp_path: Path) -> None:
+    entry = json.loads(valid_file(tmp_path))
+    server = {
+        "name": "é" * 100_000, "image_id": "", "image_type": "", "server_id": "",
+        "instance_id": "", "server_group_id": "", "app_group_id": "",
+        "enterprise_project_id": "", "status": "BUILDING", "created": None, "updated": None,
+        "accounts": [["USER", 1]],
+    }  # fmt: skip
+    entry["targets"][0]["image_server"] = server
+    entry["targets"][0]["error"] = "e" * 100_000
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps(entry))
+    (state,) = StateFile(path, CollectorRegistry()).load()
+    assert isinstance(state, TargetState) and state.obj is not None
+    assert len(state.obj.name) <= 1024
+    assert state.error is not None and len(state.error) <= 512
+
+
+def unprivileged() -> list[str]:
+    """A prefix that runs a command without root's power to ignore file permissions."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        message = "running as root and setpriv (util-linux) is missing"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def run_demo_once(path: Path) -> subprocess.CompletedProcess[str]:
+    command = [*unprivileged(), sys.executable, "-m", "exporter", "--demo", "--once"]
+    return subprocess.run(
+        [*command, "--storage.path", str(path)], check=False, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+
+
+def test_an_unreadable_file_is_one_warning(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    path.write_bytes(valid_file(tmp_path))
+    path.chmod(0)
+    done = run_demo_once(path)
+    warnings = [
+        line for line in done.stderr.splitlines() if "level=warn" in line and "state" in line
+    ]
+    assert len(warnings) == 1, done.stderr
+    assert "Permission denied" in warnings[0] and "starting fresh" in warnings[0]
+    assert "huaweicloud_image_exporter_target_up" in done.stdout  # it polled all the same
+    assert (tmp_path / "state.json.bad").exists()
+
+
+def test_a_read_only_directory_keeps_polling(tmp_path: Path) -> None:
+    directory = tmp_path / "ro"
+    directory.mkdir()
+    directory.chmod(0o555)
+    done = run_demo_once(directory / "state.json")
+    assert value(done.stdout, WRITE_OK) == 0.0, done.stderr
+    assert value(done.stdout, "huaweicloud_image_exporter_last_poll_api_calls") is not None
+    assert "cannot write the state file" in done.stderr
+    assert "Permission denied" in done.stderr
