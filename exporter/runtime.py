@@ -8,7 +8,7 @@ import gc
 import logging
 import ssl
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 
 import aiohttp
@@ -134,8 +134,15 @@ class Exporter:
             shard=shard,
             clock=clock,
         )
-        self._scheduler = PollScheduler(self._scheduled_cycle, poll.interval)
-        self._cycle: asyncio.Task[object] | None = None
+        self._scheduler = PollScheduler(
+            self._scheduled_cycle,
+            poll.interval,
+            self._scheduled_transitional,
+            poll.transitional_interval,
+        )
+        # Cycles and quick polls of transitional objects never overlap: each would merge
+        # answers computed against a snapshot the other is about to replace.
+        self._polling = asyncio.Lock()
         self._background: set[asyncio.Task[object]] = set()
         self._runner: web.AppRunner | None = None
         self.addresses: list[tuple[str, int]] = []
@@ -163,25 +170,48 @@ class Exporter:
         self._iam_backoff = poll.interval
         self.client.retain(settings.credentials, iam_failure_backoff=poll.interval)
 
-    async def _scheduled_cycle(self) -> None:
-        self._cycle = asyncio.current_task()
+    async def _scheduled(self, work: Callable[[], Awaitable[object]], what: str) -> None:
+        """Run one scheduled poll so that stop() can cancel it and no error escapes."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._background.add(task)
         try:
-            await self.run_cycle()
+            await work()
         except asyncio.CancelledError:
-            # Only stop() cancels this task; end it quietly so the scheduler logs no error.
-            log.info("poll cycle in flight cancelled for shutdown")
+            # Only stop() cancels these; end quietly so the scheduler logs no error.
+            log.info("%s in flight cancelled for shutdown", what)
         except Exception:
-            log.exception("poll cycle failed; the next one runs on schedule")
+            log.exception("%s failed; the next one runs on schedule", what)
         finally:
-            self._cycle = None
+            self._background.discard(task)
+
+    async def _scheduled_cycle(self) -> None:
+        await self._scheduled(self.run_cycle, "poll cycle")
+
+    async def _scheduled_transitional(self) -> None:
+        await self._scheduled(self.poll_transitional, "quick poll of transitional objects")
 
     async def run_cycle(self) -> Snapshot:
         """One poll cycle, then the state file written if anything in it changed."""
         await self.restore()
-        snapshot = await self.poller.run_cycle()
+        async with self._polling:
+            snapshot = await self.poller.run_cycle()
+        await self._save(snapshot)
+        return snapshot
+
+    async def poll_transitional(self) -> None:
+        """Between cycles, ask about objects in a transitional status; skipped while a
+        cycle runs (it asks about them anyway)."""
+        if self._polling.locked():
+            return
+        async with self._polling:
+            snapshot = await self.poller.poll_transitional()
+        if snapshot is not None:
+            await self._save(snapshot)
+
+    async def _save(self, snapshot: Snapshot) -> None:
         if self.state_file is not None:
             await self.state_file.save(snapshot)
-        return snapshot
 
     async def restore(self) -> None:
         """Serve the state file's states (once, before the first cycle)."""
@@ -272,7 +302,7 @@ class Exporter:
             sweeps=settings.sweeps,
             rate=settings.poll.max_requests_per_second,
         )
-        self._scheduler.reschedule(settings.poll.interval)
+        self._scheduler.reschedule(settings.poll.interval, settings.poll.transitional_interval)
         await self.poller.publish_current()
         if added or added_sweeps or settings.accounts:
             self._in_background(self.poller.poll_some(added, added_sweeps))
@@ -295,7 +325,7 @@ class Exporter:
     async def stop(self) -> None:
         """Stop scheduling, cancel the cycle in flight, stop serving, close connections."""
         self._scheduler.shutdown()
-        pending = [t for t in (self._cycle, *self._background) if t is not None]
+        pending = list(self._background)
         for task in pending:
             task.cancel()
         for task in pending:

@@ -313,6 +313,12 @@ def resolve(model: ConfigModel, env: Mapping[str, str]) -> Settings:
             f"poll.timeout: {poll.timeout:g}s is not shorter than poll.interval "
             f"({poll.interval:g}s); make the timeout shorter or the interval longer"
         )
+    if poll.transitional_interval is not None and poll.transitional_interval >= poll.interval:
+        problems.append(
+            f"poll.transitional_interval: {poll.transitional_interval:g}s is not shorter than "
+            f"poll.interval ({poll.interval:g}s); make it shorter, or remove it: every cycle "
+            "polls transitional objects anyway"
+        )
     if not model.targets and not model.accounts:
         problems.append(
             "targets: the list is empty; add at least one project with IDs to poll or to "

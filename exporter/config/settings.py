@@ -60,6 +60,9 @@ class PollSettings:
     retries: Annotated[int, Field(ge=0, le=10)] = 2
     max_requests_per_second: Annotated[float | None, Field(gt=0)] = None
     projects_refresh_interval: Duration = 600.0  # how often accounts' project lists are read
+    # Objects in a transitional status (CREATING, BUILDING, DELETING) are asked about this
+    # often between cycles; None: only in cycles.
+    transitional_interval: Duration | None = None
 
 
 @dataclass(frozen=True, slots=True)

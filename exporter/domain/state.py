@@ -22,6 +22,8 @@ IMAGE_SERVER_STATUSES = (
     "DELETING",
     NULL_STATUS,
 )
+# Statuses that end by themselves, soon: worth polling more often than the rest.
+TRANSITIONAL_STATUSES = frozenset({"CREATING", "BUILDING", "DELETING"})
 ACCOUNT_TYPES = ("USER", "USER_GROUP")
 OTHER_ACCOUNT_TYPE = "other"  # every undocumented account type, counted together
 

@@ -22,6 +22,7 @@ from exporter.cloud.transport import is_gateway_not_found
 from exporter.domain.accounts import Project
 from exporter.domain.sharding import Shard, sweep_unit, target_unit
 from exporter.domain.state import (
+    TRANSITIONAL_STATUSES,
     CloudObject,
     Snapshot,
     SweepState,
@@ -236,6 +237,27 @@ class Poller:
             self._assign(self._all_sweeps())
             sweeps = (*sweeps, *(s for s in self._active if s.key not in before))
         found = await self._poll(targets, sweeps, deadline=deadline)
+        return await self._merge(found, None)
+
+    async def poll_transitional(self) -> Snapshot | None:
+        """Ask again about objects in a transitional status (``poll.transitional_interval``),
+        one detail call each, and merge the answers; None when there is none."""
+        current = self._store.snapshot
+        configured = {t.key: t for t in self._owned}
+        sweeps = {(s.key.resource, s.key.project_id): s for s in self._active}
+        targets: list[Target] = []
+        async for state in _paced(current.targets):
+            if state.obj is None or state.obj.status not in TRANSITIONAL_STATUSES:
+                continue
+            k = state.key
+            target = configured.get(k)
+            if target is None and (sweep := sweeps.get((k.resource, k.project_id))) is not None:
+                target = sweep.target(k.id)
+            if target is not None:
+                targets.append(target)
+        if not targets:
+            return None
+        found = await self._poll(tuple(targets), (), deadline=time.monotonic() + self._interval)
         return await self._merge(found, None)
 
     async def restore(self, states: Iterable[TargetState]) -> Snapshot:

@@ -125,6 +125,7 @@ class SimulatedCloud:
     faults: dict[ObjectKey | str, Fault] = field(default_factory=dict)
     requests: Counter[tuple[str, int]] = field(default_factory=Counter)
     user_agents: Counter[str] = field(default_factory=Counter)
+    paths: Counter[str] = field(default_factory=Counter)  # requests by path, every API
     # IAM's project list, as GET /v3/auth/projects answers it.
     projects: list[dict[str, Any]] = field(default_factory=list)
     domain_ids: list[str] = field(default_factory=list)  # X-Domain-Id of each project list call
@@ -230,6 +231,7 @@ class SimulatedCloud:
     ) -> web.StreamResponse | None:
         """Latency, authentication and faults of a list page; None to answer normally."""
         self.user_agents[request.headers.get("User-Agent", "")] += 1
+        self.paths[request.path] += 1
         if self.latency:
             await asyncio.sleep(self.latency)
         project_id = request.match_info["project_id"]
@@ -299,6 +301,7 @@ class SimulatedCloud:
         if self.on_request is not None:
             self.on_request()
         self.user_agents[request.headers.get("User-Agent", "")] += 1
+        self.paths[request.path] += 1
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
