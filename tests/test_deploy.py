@@ -82,7 +82,13 @@ def test_kubernetes_core_manifests_validate_against_schemas() -> None:
     validate = require_tool("kubernetes-validate")
     files = [
         str(K8S / f)
-        for f in ("deployment.yaml", "service.yaml", "configmap.yaml", "secret.example.yaml")
+        for f in (
+            "deployment.yaml",
+            "pvc.yaml",
+            "service.yaml",
+            "configmap.yaml",
+            "secret.example.yaml",
+        )
     ]
     result = run(validate, "--strict", "--kubernetes-version", "1.30.0", *files)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -92,6 +98,10 @@ def test_kubernetes_core_manifests_validate_against_schemas() -> None:
 def k8s(name: str) -> dict[str, Any]:
     doc: dict[str, Any] = yaml.safe_load((K8S / name).read_text())
     return doc
+
+
+def mounts_of(container: dict[str, Any]) -> dict[str, str]:
+    return {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
 
 
 def test_kubernetes_pieces_fit_together(tmp_path: Path) -> None:
@@ -116,7 +126,15 @@ def test_kubernetes_pieces_fit_together(tmp_path: Path) -> None:
     assert monitor["spec"]["endpoints"][0]["relabelings"][0]["replacement"] == Tuning().job
     kustomization = k8s("kustomization.yaml")
     assert all((K8S / r).exists() for r in kustomization["resources"])
-    build_parser().parse_args(container["args"])
+    args = build_parser().parse_args(container["args"])
+    # The state file sits on the claimed volume, which the exporter's group may write.
+    state_mount = mounts_of(container)["state"]
+    assert args.storage_path.startswith(state_mount + "/")
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    claim = volumes["state"]["persistentVolumeClaim"]["claimName"]
+    assert claim == k8s("pvc.yaml")["metadata"]["name"]
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"  # one pod holds the volume
     # The ConfigMap's configuration loads, with the Secret's file and the env the pod gets.
     config_text = k8s("configmap.yaml")["data"]["config.yaml"]
     secret = tmp_path / "secret_key"
@@ -125,7 +143,7 @@ def test_kubernetes_pieces_fit_together(tmp_path: Path) -> None:
     config_file.write_text(
         config_text.replace("/etc/huaweicloud-image-exporter/secrets/secret_key", str(secret))
     )
-    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    mounts = mounts_of(container)
     assert "/etc/huaweicloud-image-exporter/secrets/secret_key".startswith(mounts["secrets"])
     assert container["args"][0] == f"--config.file={mounts['config']}/config.yaml"
     settings = load_config(config_file, env={"HUAWEICLOUD_SDK_AK": "ak"})
@@ -147,9 +165,16 @@ def test_compose_stack_is_wired_to_the_shipped_files() -> None:
     compose = yaml.safe_load(compose_file.read_text())
     services = compose["services"]
     assert {"huaweicloud-image-exporter", "prometheus", "alertmanager", "grafana"} <= set(services)
-    build_parser().parse_args(services["huaweicloud-image-exporter"]["command"])
+    exporter = services["huaweicloud-image-exporter"]
+    args = build_parser().parse_args(exporter["command"])
+    # State across restarts: a named volume at the state file's directory.
+    named = set(compose["volumes"])
+    state = [v.split(":") for v in exporter["volumes"] if v.split(":")[0] in named]
+    assert state and args.storage_path.startswith(state[0][1] + "/")
     for service in services.values():
         for volume in service.get("volumes", []):
+            if volume.split(":")[0] in named:
+                continue
             source = (compose_file.parent / volume.split(":")[0]).resolve()
             assert source.exists(), volume
     prometheus = yaml.safe_load((PROM / "prometheus.yml").read_text())
@@ -164,8 +189,10 @@ def test_systemd_unit_verifies_and_uses_real_flags() -> None:
     exec_start = re.search(r"^ExecStart=(.*?)(?<!\\)$", text, re.M | re.S)
     assert exec_start is not None
     argv = shlex.split(exec_start.group(1).replace("\\\n", " "))
-    build_parser().parse_args(argv[1:])
+    args = build_parser().parse_args(argv[1:])
+    assert args.storage_path == "/var/lib/huaweicloud-image-exporter/state.json"
     for option in (
+        "StateDirectory=huaweicloud-image-exporter",
         "DynamicUser=yes",
         "ProtectSystem=strict",
         "NoNewPrivileges=yes",
@@ -224,6 +251,10 @@ def test_sharded_kubernetes_variant_validates_and_fits_together() -> None:
         for selector in (service["spec"]["selector"], pdb["spec"]["selector"]["matchLabels"],
                          monitor["spec"]["selector"]["matchLabels"]):  # fmt: skip
             assert selector.items() <= labels.items()
+        # Each pod its own state file, on its own claim.
+        claims = [c["metadata"]["name"] for c in spec["volumeClaimTemplates"]]
+        assert args.storage_path.startswith(mounts_of(container)["state"] + "/")
+        assert claims == ["state"]
         anti = spec["template"]["spec"]["affinity"]["podAntiAffinity"]
         assert anti["preferredDuringSchedulingIgnoredDuringExecution"]
     endpoint = monitor["spec"]["podMetricsEndpoints"][0]
