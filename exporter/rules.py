@@ -29,6 +29,10 @@ DEFAULT_RUNBOOK = "https://github.com/huaweicloud-image-exporter/huaweicloud-ima
 # Joins include job and instance so that two exporter replicas watching the same objects
 # (a common HA set-up) never make a many-to-many match.
 KEY = "job, instance, project_id, id"
+# How long an object alert keeps firing after its series vanish: long enough to bridge an
+# exporter restart (a failed scrape marks every series stale), short enough to resolve
+# soon after the object really recovers.
+RESTART_GAP = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +65,19 @@ def alert_rules(t: Tuning) -> list[dict[str, Any]]:
     window = t.period(300)
 
     def alert(
-        name: str, expr: str, pending: float | None, severity: str, summary: str, description: str
+        name: str,
+        expr: str,
+        pending: float | None,
+        severity: str,
+        summary: str,
+        description: str,
+        keep_firing: float | None = None,
     ) -> dict[str, Any]:
         rule: dict[str, Any] = {"alert": name, "expr": expr}
         if pending:
             rule["for"] = t.period(pending)
+        if keep_firing:
+            rule["keep_firing_for"] = t.period(keep_firing)
         rule["labels"] = {"severity": severity}
         rule["annotations"] = {
             "summary": summary,
@@ -175,6 +187,7 @@ def alert_rules(t: Tuning) -> list[dict[str, Any]]:
             "Image server {{ $labels.name }} is in ERROR",
             "Workspace image server {{ $labels.name }} ({{ $labels.id }}, project "
             "{{ $labels.project_id }}) is in ERROR.",
+            keep_firing=RESTART_GAP,
         ),
         alert(
             "HuaweiCloudImageServerStuck",
@@ -191,6 +204,9 @@ def alert_rules(t: Tuning) -> list[dict[str, Any]]:
             "{{ $labels.project_id }}) has been {{ $labels.status }} for "
             "{{ $value | humanizeDuration }}"
             f" (threshold {t.stuck_after:g}s).",
+            # A restarted exporter leaves a gap of a scrape or two; with --storage.path it
+            # then serves the same clock, and the alert must not resolve in between.
+            keep_firing=RESTART_GAP,
         ),
         alert(
             "HuaweiCloudApiThrottled",
