@@ -25,15 +25,17 @@ SK = "test-secret-key-9f8e7d6c5b4a39281706"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def require_tool(name: str) -> str:
-    """Path of a tool the test needs: fails in CI when missing, skips elsewhere."""
-    path = shutil.which(name)
-    if path is None:
-        message = f"{name} is not installed (Debian package 'prometheus'; .ci/run installs it)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+def require_tool(*names: str, package: str = "prometheus") -> str:
+    """Path of a tool the test needs (the first of ``names`` found): fails in CI when
+    missing, skips elsewhere."""
+    for name in names:
+        path = shutil.which(name)
+        if path is not None:
+            return path
+    message = f"{names[0]} is not installed (Debian package {package!r}; .ci/run installs it)"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def image_id(n: int) -> str:

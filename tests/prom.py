@@ -48,10 +48,15 @@ def generated_rules(*tuning: str) -> str:
 
 @asynccontextmanager
 async def prometheus(
-    workdir: Path, targets: Sequence[str], rules: str, replica_targets: Sequence[str] = ()
+    workdir: Path,
+    targets: Sequence[str],
+    rules: str,
+    replica_targets: Sequence[str] = (),
+    alertmanagers: Sequence[str] = (),
 ) -> AsyncIterator[Prometheus]:
     """Prometheus scraping ``targets`` (host:port) every second, evaluating ``rules``;
-    ``replica_targets`` are scraped again as a second job, standing in for HA replicas."""
+    ``replica_targets`` are scraped again as a second job, standing in for HA replicas;
+    alerts go to ``alertmanagers`` (host:port)."""
     binary = require_tool("prometheus")
     (workdir / "alerts.yml").write_text(rules)
     config: dict[str, Any] = {
@@ -59,6 +64,10 @@ async def prometheus(
         "rule_files": ["alerts.yml"],
         "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": list(targets)}]}],
     }
+    if alertmanagers:
+        config["alerting"] = {
+            "alertmanagers": [{"static_configs": [{"targets": list(alertmanagers)}]}]
+        }
     if replica_targets:
         config["scrape_configs"].append(
             {"job_name": REPLICA_JOB, "static_configs": [{"targets": list(replica_targets)}]}
@@ -72,17 +81,46 @@ async def prometheus(
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        async with aiohttp.ClientSession() as s:
-            for _ in range(300):
-                try:
-                    async with s.get(base + "/-/ready") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                assert proc.returncode is None, "prometheus exited"
-                await asyncio.sleep(0.1)
+        await wait_ready(base, proc, "prometheus")
         yield Prometheus(base)
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), timeout=20)
+
+
+async def wait_ready(base: str, proc: asyncio.subprocess.Process, name: str) -> None:
+    """Wait until ``base``/-/ready answers 200 (Prometheus and Alertmanager both have it)."""
+    async with aiohttp.ClientSession() as s:
+        for _ in range(300):
+            try:
+                async with s.get(base + "/-/ready") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            assert proc.returncode is None, f"{name} exited"
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{name} did not become ready in 30 s")
+
+
+@asynccontextmanager
+async def alertmanager(workdir: Path, config: dict[str, Any]) -> AsyncIterator[str]:
+    """A real Alertmanager (Debian's prometheus-alertmanager) with ``config``; yields its
+    host:port."""
+    binary = require_tool(
+        "prometheus-alertmanager", "alertmanager", package="prometheus-alertmanager"
+    )
+    (workdir / "alertmanager.yml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        binary, f"--config.file={workdir / 'alertmanager.yml'}",
+        f"--storage.path={workdir / 'am-data'}", f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=", "--log.level=warn",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        await wait_ready(f"http://127.0.0.1:{port}", proc, "alertmanager")
+        yield f"127.0.0.1:{port}"
     finally:
         proc.terminate()
         await asyncio.wait_for(proc.wait(), timeout=20)

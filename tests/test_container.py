@@ -35,7 +35,7 @@ def podman(
     *args: str, timeout: float = 120, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [require_tool("podman"), "--runtime", "runc", *args],
+        [require_tool("podman", package="podman"), "--runtime", "runc", *args],
         capture_output=True, text=True, timeout=timeout, check=False,
         env={**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)},
     )  # fmt: skip
@@ -49,7 +49,7 @@ CONTAINERS_CONF = Path("/tmp/huaweicloud-image-exporter-containers.conf")
 
 def build_base(tmp: Path) -> None:
     """A stand-in for python:3.11-slim from Debian's packages."""
-    mmdebstrap = require_tool("mmdebstrap")
+    mmdebstrap = require_tool("mmdebstrap", package="mmdebstrap")
     rootfs = tmp / "rootfs.tar"
     subprocess.run(
         [mmdebstrap, "--variant=apt", "--quiet",
@@ -65,8 +65,8 @@ def build_base(tmp: Path) -> None:
 
 @pytest.fixture(scope="module")
 def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    require_tool("podman")
-    require_tool("runc")
+    require_tool("podman", package="podman")
+    require_tool("runc", package="runc")
     CONTAINERS_CONF.write_text("[containers]\ndefault_ulimits = []\n")
     if podman("image", "exists", BASE, check=False).returncode != 0:
         build_base(tmp_path_factory.mktemp("base"))

