@@ -37,7 +37,9 @@ def readme_table() -> dict[str, tuple[str, frozenset[str]]]:
     return rows
 
 
-async def code_families(simulator: SimulatorServer) -> dict[str, tuple[str, frozenset[str]]]:
+async def code_families(
+    simulator: SimulatorServer, state: Path
+) -> dict[str, tuple[str, frozenset[str]]]:
     """Every huaweicloud_* family the exporter serves, with the label names its samples carry."""
     img, srv, bad = image_id(1), "srv-1", image_id(2)
     simulator.cloud.put(Resource.DEVSERVER_IMAGE, PROJECT, img, devserver_body(img))
@@ -54,8 +56,11 @@ async def code_families(simulator: SimulatorServer) -> dict[str, tuple[str, froz
     account = Account("prod", AkSkCredentials(AK, SK), simulator.url,
                       endpoints={r: simulator.url for r in Resource},
                       discovery={Resource.IMAGE_SERVER: Discovery()})  # fmt: skip
+    # And a state file, so that its families are served too.
     e = Exporter(
-        replace(base, sweeps=(swept,), accounts=(account,)), retry_policy=RetryPolicy(retries=0)
+        replace(base, sweeps=(swept,), accounts=(account,)),
+        retry_policy=RetryPolicy(retries=0),
+        storage_path=str(state),
     )
     try:
         await e.run_cycle()
@@ -72,9 +77,11 @@ async def code_families(simulator: SimulatorServer) -> dict[str, tuple[str, froz
     return found
 
 
-async def test_readme_metrics_table_matches_code(simulator: SimulatorServer) -> None:
+async def test_readme_metrics_table_matches_code(
+    simulator: SimulatorServer, tmp_path: Path
+) -> None:
     documented = readme_table()
-    served = await code_families(simulator)
+    served = await code_families(simulator, tmp_path / "state.json")
     assert set(documented) == set(served), (
         f"in code, not in README: {sorted(set(served) - set(documented))}; "
         f"in README, not in code: {sorted(set(documented) - set(served))}"
