@@ -107,10 +107,11 @@ class StateFile:
         if not data:
             return self._unusable("the file is empty")
         try:
-            stored = decode(data)
+            states = decode(data)
         except ValidationError as exc:
             return self._unusable(_why(exc))
-        states = tuple(e.state() for e in stored.targets)
+        except ValueError as exc:
+            return self._unusable(str(exc))
         self._metrics.restored.set(len(states))
         log.info("state read", extra={"path": str(self.path), "targets": len(states)})
         return states
