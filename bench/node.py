@@ -27,6 +27,7 @@ from exporter.config.settings import PollSettings, Settings
 from exporter.domain.accounts import Account
 from exporter.domain.targets import Sweep, Target
 from exporter.exposition.textformat import Format
+from exporter.polling.jobs import JOB_CALLS
 from exporter.runtime import Exporter, ListenAddress
 from exporter.simulator.fleet import fleet_account, fleet_sweeps, fleet_targets
 
@@ -63,7 +64,8 @@ class Workload:
     def of(cls, args: argparse.Namespace) -> Workload:
         """By ID (``--targets``) or by discovery (``--projects``)."""
         if args.projects:
-            per_project = math.ceil(args.servers / 100) + 1  # pages, plus the image list
+            # Pages, the image list, and the build jobs of a project with image servers.
+            per_project = math.ceil(args.servers / 100) + 1 + (JOB_CALLS if args.servers else 0)
             fleet = ("--projects", str(args.projects), "--servers", str(args.servers),
                      "--images", str(args.images))  # fmt: skip
             objects, calls = (
@@ -76,7 +78,8 @@ class Workload:
             return cls(objects, calls, fleet, lambda _: (),
                        lambda url: fleet_sweeps(url, args.projects))  # fmt: skip
         n = args.targets
-        return cls(n, n, ("--objects", str(n)), lambda url: fleet_targets(url, n), lambda _: ())
+        calls = n + (JOB_CALLS if n > 1 else 0)  # one project; its image servers' jobs
+        return cls(n, calls, ("--objects", str(n)), lambda url: fleet_targets(url, n), lambda _: ())
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from exporter.exposition.store import Exposition
 from exporter.logs import Redactor
 from exporter.polling.accounts import ProjectFinder
 from exporter.polling.budget import Budget
+from exporter.polling.jobs import JobWatcher
 from exporter.polling.poller import Poller, configured
 from exporter.polling.scheduler import PollScheduler
 from exporter.storage.statefile import StateFile
@@ -132,6 +133,7 @@ class Exporter:
             rate=poll.max_requests_per_second,
             finder=self.finder,
             shard=shard,
+            jobs=JobWatcher(self.client, clock=clock),
             clock=clock,
         )
         self._scheduler = PollScheduler(
@@ -219,9 +221,9 @@ class Exporter:
             return
         self._restored = True
         # A large file takes a second or two to read: not on the loop.
-        states = await asyncio.to_thread(self.state_file.load)
-        if states:
-            await self.poller.restore(states)
+        stored = await asyncio.to_thread(self.state_file.load)
+        if stored.targets or stored.jobs:
+            await self.poller.restore(stored.targets, stored.jobs)
 
     async def start(self, listen: ListenAddress | None = None, *, schedule: bool = True) -> None:
         """Serve HTTP (when ``listen`` is given) and start the schedule."""

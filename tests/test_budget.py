@@ -13,6 +13,7 @@ from exporter.config.settings import PollSettings
 from exporter.domain.credentials import AkSkCredentials
 from exporter.domain.targets import Resource, Sweep, SweepKey
 from exporter.polling.budget import Budget
+from exporter.polling.jobs import JOB_CALLS
 from exporter.simulator import SimulatorServer
 from tests.helpers import (
     AK,
@@ -31,14 +32,19 @@ def test_budget_counts_detail_calls_and_one_call_per_sweep() -> None:
     base = settings("http://x", [], [server_id(n) for n in range(200)], interval=5)
     slow = replace(base, poll=PollSettings(interval=5, max_requests_per_second=20))
     budget = Budget.of(slow)
+    # 200 detail calls and the project's build jobs (WAITING, RUNNING, newest sub-jobs).
+    assert JOB_CALLS == 3
     assert (budget.calls, budget.seconds, budget.fits, budget.shortest_interval) == (
-        200, 10.0, False, 11,
+        203, 10.15, False, 12,
     )  # fmt: skip
-    assert "set poll.interval to 11s or more" in budget.describe()
+    assert "set poll.interval to 12s or more" in budget.describe()
     # IDs of a swept project are settled by the sweep: one call for all of them.
     sweep = Sweep(SweepKey(Resource.IMAGE_SERVER, base.targets[0].key.project_id), "http://x",
                   AkSkCredentials(AK, SK))  # fmt: skip
-    assert Budget.of(replace(slow, sweeps=(sweep,))).calls == 1
+    assert Budget.of(replace(slow, sweeps=(sweep,))).calls == 1 + JOB_CALLS
+    # Dev-server images have no build jobs.
+    images = settings("http://x", [f"{n:08d}-0000-4000-8000-000000000000" for n in range(3)])
+    assert Budget.of(images).calls == 3
     assert Budget.of(base).fits and "no poll.max_requests_per_second" in Budget.of(base).describe()
 
 
@@ -54,7 +60,7 @@ async def test_check_config_states_the_budget(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(data))
     code, out, _ = await run_cli("--check-config", "--config.file", str(path))
     assert code == 0
-    assert "at least 200 API calls" in out and "set poll.interval to 11s or more" in out
+    assert "at least 203 API calls" in out and "set poll.interval to 12s or more" in out
 
 
 @pytest.mark.slow

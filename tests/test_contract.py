@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import re
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from exporter.domain.targets import Discovery, Resource, Sweep, SweepKey
 from exporter.exposition.textformat import Format
 from exporter.runtime import Exporter, ListenAddress
 from exporter.simulator import Fault, FaultKind, SimulatorServer
+from exporter.simulator.jobs import add_job
 from tests.helpers import AK, PROJECT, SK, devserver_body, image_id, image_server_body, settings
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -63,6 +65,10 @@ async def code_families(
         storage_path=str(state),
     )
     try:
+        await e.run_cycle()
+        # A build that fails after the first look, so that the job families have samples.
+        add_job(simulator.cloud, PROJECT, "BUILD_IMAGE", "FAILED", [(srv, "s")],
+                begin=time.time() - 60, end=time.time(), error=("WKS.0500", "boom"))  # fmt: skip
         await e.run_cycle()
         body = b"".join(e.exposition.body(Format.TEXT, gzip=False)).decode()
     finally:

@@ -20,6 +20,7 @@ from exporter.config.load import load_config, parse_config
 from exporter.domain.credentials import AkSkCredentials
 from exporter.domain.state import Snapshot
 from exporter.domain.targets import Discovery, Origin, Resource, Sweep, SweepKey
+from exporter.polling.jobs import JOB_CALLS
 from exporter.runtime import Exporter
 from exporter.simulator import Fault, FaultKind, SimulatorServer
 from exporter.simulator.cloud import list_key
@@ -74,7 +75,7 @@ async def test_paging_reads_every_object_once_in_one_call_per_hundred(
     assert ids(snap) == set(servers)
     assert {t.origin for t in snap.targets} == {Origin.DISCOVERED}
     assert list_requests(simulator) == 3 and snap.sweeps[0].pages == 3
-    assert snap.api_calls == 3
+    assert snap.api_calls == 3 + JOB_CALLS  # and the project's build jobs
     assert sum(n for (a, _), n in simulator.cloud.requests.items() if a == "image_server") == 0
 
 
@@ -223,7 +224,7 @@ async def test_configuration_with_discovery_and_explicit_ids(
     assert states["srv-0001"].origin is Origin.CONFIGURED and states["srv-0001"].up
     assert states["srv-gone"].exists is False
     assert "srv-0002" not in states and states["srv-0100"].origin is Origin.DISCOVERED
-    assert snap.api_calls == 2 + 1  # two pages, one detail call (srv-gone)
+    assert snap.api_calls == 2 + 1 + JOB_CALLS  # two pages, one detail call (srv-gone), jobs
 
 
 @pytest.mark.parametrize(

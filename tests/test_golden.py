@@ -23,7 +23,8 @@ from exporter.exposition.render import render
 from exporter.exposition.textformat import Format
 from exporter.runtime import Exporter
 from exporter.simulator import Fault, FaultKind, SimulatedCloud, SimulatorServer
-from exporter.simulator.cloud import PROJECTS_KEY, list_key
+from exporter.simulator.cloud import PROJECTS_KEY, jobs_key, list_key
+from exporter.simulator.jobs import add_job, finish_job
 from tests.helpers import (
     AK,
     PROJECT,
@@ -275,7 +276,43 @@ def _account_projects() -> tuple[list[str], list[str], list[Step]]:
     return [], [], [first, second]
 
 
+def _jobs() -> tuple[list[str], list[str], list[Step]]:
+    """Image build jobs: a baseline at the first look, paging past a page of history, a
+    long build whose end is found by its job, a new failure counted once, then the job
+    lists failing (the last values are kept, marked down)."""
+    servers = {"srv-a": "ERROR", "srv-b": "ACTIVE", "srv-c": "BUILDING"}
+    held: dict[str, dict[str, object]] = {}
+
+    def first(c: SimulatedCloud) -> None:
+        for sid, status in servers.items():
+            c.put(Resource.IMAGE_SERVER, PROJECT, sid, image_server_body(sid, status))
+        # Oldest first: a build of srv-c that runs for hours, then history.
+        held["long"] = add_job(c, PROJECT, "BUILD_IMAGE", "RUNNING", [("srv-c", "c")],
+                               begin=START - 20_000)  # fmt: skip
+        for n in range(250):
+            add_job(c, PROJECT, "CREATE_SERVER", "SUCCESS", [(f"srv-old-{n}", "old")],
+                    begin=START - 9_000, end=START - 8_000)  # fmt: skip
+        add_job(c, PROJECT, "CREATE_SERVER", "SUCCESS", [("srv-a", "a"), ("srv-b", "b")],
+                begin=START - 7_500, end=START - 7_200)  # fmt: skip
+        # Failed before the exporter first looked: the baseline, not counted.
+        add_job(c, PROJECT, "BUILD_IMAGE", "FAILED", [("srv-b", "b"), ("srv-unwatched", "u")],
+                begin=START - 5_500, end=START - 5_000,
+                error=("WKS.0400", "old failure"))  # fmt: skip
+        add_job(c, PROJECT, "DELETE_SERVER", "WAITING", [("srv-b", "b")], begin=START - 10)
+
+    def second(c: SimulatedCloud) -> None:
+        add_job(c, PROJECT, "BUILD_IMAGE", "FAILED", [("srv-a", "a")], begin=START,
+                end=START + 30, error=("WKS.0500", 'disk full: "/var" at 100%'))  # fmt: skip
+        finish_job(held["long"], "SUCCESS", START + 45)
+
+    def third(c: SimulatedCloud) -> None:
+        c.faults[jobs_key(PROJECT)] = Fault(FaultKind.STATUS, status=503, error_code="WKS.0503")
+
+    return [], list(servers), [first, second, steps(), third]
+
+
 SCENARIOS = {
+    "jobs": _jobs,
     "accounts": _account_projects,
     "discovery": _discovery,
     "all_statuses": _all_statuses,

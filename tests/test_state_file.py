@@ -21,7 +21,7 @@ from exporter.domain.targets import Resource
 from exporter.exposition.textformat import Format
 from exporter.runtime import Exporter
 from exporter.simulator import SimulatorServer
-from exporter.storage.statefile import StateFile
+from exporter.storage.statefile import EMPTY, StateFile
 from tests.helpers import IN_CI, PROJECT, image_server_body, settings, value
 
 SINCE = "huaweicloud_image_exporter_status_last_change_timestamp_seconds"
@@ -167,7 +167,7 @@ def test_a_bad_file_is_one_warning_and_a_fresh_start(
     content = BAD_FILES[kind](tmp_path)
     path.write_bytes(content)
     caplog.set_level(logging.INFO, logger="exporter")
-    assert StateFile(path, CollectorRegistry()).load() == ()
+    assert StateFile(path, CollectorRegistry()).load() == EMPTY
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1, [r.getMessage() for r in warnings]
     message = warnings[0].getMessage()
@@ -193,7 +193,7 @@ def test_a_missing_file_is_a_quiet_fresh_start(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="exporter")
-    assert StateFile(tmp_path / "none.json", CollectorRegistry()).load() == ()
+    assert StateFile(tmp_path / "none.json", CollectorRegistry()).load() == EMPTY
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 

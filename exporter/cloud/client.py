@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from yarl import URL
@@ -20,23 +20,42 @@ from exporter.cloud.models import (
     DevServerImageModel,
     ImageServerListModel,
     ImageServerModel,
+    JobListModel,
     ObjectModel,
     ProjectListModel,
+    SubJobListModel,
 )
 from exporter.cloud.sanitize import clean
 from exporter.cloud.transport import Response, Transport
 from exporter.domain.accounts import Account, Project
 from exporter.domain.credentials import Credentials
+from exporter.domain.jobs import (
+    JOB_TYPES,
+    SUB_JOB_STATUSES,
+    SubJob,
+    jobs_path,
+    known,
+    sub_jobs_path,
+)
 from exporter.domain.state import CloudObject
-from exporter.domain.targets import PROJECT_ID_RE, Resource, Sweep, Target
+from exporter.domain.targets import PROJECT_ID_RE, ProjectEndpoint, Resource, Sweep, Target
 
 _M = TypeVar("_M", bound=ObjectModel)
 _L = TypeVar("_L", DevServerImageListModel, ImageServerListModel)
 _P = TypeVar("_P", bound=BaseModel)
+_T = TypeVar("_T")
 
 LIST_LIMIT = 100  # the largest page the image-server list serves
 MAX_PAGES = 1000  # per sweep: 100,000 objects; past that the cloud's count is not believed
 LIST_MAX_BODY = 16 << 20  # the dev-server image list comes whole, in one answer
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[_T]):
+    """One page of a paged list: its items and the total the API reports (None: not said)."""
+
+    items: list[_T]
+    count: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,12 +196,57 @@ class HuaweiCloudClient:
         slots: asyncio.Semaphore | None,
     ) -> _L:
         api = f"{sweep.key.resource.value}_list"
-        url = URL(sweep.endpoint + sweep.path, encoded=True).with_query(query)
+        scope = ProjectEndpoint(sweep.key.project_id, sweep.endpoint, sweep.credentials)
+        return await self._page(api, scope, sweep.path, query, model, deadline, slots)
+
+    async def _page(
+        self,
+        api: str,
+        scope: ProjectEndpoint,
+        path: str,
+        query: dict[str, str],
+        model: type[_P],
+        deadline: float | None,
+        slots: asyncio.Semaphore | None,
+    ) -> _P:
+        """One page of a list in a project, holding one of ``slots`` while it runs."""
+        url = URL(scope.endpoint + path, encoded=True).with_query(query)
         async with slots or contextlib.nullcontext():
-            resp = await self._call(api, url, sweep.key.project_id, sweep.credentials, deadline)
+            resp = await self._call(api, url, scope.project_id, scope.credentials, deadline)
         if resp.status == 404:  # a list is never absent: the project or the path is wrong
             raise self._invalid(api, resp, f"list answered 404: {snippet(resp.body)}")
         return self._parse(api, resp, model)
+
+    async def jobs_page(
+        self,
+        scope: ProjectEndpoint,
+        query: dict[str, str],
+        deadline: float | None = None,
+        slots: asyncio.Semaphore | None = None,
+    ) -> Page[tuple[str, str]]:
+        """A page of ``GET /v1/{project_id}/image-server-jobs``: each job's (type, status),
+        bounded to the documented values and "other"."""
+        path = jobs_path(scope.project_id)
+        api = "image_server_job_list"
+        answer = await self._page(api, scope, path, query, JobListModel, deadline, slots)
+        items = [
+            (known(m.job_type or "", JOB_TYPES), known(m.status or "", SUB_JOB_STATUSES))
+            for m in answer.items or ()
+        ]
+        return Page(items, answer.count)
+
+    async def sub_jobs_page(
+        self,
+        scope: ProjectEndpoint,
+        query: dict[str, str],
+        deadline: float | None = None,
+        slots: asyncio.Semaphore | None = None,
+    ) -> Page[SubJob]:
+        """A page of ``GET /v1/{project_id}/image-server-sub-jobs``."""
+        path = sub_jobs_path(scope.project_id)
+        api = "image_server_sub_job_list"
+        answer = await self._page(api, scope, path, query, SubJobListModel, deadline, slots)
+        return Page([convert.sub_job(m) for m in answer.items or () if m.id], answer.count)
 
     async def _get(self, target: Target, model: type[_M], deadline: float | None) -> _M | None:
         api = target.key.resource.value

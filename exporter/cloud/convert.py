@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from exporter.cloud.models import DevServerImageModel, ImageServerModel
+from exporter.cloud.models import DevServerImageModel, ImageServerModel, SubJobModel
 from exporter.cloud.sanitize import MAX_LABEL, clean
+from exporter.domain.jobs import JOB_TYPES, SUB_JOB_STATUSES, SubJob, known
 from exporter.domain.state import (
     ACCOUNT_TYPES,
     OTHER_ACCOUNT_TYPE,
@@ -73,4 +74,22 @@ def image_server(m: ImageServerModel) -> ImageServer:
         created=parse_timestamp(m.create_time),
         updated=parse_timestamp(m.update_time),
         accounts=tuple(sorted(counts.items())),
+    )
+
+
+def sub_job(m: SubJobModel) -> SubJob:
+    """What the exporter keeps of a sub-job; its type and status bounded to known values."""
+    resource = m.job_resource_info
+    execute = m.job_execute_info
+    return SubJob(
+        id=label(m.id),
+        job_id=label(m.job_id),
+        job_type=known(m.job_type or "", JOB_TYPES),
+        resource_id=label(resource.resource_id) if resource else "",
+        resource_name=label(resource.resource_name) if resource else "",
+        status=known(m.status or "", SUB_JOB_STATUSES),
+        error_code=label(execute.error_code) if execute else "",
+        error_message=clean(execute.error_message or "") if execute else "",
+        begin=parse_timestamp(m.begin_time),
+        end=parse_timestamp(m.end_time),
     )

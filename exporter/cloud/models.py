@@ -124,3 +124,54 @@ class ProjectListModel(_Lenient):
     """IAM's ``GET /v3/auth/projects`` answer."""
 
     projects: list[ProjectModel] | None = None
+
+
+class JobModel(_Lenient):
+    """One item of ``GET /v1/{project_id}/image-server-jobs``."""
+
+    id: str | None = None
+    job_type: str | None = None
+    status: str | None = None
+    begin_time: str | None = None
+    end_time: str | None = None
+
+
+class JobListModel(_Lenient):
+    """A page of image build jobs; ``count`` is the total."""
+
+    count: int | None = None
+    items: list[JobModel] | None = None
+
+
+class ResourceInfoModel(_Lenient):
+    """``job_resource_info`` of a sub-job: what it acts on."""
+
+    resource_id: str | None = None
+    resource_name: str | None = None
+
+
+class ExecuteInfoModel(_Lenient):
+    """``job_execute_info`` of a sub-job: why it failed."""
+
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+class SubJobModel(_Lenient):
+    """One item of ``GET /v1/{project_id}/image-server-sub-jobs``."""
+
+    id: str | None = None
+    job_id: str | None = None
+    job_type: str | None = None
+    status: str | None = None
+    begin_time: str | None = None
+    end_time: str | None = None
+    job_resource_info: ResourceInfoModel | None = None
+    job_execute_info: ExecuteInfoModel | None = None
+
+
+class SubJobListModel(_Lenient):
+    """A page of sub-jobs; ``count`` is the total."""
+
+    count: int | None = None
+    items: list[SubJobModel] | None = None

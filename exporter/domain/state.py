@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from exporter.domain.accounts import Project
+from exporter.domain.jobs import JobsState
 from exporter.domain.targets import Origin, Resource, SweepKey, TargetKey
 
 NULL_STATUS = "NULL"
@@ -157,6 +158,7 @@ class Snapshot:
     accounts: tuple[AccountState, ...] = ()
     projects: tuple[Project, ...] = ()  # projects watched through accounts
     shard: tuple[int, int] = (0, 1)  # this process's shard: index, total
+    jobs: tuple[JobsState, ...] = ()  # image build jobs of each project with image servers
 
     @property
     def ready(self) -> bool:

@@ -52,6 +52,15 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True)
+class ProjectEndpoint:
+    """A project as one service serves it: the endpoint, and the credentials to ask with."""
+
+    project_id: str
+    endpoint: str
+    credentials: Credentials = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class SweepKey:
     """One list sweep: a resource kind in a project."""
 

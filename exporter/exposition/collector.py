@@ -21,27 +21,12 @@ from exporter.domain.state import (
     TargetState,
 )
 from exporter.domain.targets import Origin, Resource
+from exporter.exposition.families import gauge, polled, state_set
+from exporter.exposition.jobs import job_families
 
 KEY_LABELS = ["project_id", "id"]
 TARGET_LABELS = ["resource", "project_id", "id"]
 SWEEP_LABELS = ["resource", "project_id"]
-
-
-def _polled(text: str, interval: float) -> str:
-    return f"{text} Value from a background poll every {interval:g}s, not from this scrape."
-
-
-def _gauge(name: str, text: str, every: float, labels: list[str]) -> GaugeMetricFamily:
-    return GaugeMetricFamily(name, _polled(text, every), labels=labels)
-
-
-def _state_set(
-    family: GaugeMetricFamily, key: list[str], current: str, known: Iterable[str]
-) -> None:
-    for status in known:
-        family.add_metric([*key, status], 1.0 if status == current else 0.0)
-    if current not in known:
-        family.add_metric([*key, current], 1.0)
 
 
 def _devserver_images(
@@ -49,10 +34,10 @@ def _devserver_images(
 ) -> Iterator[Metric]:
     info = InfoMetricFamily(
         "huaweicloud_modelarts_devserver_image",
-        _polled("Descriptive labels of a ModelArts Lite Server (dev-server) image.", every),
+        polled("Descriptive labels of a ModelArts Lite Server (dev-server) image.", every),
         labels=KEY_LABELS,
     )
-    status = _gauge(
+    status = gauge(
         "huaweicloud_modelarts_devserver_image_status",
         "Status of a dev-server image as a state set: 1 for the current status, 0 for "
         "the other known ones.",
@@ -62,7 +47,7 @@ def _devserver_images(
     for t, obj in states:
         key = [t.key.project_id, t.key.id]
         info.add_metric(key, {"name": obj.name, "arch": obj.arch, "server_type": obj.server_type})
-        _state_set(status, key, obj.status, DEVSERVER_IMAGE_STATUSES)
+        state_set(status, key, obj.status, DEVSERVER_IMAGE_STATUSES)
     yield info
     yield status
 
@@ -70,29 +55,29 @@ def _devserver_images(
 def _image_servers(states: list[tuple[TargetState, ImageServer]], every: float) -> Iterator[Metric]:
     info = InfoMetricFamily(
         "huaweicloud_workspace_image_server",
-        _polled("Descriptive labels of a Workspace image server (image instance).", every),
+        polled("Descriptive labels of a Workspace image server (image instance).", every),
         labels=KEY_LABELS,
     )
-    status = _gauge(
+    status = gauge(
         "huaweicloud_workspace_image_server_status",
         "Status of an image server as a state set: 1 for the current status, 0 for the "
         "other known ones; NULL when the API reports none.",
         every,
         [*KEY_LABELS, "status"],
     )
-    created = _gauge(
+    created = gauge(
         "huaweicloud_workspace_image_server_created_timestamp_seconds",
         "Unix time of the image server's create_time.",
         every,
         KEY_LABELS,
     )
-    updated = _gauge(
+    updated = gauge(
         "huaweicloud_workspace_image_server_updated_timestamp_seconds",
         "Unix time of the image server's update_time.",
         every,
         KEY_LABELS,
     )
-    accounts = _gauge(
+    accounts = gauge(
         "huaweicloud_workspace_image_server_authorized_accounts",
         "Number of authorize_accounts entries of each account_type.",
         every,
@@ -113,7 +98,7 @@ def _image_servers(states: list[tuple[TargetState, ImageServer]], every: float) 
                 "enterprise_project_id": obj.enterprise_project_id,
             },
         )
-        _state_set(status, key, obj.status, IMAGE_SERVER_STATUSES)
+        state_set(status, key, obj.status, IMAGE_SERVER_STATUSES)
         if obj.created is not None:
             created.add_metric(key, obj.created)
         if obj.updated is not None:
@@ -124,26 +109,26 @@ def _image_servers(states: list[tuple[TargetState, ImageServer]], every: float) 
 
 
 def _targets(states: Iterable[TargetState], every: float) -> Iterator[Metric]:
-    up = _gauge(
+    up = gauge(
         "huaweicloud_image_exporter_target_up",
         "1 if the last poll of this target got an answer from the API (200, or 404), "
         "0 if it failed.",
         every,
         TARGET_LABELS,
     )
-    exists = _gauge(
+    exists = gauge(
         "huaweicloud_image_exporter_target_exists",
         "1 if the object exists, 0 after the API answered 404.",
         every,
         TARGET_LABELS,
     )
-    last_success = _gauge(
+    last_success = gauge(
         "huaweicloud_image_exporter_target_last_success_timestamp_seconds",
         "When the last successful poll of this target finished.",
         every,
         TARGET_LABELS,
     )
-    status_since = _gauge(
+    status_since = gauge(
         "huaweicloud_image_exporter_status_last_change_timestamp_seconds",
         "When the exporter first saw the object's current status (first observation "
         "for a status already there when it started).",
@@ -207,6 +192,7 @@ def _summary(snap: Snapshot) -> Iterator[Metric]:
     yield targets
     yield from _sweeps(snap.sweeps, snap.interval)
     yield from _accounts(snap)
+    yield from job_families(snap.jobs, snap.interval)
     shard = InfoMetricFamily(
         "huaweicloud_image_exporter_shard",
         "Which share of the work this process polls (shard 0 of 1: all of it); the value is 1.",
@@ -232,20 +218,20 @@ def _accounts(snap: Snapshot) -> Iterator[Metric]:
     for p in snap.projects:
         info.add_metric([p.id], {"project_name": p.name, "region": p.region, "account": p.account})
     yield info
-    up = _gauge(
+    up = gauge(
         "huaweicloud_image_exporter_account_up",
         "1 if the last read of the account's project list succeeded; 0 if it failed and the "
         "last list is still used.",
         every,
         ["account"],
     )
-    last_success = _gauge(
+    last_success = gauge(
         "huaweicloud_image_exporter_account_last_success_timestamp_seconds",
         "When the account's project list was last read.",
         every,
         ["account"],
     )
-    projects = _gauge(
+    projects = gauge(
         "huaweicloud_image_exporter_account_projects",
         "Projects of the account being watched (after the region and name filters).",
         every,
@@ -261,46 +247,46 @@ def _accounts(snap: Snapshot) -> Iterator[Metric]:
 
 
 def _sweeps(sweeps: Sequence[SweepState], every: float) -> Iterator[Metric]:
-    up = _gauge(
+    up = gauge(
         "huaweicloud_image_exporter_sweep_up",
         "1 if the last list sweep of this resource in this project read every page, 0 if "
         "a page failed (its objects then keep their last values, marked down).",
         every,
         SWEEP_LABELS,
     )
-    last_success = _gauge(
+    last_success = gauge(
         "huaweicloud_image_exporter_sweep_last_success_timestamp_seconds",
         "When the last successful list sweep finished.",
         every,
         SWEEP_LABELS,
     )
-    objects = _gauge(
+    objects = gauge(
         "huaweicloud_image_exporter_sweep_objects",
         "Objects the last successful sweep listed (after name filters).",
         every,
         SWEEP_LABELS,
     )
-    pages = _gauge(
+    pages = gauge(
         "huaweicloud_image_exporter_sweep_pages",
         "List calls the last sweep made.",
         every,
         SWEEP_LABELS,
     )
-    complete = _gauge(
+    complete = gauge(
         "huaweicloud_image_exporter_sweep_complete",
         "0 when the list said it holds more objects than it returned (configured IDs it "
         "lacks are then polled one by one), 1 otherwise.",
         every,
         SWEEP_LABELS,
     )
-    allowed = _gauge(
+    allowed = gauge(
         "huaweicloud_image_exporter_sweep_list_allowed",
         "0 when listing is forbidden (HTTP 403: the IAM policy lacks the list action) and "
         "configured IDs are polled one by one instead, 1 otherwise.",
         every,
         SWEEP_LABELS,
     )
-    offered = _gauge(
+    offered = gauge(
         "huaweicloud_image_exporter_sweep_service_available",
         "0 while the service answers that it is not offered in this project (404 "
         "APIGW.0101; asked again hourly, and sweep_up is left out), 1 otherwise.",

@@ -7,14 +7,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from exporter.config.settings import Settings
-from exporter.domain.targets import Sweep, Target
+from exporter.domain.targets import Resource, Sweep, Target
+from exporter.polling.jobs import JOB_CALLS
 
 
 def estimate_calls(targets: Iterable[Target], sweeps: Iterable[Sweep]) -> int:
     """API calls a cycle needs at least: one per configured ID outside sweeps, one per
-    sweep (a sweep of image servers needs one more per hundred objects it finds)."""
+    sweep (a sweep of image servers needs one more per hundred objects it finds), and
+    JOB_CALLS per project with image servers for its build jobs."""
+    targets = tuple(targets)
     swept = {(s.key.resource, s.key.project_id) for s in sweeps}
-    return len(swept) + sum(1 for t in targets if (t.key.resource, t.key.project_id) not in swept)
+    by_id = sum(1 for t in targets if (t.key.resource, t.key.project_id) not in swept)
+    with_servers = {p for r, p in swept if r is Resource.IMAGE_SERVER} | {
+        t.key.project_id for t in targets if t.key.resource is Resource.IMAGE_SERVER
+    }
+    return len(swept) + by_id + JOB_CALLS * len(with_servers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +59,10 @@ class Budget:
 
     def describe(self) -> str:
         """One sentence for --check-config and the start-up log."""
-        more = "a sweep needs one more per hundred image servers it finds"
+        more = (
+            "a sweep needs one more per hundred image servers it finds, and a project's "
+            "build jobs more while many are running or recently finished"
+        )
         if self.accounts:
             more += f"; the projects of accounts ({self.accounts}) add their own"
         text = f"a cycle needs at least {self.calls} API calls ({more})"

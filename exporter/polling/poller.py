@@ -20,6 +20,7 @@ from typing import Protocol, TypeVar
 from exporter.cloud.errors import ApiError
 from exporter.cloud.transport import is_gateway_not_found
 from exporter.domain.accounts import Project
+from exporter.domain.jobs import JobsState
 from exporter.domain.sharding import Shard, sweep_unit, target_unit
 from exporter.domain.state import (
     TRANSITIONAL_STATUSES,
@@ -30,8 +31,17 @@ from exporter.domain.state import (
     observe_answer,
     observe_failure,
 )
-from exporter.domain.targets import Origin, Resource, Sweep, SweepKey, Target, TargetKey
+from exporter.domain.targets import (
+    Origin,
+    ProjectEndpoint,
+    Resource,
+    Sweep,
+    SweepKey,
+    Target,
+    TargetKey,
+)
 from exporter.polling.accounts import ProjectFinder
+from exporter.polling.jobs import JobWatcher
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -107,6 +117,7 @@ class _Round:
     sweeps: dict[SweepKey, SweepState] = field(default_factory=dict)
     details: list[Target] = field(default_factory=list)  # still to ask about, one by one
     calls: int = 0
+    jobs: dict[str, JobsState] | None = None  # set by a full cycle
 
 
 class Poller:
@@ -124,9 +135,11 @@ class Poller:
         rate: float | None = None,
         finder: ProjectFinder | None = None,
         shard: Shard | None = None,
+        jobs: JobWatcher | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._clock = clock
+        self._jobs = jobs
         self._fetcher = fetcher
         self._store = store
         self._targets = targets
@@ -220,10 +233,52 @@ class Poller:
         if self._finder is not None:
             await self._finder.refresh(deadline)
         self._assign(self._all_sweeps())
-        found = await self._poll(self._plain, self._active, deadline=deadline)
+        slots = asyncio.Semaphore(self._concurrency)
+        found, jobs = await asyncio.gather(
+            self._poll(self._plain, self._active, deadline, slots),
+            self._refresh_jobs(deadline, slots),
+        )
+        found.jobs, job_calls = jobs
+        found.calls += job_calls
         duration = time.monotonic() - started
         self._check_overrun(duration, found.calls)
         return await self._merge(found, (duration, found.calls))
+
+    def _job_scopes(self) -> dict[str, ProjectEndpoint]:
+        """Each project with image servers this shard watches, where its jobs are listed;
+        not those whose Workspace service answered that it is not offered there."""
+        now = self._clock()
+        resting = {
+            s.key.project_id
+            for s in self._store.snapshot.sweeps
+            if s.key.resource is Resource.IMAGE_SERVER and (s.unavailable_until or 0) > now
+        }
+        scopes: dict[str, ProjectEndpoint] = {}
+        for pid, endpoint, credentials in [
+            *((t.key.project_id, t.endpoint, t.credentials) for t in self._owned
+              if t.key.resource is Resource.IMAGE_SERVER),
+            *((s.key.project_id, s.endpoint, s.credentials) for s in self._active
+              if s.key.resource is Resource.IMAGE_SERVER),
+        ]:  # fmt: skip
+            if pid not in resting:
+                scopes.setdefault(pid, ProjectEndpoint(pid, endpoint, credentials))
+        return scopes
+
+    async def _refresh_jobs(
+        self, deadline: float, slots: asyncio.Semaphore
+    ) -> tuple[dict[str, JobsState], int]:
+        """Every watched project's image build jobs, and the list calls that took."""
+        if self._jobs is None:
+            return {}, 0
+        watcher = self._jobs
+        previous = {j.project_id: j for j in self._store.snapshot.jobs}
+        results = await asyncio.gather(
+            *(
+                watcher.refresh(scope, previous.get(pid), deadline, slots)
+                for pid, scope in sorted(self._job_scopes().items())
+            )
+        )
+        return {state.project_id: state for state, _ in results}, sum(n for _, n in results)
 
     async def poll_some(
         self, targets: tuple[Target, ...], sweeps: tuple[Sweep, ...] = ()
@@ -236,7 +291,7 @@ class Poller:
             await self._finder.refresh(deadline)
             self._assign(self._all_sweeps())
             sweeps = (*sweeps, *(s for s in self._active if s.key not in before))
-        found = await self._poll(targets, sweeps, deadline=deadline)
+        found = await self._poll(targets, sweeps, deadline, asyncio.Semaphore(self._concurrency))
         return await self._merge(found, None)
 
     async def poll_transitional(self) -> Snapshot | None:
@@ -257,12 +312,16 @@ class Poller:
                 targets.append(target)
         if not targets:
             return None
-        found = await self._poll(tuple(targets), (), deadline=time.monotonic() + self._interval)
+        deadline = time.monotonic() + self._interval
+        found = await self._poll(tuple(targets), (), deadline, asyncio.Semaphore(self._concurrency))
         return await self._merge(found, None)
 
-    async def restore(self, states: Iterable[TargetState]) -> Snapshot:
+    async def restore(
+        self, states: Iterable[TargetState], jobs: Iterable[JobsState] = ()
+    ) -> Snapshot:
         """Serve states kept from before a restart (``--storage.path``), before the first
         cycle; those of objects this configuration and shard do not watch are dropped.
+        Projects' job states are kept until the first cycle refreshes (or drops) them.
 
         Objects of accounts' projects cannot be checked until the projects are listed: they
         are kept when their sweep would be this shard's, and the first cycle drops the rest.
@@ -282,9 +341,12 @@ class Poller:
             return accounts and self._shard.owns(sweep_unit(SweepKey(k.resource, k.project_id)))
 
         kept = tuple(s for s in states if watched(s))
+        kept_jobs = tuple(jobs)
+        if self._jobs is not None:
+            self._jobs.remember(kept_jobs)
 
         async def change(current: Snapshot) -> Snapshot:
-            return replace(current, targets=kept)
+            return replace(current, targets=kept, jobs=kept_jobs)
 
         return await self._store.update(change)
 
@@ -293,7 +355,11 @@ class Poller:
         return await self._merge(_Round(), None)
 
     async def _poll(
-        self, targets: tuple[Target, ...], sweeps: tuple[Sweep, ...], deadline: float
+        self,
+        targets: tuple[Target, ...],
+        sweeps: tuple[Sweep, ...],
+        deadline: float,
+        slots: asyncio.Semaphore,
     ) -> _Round:
         current = self._store.snapshot
         # Grouped once (each sweep looking through every state would cost sweeps x
@@ -306,7 +372,6 @@ class Poller:
             if sweeps:
                 by_sweep.setdefault((k.resource, k.project_id), {})[k] = state
         previous_sweeps = {s.key: s for s in current.sweeps}
-        slots = asyncio.Semaphore(self._concurrency)
         found = _Round()
         now = self._clock()
         resting = [
@@ -533,6 +598,11 @@ class Poller:
             sweeps = {s.key: s for s in current.sweeps} | found.sweeps
             finished = current.last_poll_duration, current.last_poll_timestamp
             calls = current.api_calls
+            jobs = _jobs_of_watched(
+                found.jobs if found.jobs is not None else {j.project_id: j for j in current.jobs},
+                set(self._job_scopes()),
+                states,
+            )
             if cycle is not None:  # a full cycle, not a partial poll after a reload
                 finished, calls = (cycle[0], self._clock()), cycle[1]
             return Snapshot(
@@ -546,6 +616,7 @@ class Poller:
                 accounts=self._finder.states if self._finder else (),
                 projects=self._projects(),
                 shard=(self._shard.index, self._shard.total),
+                jobs=jobs,
             )
 
         return await self._store.update(change)
@@ -557,6 +628,21 @@ async def _paced(items: Iterable[_T]) -> AsyncIterator[_T]:
         yield item
         if n % (SLICE * 10) == SLICE * 10 - 1:
             await asyncio.sleep(0)
+
+
+def _jobs_of_watched(
+    jobs: dict[str, JobsState], projects: set[str], states: list[TargetState]
+) -> tuple[JobsState, ...]:
+    """The job states of watched projects, each naming the last job of watched image
+    servers only: the series stay bounded by the fleet, whatever the job list holds."""
+    server = Resource.IMAGE_SERVER
+    servers = {(s.key.project_id, s.key.id) for s in states if s.key.resource is server}
+    kept = []
+    for pid in sorted(projects & jobs.keys()):
+        j = jobs[pid]
+        latest = tuple(sub for sub in j.latest if (pid, sub.resource_id) in servers)
+        kept.append(j if len(latest) == len(j.latest) else replace(j, latest=latest))
+    return tuple(kept)
 
 
 async def _discovered(

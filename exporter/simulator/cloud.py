@@ -36,6 +36,11 @@ ObjectKey = tuple[Resource, str, str]
 MAX_LIST_LIMIT = 100  # the image-server list's largest page
 
 
+def jobs_key(project_id: str) -> str:
+    """The ``faults`` key of both job lists of a project."""
+    return f"jobs:{project_id}"
+
+
 def list_key(resource: Resource, project_id: str, offset: int | None = None) -> str:
     """The ``faults`` key of a list call: every page of it, or the page at ``offset``."""
     return f"list:{resource.value}:{project_id}" + ("" if offset is None else f":{offset}")
@@ -108,7 +113,8 @@ def error_body(shape: BodyShape, code: str, message: str) -> bytes:
     return json.dumps(bodies[shape]).encode()
 
 
-def _iso(ts: float) -> str:
+def iso(ts: float) -> str:
+    """A time as the Workspace API writes it: ISO 8601, UTC, milliseconds."""
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
@@ -133,6 +139,9 @@ class SimulatedCloud:
     # Called before each list page is answered (resource, project, offset): tests create
     # and delete objects mid-sweep with it.
     on_list_page: Callable[[Resource, str, int], None] | None = None
+    # Image build jobs by project, newest first, as the Workspace API lists them; each job
+    # carries its "sub_jobs" (see exporter.simulator.jobs).
+    jobs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     # The dev-server image list returns at most this many (and says how many there are).
     devserver_list_cap: int | None = None
     in_flight: int = 0
@@ -192,7 +201,7 @@ class SimulatedCloud:
         if body is not None:
             body["status"] = status
             if resource is Resource.IMAGE_SERVER:
-                body["update_time"] = _iso(time.time())
+                body["update_time"] = iso(time.time())
 
     def revoke_tokens(self) -> None:
         """Invalidate every issued IAM token, as a password change would."""
@@ -207,6 +216,8 @@ class SimulatedCloud:
         app.router.add_get("/v1/{project_id}/image-servers", self._list_image_servers)
         app.router.add_get("/v1/{project_id}/dev-servers/images/{id}", self._devserver_image)
         app.router.add_get("/v1/{project_id}/image-servers/{id}", self._image_server)
+        app.router.add_get("/v1/{project_id}/image-server-jobs", self._list_jobs)
+        app.router.add_get("/v1/{project_id}/image-server-sub-jobs", self._list_sub_jobs)
         app.router.add_post("/v3/auth/tokens", self._issue_token)
         app.router.add_get("/v3/auth/projects", self._list_projects)
         app.router.add_route("*", "/{tail:.*}", _unknown_route)
@@ -230,26 +241,31 @@ class SimulatedCloud:
         self, request: web.Request, resource: Resource, offset: int
     ) -> web.StreamResponse | None:
         """Latency, authentication and faults of a list page; None to answer normally."""
+        project_id = request.match_info["project_id"]
+        if self.on_list_page is not None:
+            self.on_list_page(resource, project_id, offset)
+        keys = (list_key(resource, project_id, offset), list_key(resource, project_id))
+        return await self._prologue(request, f"{resource.value}_list", keys)
+
+    async def _prologue(
+        self, request: web.Request, api: str, fault_keys: tuple[str, ...]
+    ) -> web.StreamResponse | None:
+        """Latency, authentication and the first of ``fault_keys`` that has a fault."""
         self.user_agents[request.headers.get("User-Agent", "")] += 1
         self.paths[request.path] += 1
         if self.latency:
             await asyncio.sleep(self.latency)
-        project_id = request.match_info["project_id"]
-        api = f"{resource.value}_list"
-        denied = self._authenticate(request, project_id)
+        denied = self._authenticate(request, request.match_info["project_id"])
         if denied is not None:
             return self._count(api, denied)
-        if self.on_list_page is not None:
-            self.on_list_page(resource, project_id, offset)
-        fault = self._take_fault(list_key(resource, project_id, offset)) or self._take_fault(
-            list_key(resource, project_id)
-        )
-        if fault is not None:
-            return self._count(api, await self._misbehave(request, fault, None))
+        for key in fault_keys:
+            fault = self._take_fault(key)
+            if fault is not None:
+                return self._count(api, await self._misbehave(request, fault, None))
         return None
 
-    async def _list_image_servers(self, request: web.Request) -> web.StreamResponse:
-        api = "image_server_list"
+    def _paging(self, request: web.Request, api: str) -> tuple[int, int] | web.StreamResponse:
+        """``offset`` and ``limit`` of a paged list, or the 400 the API answers."""
         try:
             offset = int(request.query.get("offset", "0"))
             limit = int(request.query.get("limit", "10"))
@@ -260,6 +276,42 @@ class SimulatedCloud:
                 api,
                 _json(400, error_body(BodyShape.STANDARD, "WKS.0001", "invalid offset or limit")),
             )
+        return offset, limit
+
+    async def _list_jobs(self, request: web.Request) -> web.StreamResponse:
+        return await self._job_list(request, "image_server_job_list", sub_jobs=False)
+
+    async def _list_sub_jobs(self, request: web.Request) -> web.StreamResponse:
+        return await self._job_list(request, "image_server_sub_job_list", sub_jobs=True)
+
+    async def _job_list(
+        self, request: web.Request, api: str, *, sub_jobs: bool
+    ) -> web.StreamResponse:
+        paging = self._paging(request, api)
+        if isinstance(paging, web.StreamResponse):
+            return paging
+        project_id = request.match_info["project_id"]
+        early = await self._prologue(request, api, (jobs_key(project_id),))
+        if early is not None:
+            return early
+        jobs = self.jobs.get(project_id, [])
+        if sub_jobs:
+            items = [s for j in jobs for s in j["sub_jobs"]]
+        else:
+            items = [{k: v for k, v in j.items() if k != "sub_jobs"} for j in jobs]
+        for name in ("status", "job_type", "job_id"):
+            if name in request.query:
+                items = [i for i in items if i.get(name) == request.query[name]]
+        offset, limit = paging
+        body = {"count": len(items), "items": items[offset : offset + limit]}
+        return self._count(api, _json(200, json.dumps(body).encode()))
+
+    async def _list_image_servers(self, request: web.Request) -> web.StreamResponse:
+        paging = self._paging(request, "image_server_list")
+        if isinstance(paging, web.StreamResponse):
+            return paging
+        offset, limit = paging
+        api = "image_server_list"
         early = await self._list_prologue(request, Resource.IMAGE_SERVER, offset)
         if early is not None:
             return early
@@ -375,7 +427,7 @@ class SimulatedCloud:
         token = secrets.token_hex(32)
         expires_at = time.time() + self.token_lifetime
         self._tokens[token] = _Token(project_id, expires_at)
-        answer: dict[str, Any] = {"expires_at": _iso(expires_at)}
+        answer: dict[str, Any] = {"expires_at": iso(expires_at)}
         if request.query.get("nocatalog") != "true":
             # As IAM does: every service's endpoints in every region, tens of kilobytes.
             answer["catalog"] = [

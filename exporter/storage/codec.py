@@ -11,6 +11,7 @@ field.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Annotated, Literal, NotRequired
 
 from pydantic import (
@@ -23,7 +24,8 @@ from pydantic import (
 from typing_extensions import TypedDict
 
 from exporter.cloud.sanitize import MAX_LABEL, MAX_MESSAGE
-from exporter.domain.state import CloudObject, DevServerImage, ImageServer, TargetState
+from exporter.domain.jobs import JobsState, SubJob
+from exporter.domain.state import CloudObject, DevServerImage, ImageServer, Snapshot, TargetState
 from exporter.domain.targets import PROJECT_ID_RE, Origin, Resource, TargetKey
 
 VERSION = 1
@@ -80,6 +82,46 @@ class TargetEntry(TypedDict):
     image_server: NotRequired[ImageServerEntry]
 
 
+Short = Annotated[str, StringConstraints(max_length=64)]
+Count = Annotated[int, Field(ge=0)]
+
+
+@with_config(_STRICT)
+class SubJobEntry(TypedDict):
+    """A sub-job."""
+
+    id: Label
+    job_id: Label
+    job_type: Short
+    resource_id: Label
+    resource_name: Label
+    status: Short
+    error_code: Label
+    error_message: Annotated[str, StringConstraints(max_length=MAX_MESSAGE)]
+    begin: Time | None
+    end: Time | None
+
+
+@with_config(_STRICT)
+class JobsEntry(TypedDict):
+    """One project's jobs."""
+
+    project_id: Annotated[str, StringConstraints(pattern=PROJECT_ID_RE.pattern)]
+    up: bool
+    last_success: Time | None
+    in_flight: Annotated[
+        list[tuple[Short, Short, Annotated[int, Field(ge=0)]]], Field(max_length=64)
+    ]
+    latest: list[SubJobEntry]
+    failures: Annotated[
+        list[tuple[Short, Label, Annotated[int, Field(ge=0)]]], Field(max_length=4096)
+    ]
+    counted: list[Label]
+    running: list[SubJobEntry]
+    error: NotRequired[Annotated[str, StringConstraints(max_length=MAX_MESSAGE)] | None]
+    error_label: NotRequired[Short | None]
+
+
 @with_config(_STRICT)
 class StateFileEntry(TypedDict):
     """The whole file."""
@@ -87,11 +129,13 @@ class StateFileEntry(TypedDict):
     version: Literal[1]
     written: Time
     targets: list[TargetEntry]
+    jobs: NotRequired[list[JobsEntry]]
 
 
 _FILE = TypeAdapter(StateFileEntry)
 _DEVSERVER_FIELDS = tuple(DevServerImageEntry.__annotations__)
 _IMAGE_SERVER_FIELDS = tuple(ImageServerEntry.__annotations__)
+_SUB_JOB_FIELDS = tuple(SubJobEntry.__annotations__)
 
 
 def _entry(s: TargetState) -> dict[str, object]:
@@ -109,9 +153,32 @@ def _entry(s: TargetState) -> dict[str, object]:
     return entry
 
 
-def encode(targets: tuple[TargetState, ...], written: float) -> bytes:
-    """The file's bytes for these states."""
-    data = {"version": VERSION, "written": written, "targets": [_entry(t) for t in targets]}
+def _sub_job(j: SubJob) -> dict[str, object]:
+    return {f: getattr(j, f) for f in _SUB_JOB_FIELDS}
+
+
+def _jobs_entry(j: JobsState) -> dict[str, object]:
+    entry: dict[str, object] = {
+        "project_id": j.project_id, "up": j.up, "last_success": j.last_success,
+        "in_flight": [[kind, status, n] for (kind, status), n in j.in_flight],
+        "latest": [_sub_job(sub) for sub in j.latest],
+        "failures": [[kind, code, n] for (kind, code), n in j.failures],
+        "counted": sorted(j.counted),
+        "running": [_sub_job(sub) for sub in j.running],
+    }  # fmt: skip
+    if j.error is not None:
+        entry["error"], entry["error_label"] = j.error, j.error_label
+    return entry
+
+
+def encode(snapshot: Snapshot, written: float) -> bytes:
+    """The file's bytes for a snapshot's states."""
+    data = {
+        "version": VERSION,
+        "written": written,
+        "targets": [_entry(t) for t in snapshot.targets],
+        "jobs": [_jobs_entry(j) for j in snapshot.jobs],
+    }
     return json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
 
 
@@ -139,6 +206,30 @@ def _state(e: TargetEntry) -> TargetState:
     )  # fmt: skip
 
 
-def decode(data: bytes) -> tuple[TargetState, ...]:
-    """The states a file holds; raises ValidationError or ValueError when it is invalid."""
-    return tuple(_state(e) for e in _FILE.validate_json(data)["targets"])
+def _jobs(e: JobsEntry) -> JobsState:
+    return JobsState(
+        e["project_id"], e["up"], e["last_success"],
+        in_flight=tuple(((kind, status), n) for kind, status, n in e["in_flight"]),
+        latest=tuple(SubJob(**sub) for sub in e["latest"]),
+        failures=tuple(((kind, code), n) for kind, code, n in e["failures"]),
+        counted=frozenset(e["counted"]),
+        running=tuple(SubJob(**sub) for sub in e["running"]),
+        error=e.get("error"), error_label=e.get("error_label"),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What a state file holds."""
+
+    targets: tuple[TargetState, ...]
+    jobs: tuple[JobsState, ...]
+
+
+def decode(data: bytes) -> Stored:
+    """What a file holds; raises ValidationError or ValueError when it is invalid."""
+    stored = _FILE.validate_json(data)
+    return Stored(
+        tuple(_state(e) for e in stored["targets"]),
+        tuple(_jobs(e) for e in stored.get("jobs", ())),
+    )

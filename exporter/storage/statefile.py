@@ -17,6 +17,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Hashable
+from dataclasses import replace
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Gauge
@@ -24,13 +25,14 @@ from pydantic import ValidationError
 
 from exporter.config.errors import ConfigError
 from exporter.config.files import read_bytes
-from exporter.domain.state import Snapshot, TargetState
-from exporter.storage.codec import VERSION, decode, encode
+from exporter.domain.state import Snapshot
+from exporter.storage.codec import VERSION, Stored, decode, encode
 
 log = logging.getLogger(__name__)
 
 # 100,000 objects take about 60 MB; a file much larger than any fleet is not ours.
 MAX_STATE_BYTES = 512 << 20
+EMPTY = Stored((), ())
 # Last-success times change every cycle; on their own they are written this seldom.
 REFRESH = 300.0
 
@@ -72,11 +74,14 @@ def _why(exc: ValidationError) -> str:
     return f"{where}: {first['msg']}" if where else first["msg"]
 
 
-def _durable(targets: tuple[TargetState, ...]) -> list[Hashable]:
+def _durable(snapshot: Snapshot) -> list[Hashable]:
     """What must survive a restart, without the times that change every cycle."""
     return [
-        (t.key, t.up, t.exists, t.obj, t.status_since, t.error_label, t.origin, t.missing)
-        for t in targets
+        *(
+            (t.key, t.up, t.exists, t.obj, t.status_since, t.error_label, t.origin, t.missing)
+            for t in snapshot.targets
+        ),
+        *(replace(j, last_success=None, error=None) for j in snapshot.jobs),
     ]
 
 
@@ -95,28 +100,35 @@ class StateFile:
         self._failing = False
         self._lock = asyncio.Lock()
 
-    def load(self) -> tuple[TargetState, ...]:
-        """The stored states; () when there is no usable file."""
+    def load(self) -> Stored:
+        """What the file holds; nothing when there is no usable file."""
         try:
             data = read_bytes(self.path, MAX_STATE_BYTES, "--storage.path")
         except ConfigError as exc:
             if not self.path.exists() and not self.path.is_symlink():
                 log.info("no state file yet; starting fresh", extra={"path": str(self.path)})
-                return ()
+                return EMPTY
             return self._unusable(exc.problems[0])
         if not data:
             return self._unusable("the file is empty")
         try:
-            states = decode(data)
+            stored = decode(data)
         except ValidationError as exc:
             return self._unusable(_why(exc))
         except ValueError as exc:
             return self._unusable(str(exc))
-        self._metrics.restored.set(len(states))
-        log.info("state read", extra={"path": str(self.path), "targets": len(states)})
-        return states
+        self._metrics.restored.set(len(stored.targets))
+        log.info(
+            "state read",
+            extra={
+                "path": str(self.path),
+                "targets": len(stored.targets),
+                "projects_with_jobs": len(stored.jobs),
+            },
+        )
+        return stored
 
-    def _unusable(self, why: str) -> tuple[TargetState, ...]:
+    def _unusable(self, why: str) -> Stored:
         aside = self.path.with_name(self.path.name + ".bad")
         try:
             os.replace(self.path, aside)
@@ -126,21 +138,21 @@ class StateFile:
         log.warning(
             "state file %s is unusable (%s): starting fresh%s", self.path, why, kept,
         )  # fmt: skip
-        return ()
+        return EMPTY
 
     async def save(self, snapshot: Snapshot) -> None:
         """Write the snapshot's states when they changed since the last write (or when the
         last write is older than REFRESH); a failure is logged and counted, never raised."""
         async with self._lock:
-            await asyncio.to_thread(self._save, snapshot.targets)
+            await asyncio.to_thread(self._save, snapshot)
 
-    def _save(self, targets: tuple[TargetState, ...]) -> None:
+    def _save(self, snapshot: Snapshot) -> None:
         now = self._clock()
-        durable = _durable(targets)
+        durable = _durable(snapshot)
         if durable == self._written and now - self._written_at < REFRESH:
             return
         try:
-            self._write(encode(targets, now))
+            self._write(encode(snapshot, now))
         except OSError as exc:
             self._metrics.write_success.set(0)
             if not self._failing:

@@ -1,0 +1,96 @@
+"""Workspace image build jobs: what the exporter keeps of them, per project.
+
+A job (CREATE_SERVER, BUILD_IMAGE, ...) has sub-jobs, each acting on one resource (an image
+server) and, when it fails, carrying an error code and message. The exporter keeps, per
+project, how many jobs are in flight, the latest sub-job of each image server, and how
+many failed sub-jobs it has seen; never one series per job for ever.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+JOB_TYPES = (
+    "CREATE_SERVER",
+    "CREATE_SERVER_IMAGE",
+    "DELETE_SERVER",
+    "BUILD_IMAGE",
+    "GENERATE_IMAGE",
+    "DELETE_IMAGE_BUILD_SERVER",
+    "DELETE_IMAGE",
+)
+IN_FLIGHT_STATUSES = ("WAITING", "RUNNING")
+SUB_JOB_STATUSES = ("WAITING", "RUNNING", "SUCCESS", "FAILED", "ABNORMAL", "ROLLBACK", "ABORTING")
+FAILED_STATUSES = frozenset({"FAILED", "ABNORMAL"})
+OTHER = "other"  # an undocumented job type or status, counted together
+
+
+def known(value: str, values: tuple[str, ...]) -> str:
+    """``value`` when documented, else "other": label values from the cloud stay bounded."""
+    return value if value in values else OTHER
+
+
+def jobs_path(project_id: str) -> str:
+    """The job list's path."""
+    return f"/v1/{project_id}/image-server-jobs"
+
+
+def sub_jobs_path(project_id: str) -> str:
+    """The sub-job list's path."""
+    return f"/v1/{project_id}/image-server-sub-jobs"
+
+
+@dataclass(frozen=True, slots=True)
+class SubJob:
+    """One sub-job; absent fields are empty strings, absent times None.
+
+    ``job_type`` and ``status`` are already bounded to the documented values and "other";
+    ``error_code`` is bounded by whoever counts it."""
+
+    id: str
+    job_id: str
+    job_type: str
+    resource_id: str
+    resource_name: str
+    status: str
+    error_code: str
+    error_message: str
+    begin: float | None
+    end: float | None
+
+    @property
+    def failed(self) -> bool:
+        """Whether it ended in failure."""
+        return self.status in FAILED_STATUSES
+
+    @property
+    def in_flight(self) -> bool:
+        """Whether it has not finished."""
+        return self.status in IN_FLIGHT_STATUSES
+
+    @property
+    def moment(self) -> float:
+        """Its latest known time, for ordering (0 when it has none)."""
+        return max(self.end or 0.0, self.begin or 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class JobsState:
+    """One project's jobs after the latest refresh."""
+
+    project_id: str
+    up: bool
+    last_success: float | None
+    # (job_type, status) -> jobs in that state now; WAITING and RUNNING only.
+    in_flight: tuple[tuple[tuple[str, str], int], ...] = ()
+    # The latest sub-job of each image server the exporter watches, by server ID.
+    latest: tuple[SubJob, ...] = ()
+    # (job_type, error_code) -> failed sub-jobs first seen by this exporter.
+    failures: tuple[tuple[tuple[str, str], int], ...] = ()
+    # Failed sub-jobs already counted, of those the API still lists as recent.
+    counted: frozenset[str] = frozenset()
+    # Sub-jobs in flight at the last refresh: their outcome is asked for if it does not
+    # show up among the recent ones.
+    running: tuple[SubJob, ...] = ()
+    error: str | None = None
+    error_label: str | None = None

@@ -1,0 +1,85 @@
+"""The image build job families: jobs in flight, failures, each image server's last job.
+
+Bounded by construction: job types and statuses are the documented ones plus "other",
+error codes of the failure counter are capped by the poller, and the last-job series are
+one per watched image server, never one per job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from prometheus_client.metrics_core import CounterMetricFamily, InfoMetricFamily, Metric
+
+from exporter.domain.jobs import IN_FLIGHT_STATUSES, JOB_TYPES, JobsState
+from exporter.exposition.families import gauge, polled
+
+PROJECT = ["project_id"]
+SERVER = ["project_id", "id"]
+
+
+def job_families(jobs: Sequence[JobsState], every: float) -> Iterator[Metric]:
+    """Every job family, with one project's series after another."""
+    in_flight = gauge(
+        "huaweicloud_workspace_image_jobs",
+        "Image-server jobs currently WAITING or RUNNING, by job type.",
+        every,
+        ["project_id", "job_type", "status"],
+    )
+    failures = CounterMetricFamily(
+        "huaweicloud_workspace_image_job_failures",
+        polled(
+            "Failed (or ABNORMAL) image-server sub-jobs first seen by this exporter, by job "
+            "type and error code; failures already there when it first read a project are "
+            "not counted.",
+            every,
+        ),
+        labels=["project_id", "job_type", "error_code"],
+    )
+    last_job = InfoMetricFamily(
+        "huaweicloud_workspace_image_server_last_job",
+        polled("The latest sub-job acting on an image server; the value is 1.", every),
+        labels=SERVER,
+    )
+    last_end = gauge(
+        "huaweicloud_workspace_image_server_last_job_end_timestamp_seconds",
+        "When the latest sub-job of an image server ended.",
+        every,
+        SERVER,
+    )
+    up = gauge(
+        "huaweicloud_image_exporter_jobs_up",
+        "1 if the last read of the project's image build jobs succeeded; 0 if it failed and "
+        "the job series keep their last values.",
+        every,
+        PROJECT,
+    )
+    last_success = gauge(
+        "huaweicloud_image_exporter_jobs_last_success_timestamp_seconds",
+        "When the project's image build jobs were last read.",
+        every,
+        PROJECT,
+    )
+    for j in jobs:
+        pid = j.project_id
+        up.add_metric([pid], 1.0 if j.up else 0.0)
+        if j.last_success is not None:
+            last_success.add_metric([pid], j.last_success)
+        if j.last_success is None:
+            continue  # never read: nothing to say about its jobs
+        counts = dict(j.in_flight)
+        kinds = dict.fromkeys([*JOB_TYPES, *(kind for kind, _ in counts)])
+        for kind in kinds:
+            for status in IN_FLIGHT_STATUSES:
+                in_flight.add_metric([pid, kind, status], float(counts.get((kind, status), 0)))
+        for (kind, code), n in j.failures:
+            failures.add_metric([pid, kind, code], float(n))
+        for sub in j.latest:
+            labels = {
+                "job_id": sub.job_id, "job_type": sub.job_type, "status": sub.status,
+                "error_code": sub.error_code,
+            }  # fmt: skip
+            last_job.add_metric([pid, sub.resource_id], labels)
+            if sub.end is not None:
+                last_end.add_metric([pid, sub.resource_id], sub.end)
+    yield from (in_flight, failures, last_job, last_end, up, last_success)
