@@ -142,6 +142,8 @@ class SimulatedCloud:
     # Image build jobs by project, newest first, as the Workspace API lists them; each job
     # carries its "sub_jobs" (see exporter.simulator.jobs).
     jobs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    jobs_oldest_first: bool = False  # list jobs the other way round (the API does not say)
+    job_queries: list[dict[str, str]] = field(default_factory=list)  # of every job list call
     # The dev-server image list returns at most this many (and says how many there are).
     devserver_list_cap: int | None = None
     in_flight: int = 0
@@ -294,7 +296,10 @@ class SimulatedCloud:
         early = await self._prologue(request, api, (jobs_key(project_id),))
         if early is not None:
             return early
+        self.job_queries.append(dict(request.query))
         jobs = self.jobs.get(project_id, [])
+        if self.jobs_oldest_first:
+            jobs = jobs[::-1]
         if sub_jobs:
             items = [s for j in jobs for s in j["sub_jobs"]]
         else:

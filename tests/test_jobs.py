@@ -1,0 +1,258 @@
+"""Image build jobs: what a refresh reads, what it counts, and how it survives restarts."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from exporter.cloud.transport import RetryPolicy
+from exporter.domain.targets import Resource
+from exporter.exposition.textformat import Format
+from exporter.polling.jobs import JOB_CALLS, MAX_PAGES
+from exporter.runtime import Exporter
+from exporter.simulator import Fault, FaultKind, SimulatedCloud, SimulatorServer
+from exporter.simulator.cloud import jobs_key
+from exporter.simulator.jobs import add_job, finish_job
+from tests.helpers import PROJECT, image_id, image_server_body, samples, settings, value
+
+START = 1_800_000_000.0
+FAILURES = "huaweicloud_workspace_image_job_failures_total"
+LAST_JOB = "huaweicloud_workspace_image_server_last_job_info"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def text(e: Exporter) -> str:
+    return b"".join(e.exposition.body(Format.TEXT, gzip=False)).decode()
+
+
+def failures(e: Exporter, code: str, kind: str = "BUILD_IMAGE") -> float | None:
+    return value(text(e), FAILURES, project_id=PROJECT, job_type=kind, error_code=code)
+
+
+def sub_job_calls(cloud: SimulatedCloud) -> list[dict[str, str]]:
+    return [q for q in cloud.job_queries if "status" not in q]
+
+
+@pytest.fixture
+def servers(simulator: SimulatorServer) -> SimulatedCloud:
+    """The simulated cloud with two image servers, srv-a and srv-b."""
+    for sid in ("srv-a", "srv-b"):
+        simulator.cloud.put(Resource.IMAGE_SERVER, PROJECT, sid, image_server_body(sid))
+    return simulator.cloud
+
+
+def make(simulator: SimulatorServer, clock: Clock, state: Path | None = None) -> Exporter:
+    return Exporter(
+        settings(simulator.url, servers=["srv-a", "srv-b"]),
+        retry_policy=RetryPolicy(retries=0),
+        clock=clock,
+        storage_path=str(state) if state else None,
+    )
+
+
+def history(cloud: SimulatedCloud, n: int) -> None:
+    for i in range(n):
+        add_job(cloud, PROJECT, "CREATE_SERVER", "SUCCESS", [(f"srv-old-{i}", "old")],
+                begin=START - 90_000 + i, end=START - 80_000 + i)  # fmt: skip
+
+
+async def test_first_look_is_the_baseline_and_a_new_failure_counts_once(
+    simulator: SimulatorServer, servers: SimulatedCloud
+) -> None:
+    cloud = servers
+    clock = Clock()
+    add_job(cloud, PROJECT, "BUILD_IMAGE", "FAILED", [("srv-a", "a")], begin=START - 600,
+            end=START - 500, error=("WKS.0400", "before the exporter looked"))  # fmt: skip
+    e = make(simulator, clock)
+    try:
+        await e.run_cycle()
+        assert failures(e, "WKS.0400") is None  # the baseline: not counted
+        assert value(text(e), LAST_JOB, project_id=PROJECT, id="srv-a", job_id="job-000000",
+                     job_type="BUILD_IMAGE", status="FAILED", error_code="WKS.0400") == 1.0  # fmt: skip
+        clock.now += 60
+        add_job(cloud, PROJECT, "BUILD_IMAGE", "FAILED", [("srv-b", "b")], begin=START,
+                end=START + 30, error=("WKS.0500", "disk full"))  # fmt: skip
+        await e.run_cycle()
+        assert failures(e, "WKS.0500") == 1.0
+        for _ in range(3):  # still listed as recent: never counted again
+            clock.now += 60
+            await e.run_cycle()
+        assert failures(e, "WKS.0500") == 1.0
+    finally:
+        await e.stop()
+
+
+async def test_paging_stops_once_a_page_is_older_than_the_last_refresh(
+    simulator: SimulatorServer, servers: SimulatedCloud
+) -> None:
+    cloud = servers
+    history(cloud, 450)
+    clock = Clock()
+    e = make(simulator, clock)
+    try:
+        await e.run_cycle()  # the first look reads every page up to the cap
+        assert len(sub_job_calls(cloud)) == 5 <= MAX_PAGES
+        cloud.job_queries.clear()
+        clock.now += 60
+        add_job(cloud, PROJECT, "BUILD_IMAGE", "SUCCESS", [("srv-a", "a")], begin=START,
+                end=START + 30)  # fmt: skip
+        snap = await e.run_cycle()
+        # One page holds the new job and old ones, the next only old ones: then it stops.
+        assert [q["offset"] for q in sub_job_calls(cloud)] == ["0", "100"]
+        # Once the new job ended over an hour before the last refresh, one page suffices.
+        for minutes, offsets in ((60, ["0", "100"]), (120, ["0"])):
+            cloud.job_queries.clear()
+            clock.now += minutes * 60
+            snap = await e.run_cycle()
+            assert [q["offset"] for q in sub_job_calls(cloud)] == offsets, minutes
+        assert snap.api_calls == 2 + JOB_CALLS  # two detail calls and three job calls
+    finally:
+        await e.stop()
+
+
+async def test_oldest_first_lists_are_read_from_the_end(
+    simulator: SimulatorServer, servers: SimulatedCloud
+) -> None:
+    cloud = servers
+    cloud.jobs_oldest_first = True
+    history(cloud, 450)
+    clock = Clock()
+    e = make(simulator, clock)
+    try:
+        await e.run_cycle()
+        clock.now += 60
+        cloud.job_queries.clear()
+        add_job(cloud, PROJECT, "BUILD_IMAGE", "FAILED", [("srv-a", "a")], begin=START,
+                end=START + 30, error=("WKS.0500", "disk full"))  # fmt: skip
+        await e.run_cycle()
+        assert failures(e, "WKS.0500") == 1.0
+        offsets = [q["offset"] for q in sub_job_calls(cloud)]
+        assert offsets[:2] == ["0", "351"]  # the first page tells the order; then the end
+    finally:
+        await e.stop()
+
+
+async def test_a_long_build_is_settled_by_asking_its_job(
+    simulator: SimulatorServer, servers: SimulatedCloud
+) -> None:
+    cloud = servers
+    long = add_job(cloud, PROJECT, "BUILD_IMAGE", "RUNNING", [("srv-a", "a")],
+                   begin=START - 50_000)  # fmt: skip
+    history(cloud, 250)  # newer than the build's start: it sinks to the third page
+    clock = Clock()
+    e = make(simulator, clock)
+    try:
+        await e.run_cycle()
+        assert value(text(e), "huaweicloud_workspace_image_jobs", project_id=PROJECT,
+                     job_type="BUILD_IMAGE", status="RUNNING") == 1.0  # fmt: skip
+        clock.now += 60
+        finish_job(long, "FAILED", START + 30, error=("WKS.0700", "timed out after 14 h"))
+        cloud.job_queries.clear()
+        await e.run_cycle()
+        assert {"job_id": long["id"], "limit": "100", "offset": "0"} in cloud.job_queries
+        assert failures(e, "WKS.0700") == 1.0
+        assert value(text(e), "huaweicloud_workspace_image_jobs", project_id=PROJECT,
+                     job_type="BUILD_IMAGE", status="RUNNING") == 0.0  # fmt: skip
+    finally:
+        await e.stop()
+
+
+@pytest.mark.parametrize("stored", [True, False], ids=["with-state-file", "without"])
+async def test_a_restart_never_counts_a_failure_twice(
+    simulator: SimulatorServer, servers: SimulatedCloud, tmp_path: Path, stored: bool
+) -> None:
+    cloud = servers
+    clock = Clock()
+    state = tmp_path / "state.json" if stored else None
+    first = make(simulator, clock, state)
+    await first.run_cycle()
+    clock.now += 60
+    add_job(cloud, PROJECT, "BUILD_IMAGE", "FAILED", [("srv-a", "a")], begin=START,
+            end=START + 30, error=("WKS.0500", "disk full"))  # fmt: skip
+    await first.run_cycle()
+    assert failures(first, "WKS.0500") == 1.0
+    await first.stop()
+    # While it was down, another build failed.
+    add_job(cloud, PROJECT, "BUILD_IMAGE", "FAILED", [("srv-b", "b")], begin=START + 90,
+            end=START + 100, error=("WKS.0500", "disk full again"))  # fmt: skip
+    clock.now += 600
+    second = make(simulator, clock, state)
+    try:
+        await second.start(schedule=False)
+        await second.run_cycle()
+        # With the state file the count goes on: the failure seen before is not counted
+        # again, the one during the restart is. Without it, everything is the new baseline.
+        assert failures(second, "WKS.0500") == (2.0 if stored else None)
+    finally:
+        await second.stop()
+
+
+async def test_a_failing_job_list_keeps_the_last_values_marked_down(
+    simulator: SimulatorServer, servers: SimulatedCloud, caplog: pytest.LogCaptureFixture
+) -> None:
+    cloud = servers
+    clock = Clock()
+    add_job(cloud, PROJECT, "DELETE_SERVER", "WAITING", [("srv-b", "b")], begin=START - 10)
+    e = make(simulator, clock)
+    try:
+        await e.run_cycle()
+        cloud.faults[jobs_key(PROJECT)] = Fault(FaultKind.STATUS, status=503)
+        caplog.set_level(logging.WARNING, logger="exporter")
+        for _ in range(3):
+            clock.now += 60
+            await e.run_cycle()
+        out = text(e)
+        assert value(out, "huaweicloud_image_exporter_jobs_up", project_id=PROJECT) == 0.0
+        assert value(out, "huaweicloud_image_exporter_jobs_last_success_timestamp_seconds",
+                     project_id=PROJECT) == START  # fmt: skip
+        assert value(out, "huaweicloud_workspace_image_jobs", project_id=PROJECT,
+                     job_type="DELETE_SERVER", status="WAITING") == 1.0  # fmt: skip
+        warned = [r for r in caplog.records if "reading image build jobs failed" in r.getMessage()]
+        assert len(warned) == 1  # once when it starts failing, not every cycle
+        # The objects themselves are polled as before.
+        assert value(out, "huaweicloud_image_exporter_target_up", resource="image_server",
+                     project_id=PROJECT, id="srv-a") == 1.0  # fmt: skip
+    finally:
+        await e.stop()
+
+
+async def test_error_codes_are_bounded(simulator: SimulatorServer, servers: SimulatedCloud) -> None:
+    cloud = servers
+    clock = Clock()
+    e = make(simulator, clock)
+    try:
+        await e.run_cycle()
+        for n in range(40):
+            add_job(cloud, PROJECT, "BUILD_IMAGE", "FAILED", [("srv-a", "a")], begin=START,
+                    end=START + n, error=(f"WKS.{n:04d}", "x"))  # fmt: skip
+        clock.now += 60
+        await e.run_cycle()
+        codes = {
+            dict(labels)["error_code"] for name, labels in samples(text(e)) if name == FAILURES
+        }
+        assert len(codes) == 33 and "other" in codes
+        assert failures(e, "other") == 8.0
+    finally:
+        await e.stop()
+
+
+async def test_dev_server_images_alone_make_no_job_calls(simulator: SimulatorServer) -> None:
+    img = image_id(1)
+    simulator.cloud.put(
+        Resource.DEVSERVER_IMAGE, PROJECT, img, {"image_id": img, "status": "ACTIVE"}
+    )
+    e = Exporter(settings(simulator.url, images=[img]), retry_policy=RetryPolicy(retries=0))
+    try:
+        snap = await e.run_cycle()
+    finally:
+        await e.stop()
+    assert simulator.cloud.job_queries == [] and snap.jobs == () and snap.api_calls == 1
