@@ -63,6 +63,8 @@ def alert_rules(t: Tuning) -> list[dict[str, Any]]:
     image_info = _object("huaweicloud_modelarts_devserver_image_info")
     server_info = _object("huaweicloud_workspace_image_server_info")
     window = t.period(300)
+    job_window = t.period(900)
+    failures = f"huaweicloud_workspace_image_job_failures_total{{{job}}}"
 
     def alert(
         name: str,
@@ -207,6 +209,22 @@ def alert_rules(t: Tuning) -> list[dict[str, Any]]:
             # A restarted exporter leaves a gap of a scrape or two; with --storage.path it
             # then serves the same clock, and the alert must not resolve in between.
             keep_firing=RESTART_GAP,
+        ),
+        alert(
+            "HuaweiCloudImageBuildJobFailed",
+            # A (job type, error code) seen for the first time is a new series: increase()
+            # needs two samples of it, so a series younger than the window counts as well.
+            f"sum by (job, instance, project_id, job_type, error_code) (\n"
+            f"  increase({failures}[{job_window}]) > 0\n"
+            f"  or ({failures} unless {failures} offset {job_window})\n)",
+            None,
+            "warning",
+            "Image build jobs of type {{ $labels.job_type }} failed in project "
+            "{{ $labels.project_id }}",
+            '{{ $value | printf "%.0f" }} sub-job(s) of type {{ $labels.job_type }} in project '
+            "{{ $labels.project_id }} failed with error code {{ $labels.error_code }} in the "
+            f"last {job_window}. The landing page of {{{{ $labels.instance }}}} shows each image "
+            "server's last job and its error message.",
         ),
         alert(
             "HuaweiCloudApiThrottled",

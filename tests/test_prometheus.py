@@ -61,6 +61,13 @@ async def test_rules_fire_and_every_panel_has_data(stack: tuple[Prometheus, str]
 
         await wait_for("the exporter target to be up", target_up, within=30)
 
+        async def job_failed() -> dict[str, str] | None:
+            return (await prom.firing(s)).get("HuaweiCloudImageBuildJobFailed")
+
+        # The demo's image build fails at 20 s: the alert names the type and error code.
+        failed = await wait_for("the build-job failure alert", job_failed)
+        assert (failed["job_type"], failed["error_code"]) == ("BUILD_IMAGE", "WKS.0500")
+
         async def firing() -> dict[str, dict[str, str]]:
             found = await prom.firing(s)
             wanted = ("HuaweiCloudImageServerError", "HuaweiCloudImageServerStuck")

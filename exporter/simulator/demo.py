@@ -6,6 +6,9 @@ Timeline (seconds after start), chosen so a few poll cycles show every kind of e
 - a dev-server image is INACTIVE throughout; another is deleted at 40 s (404 from then on);
 - one image server is throttled now and then (429, retried) and one dev-server image
   fails with 500 now and then, so the API error panels and alerts have data;
+- image build jobs: the stuck server's build has been RUNNING for two hours; the other's
+  creation finishes at 10 s, then its image build fails at 20 s with an error message
+  (the failure alert, the landing page's message); a creation waits in the team project;
 - two more projects are not configured at all but found through an account (IAM's
   project list, in two regions) and their objects discovered by list calls: a new image
   server appears at 15 s and another is deleted at 30 s (it leaves /metrics after two
@@ -22,6 +25,7 @@ from exporter.domain.accounts import Account
 from exporter.domain.credentials import AkSkCredentials
 from exporter.domain.targets import Discovery, Resource, Target, TargetKey
 from exporter.simulator.cloud import Fault, FaultKind, SimulatedCloud
+from exporter.simulator.jobs import add_job, finish_job
 
 PROJECT_ID = "0a1b2c3d4e5f40718293a4b5c6d7e8f9"
 # Demo-only keys for the in-process simulator; they open nothing anywhere else.
@@ -99,6 +103,9 @@ class DemoStory:
     started: float = field(default_factory=time.monotonic)
     events: list[tuple[float, Callable[[SimulatedCloud], None]]] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.events.sort(key=lambda event: event[0])
+
     def tick(self) -> None:
         """Apply every event whose time has come."""
         elapsed = time.monotonic() - self.started
@@ -139,6 +146,7 @@ def build_demo_cloud() -> SimulatedCloud:
               {"image_id": image_id, "name": name, "arch": arch, "server_type": server_type,
                "status": "ACTIVE"})  # fmt: skip
     new_id, new_name, new_status = APPEARING_SERVER
+    jobs = _demo_jobs(cloud)
     cloud.faults[(Resource.IMAGE_SERVER, PROJECT_ID, THROTTLED_SERVER)] = Fault(
         FaultKind.THROTTLE, retry_after="0", probability=0.3
     )
@@ -166,12 +174,49 @@ def build_demo_cloud() -> SimulatedCloud:
                 ),
             ),
             (30.0, lambda c: c.delete(Resource.IMAGE_SERVER, TEAM_PROJECT_ID, LEAVING_SERVER)),
+            *jobs,
             (40.0, lambda c: c.delete(Resource.DEVSERVER_IMAGE, PROJECT_ID, DELETED_IMAGE)),
         ],
     )
     cloud.on_request = story.tick
     cloud.on_list_page = lambda *_: story.tick()
     return cloud
+
+
+BUILD_ERROR = (
+    "WKS.0500",
+    "Image build failed: instance ecs-c3f5e7a9 ran out of disk space (/ at 100%) while "
+    "installing packages; free space or choose a larger system disk and build again.",
+)
+
+
+def _demo_jobs(cloud: SimulatedCloud) -> list[tuple[float, Callable[[SimulatedCloud], None]]]:
+    """The jobs there at start, and the story's job events."""
+    now = time.time()
+    server = {sid: (sid, name) for sid, (name, _, _) in SERVERS.items()}
+    for sid in ("a1f3c5e7-2b4d-4f6a-8c0e-1d3f5a7c9e0b", "d4a6f8b0-5e7a-4c9d-bf31-4a6c8d0f2b3e"):
+        add_job(cloud, PROJECT_ID, "CREATE_SERVER", "SUCCESS", [server[sid]],
+                begin=now - 86_400, end=now - 85_000)  # fmt: skip
+    add_job(cloud, PROJECT_ID, "BUILD_IMAGE", "RUNNING",
+            [server["b2e4d6f8-3c5e-4a7b-9d1f-2e4a6b8d0f1c"]], begin=now - 7_200)  # fmt: skip
+    creating = add_job(cloud, PROJECT_ID, "CREATE_SERVER", "RUNNING", [server[FAILING_SERVER]],
+                       begin=now - 60)  # fmt: skip
+    held: dict[str, dict[str, object]] = {}
+
+    def created(c: SimulatedCloud) -> None:
+        finish_job(creating, "SUCCESS", time.time())
+        held["build"] = add_job(c, PROJECT_ID, "BUILD_IMAGE", "RUNNING",
+                                [server[FAILING_SERVER]], begin=time.time())  # fmt: skip
+
+    def build_failed(c: SimulatedCloud) -> None:
+        finish_job(held["build"], "FAILED", time.time(), error=BUILD_ERROR)
+
+    def queued(c: SimulatedCloud) -> None:
+        new_id, new_name, _ = APPEARING_SERVER
+        add_job(c, TEAM_PROJECT_ID, "CREATE_SERVER", "WAITING", [(new_id, new_name)],
+                begin=time.time())  # fmt: skip
+
+    return [(10.0, created), (19.5, build_failed), (15.0, queued)]
 
 
 def demo_targets(endpoint: str) -> tuple[Target, ...]:
