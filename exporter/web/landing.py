@@ -1,42 +1,250 @@
-"""The landing page at ``/``: version, links and the state of every target."""
+"""The landing page at ``/``: a status page for a fleet.
+
+Counts by resource and status at the top (each a filter), then every target in one table:
+rows coloured by state (ERROR red, transitional amber, gone grey, a failing poll marked),
+sortable by any column and filterable by text, with ages relative to the page ("12 min")
+and each image server's last build job, with the error message when it failed. Rendered
+on the server; the inline script only sorts and filters what is already there. Every
+string from the cloud is escaped, in text and in attributes.
+"""
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from html import escape
 
 from exporter import __version__
-from exporter.domain.state import Snapshot, TargetState
+from exporter.domain.jobs import IN_FLIGHT_STATUSES, SubJob
+from exporter.domain.state import (
+    DEVSERVER_IMAGE_STATUSES,
+    IMAGE_SERVER_STATUSES,
+    TRANSITIONAL_STATUSES,
+    Snapshot,
+    TargetState,
+)
+from exporter.domain.targets import Resource
+from exporter.web.assets import SCRIPT, STYLE
 
-MAX_ROWS = 1000  # a page listing tens of thousands of rows helps nobody; failing ones first
+MAX_ROWS = 5000  # beyond this the page gets slow to open; /metrics has everything
+KNOWN = {
+    Resource.IMAGE_SERVER: IMAGE_SERVER_STATUSES,
+    Resource.DEVSERVER_IMAGE: DEVSERVER_IMAGE_STATUSES,
+}
+TITLES = {Resource.IMAGE_SERVER: "Image servers", Resource.DEVSERVER_IMAGE: "Dev-server images"}
+# (heading, sorts as a number, width)
+COLUMNS = (
+    ("Resource", False, "8%"), ("Project", False, "10%"), ("ID", False, "12%"),
+    ("Name", False, "13%"), ("Status", False, "8%"), ("Since", True, "7%"),
+    ("Poll", False, "6%"), ("Last success", True, "7%"), ("Origin", False, "7%"),
+    ("Last job / last error", False, "22%"),
+)  # fmt: skip
 
 
-def _when(ts: float | None) -> str:
-    if ts is None:
-        return "never"
+def _utc(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _row(t: TargetState) -> str:
-    obj = t.obj
-    name = obj.name if obj is not None else ""
-    status = obj.status if obj is not None else ("(deleted)" if t.exists is False else "")
-    up = "up" if t.up else "down"
-    cells = (
-        t.key.resource.value,
-        t.key.project_id,
-        t.key.id,
-        t.origin.value,
-        name,
-        status,
-        _when(t.status_since) if t.status_since is not None else "",
-        up,
-        _when(t.last_success),
-        t.error or "" if not t.up else "",
+def age(seconds: float) -> str:
+    """A short, rounded-down age: ``45 s``, ``12 min``, ``3 h 5 min``, ``2 d 4 h``."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 86400:
+        h, m = divmod(s // 60, 60)
+        return f"{h} h {m} min" if m else f"{h} h"
+    d, h = divmod(s // 3600, 24)
+    return f"{d} d {h} h" if h else f"{d} d"
+
+
+class _Page:
+    """Renders one snapshot at one moment."""
+
+    def __init__(self, snapshot: Snapshot, now: float) -> None:
+        self.snapshot = snapshot
+        self.now = now
+        self.last_jobs = {
+            (j.project_id, sub.resource_id): sub for j in snapshot.jobs for sub in j.latest
+        }
+
+    def when(self, ts: float | None) -> tuple[str, str, str]:
+        """Text, sort key and tooltip of a moment."""
+        if ts is None:
+            return "never", "", ""
+        return f"{age(self.now - ts)} ago", f"{ts:.3f}", _utc(ts)
+
+    def cell(self, text: str, sort: str | None = None, title: str = "", html: str = "") -> str:
+        attrs = "" if sort is None else f' data-sort="{escape(sort)}"'
+        if title:
+            attrs += f' title="{escape(title)}"'
+        return f"<td{attrs}>{html or escape(text)}</td>"
+
+    def job(self, sub: SubJob | None) -> tuple[str, str]:
+        """Text and HTML of an image server's last job."""
+        if sub is None:
+            return "", ""
+        parts = [sub.job_type, sub.status, sub.error_code]
+        ended = f"ended {age(self.now - sub.end)} ago" if sub.end is not None else "running"
+        text = " ".join(p for p in parts if p) + f", {ended}"
+        html = escape(text)
+        if sub.failed and sub.error_message:
+            text += " " + sub.error_message
+            html += f'<span class="message">{escape(sub.error_message)}</span>'
+        return text, html
+
+    def row(self, t: TargetState) -> str:
+        obj, key = t.obj, t.key
+        gone = t.exists is False
+        status = obj.status if obj is not None else ("(deleted)" if gone else "")
+        states = [f"{key.resource.value}:{'gone' if gone else status}"]
+        classes = []
+        if gone:
+            classes.append("s-gone")
+        elif status == "ERROR":
+            classes.append("s-error")
+        elif status in TRANSITIONAL_STATUSES:
+            classes.append("s-busy")
+        if not t.up:
+            classes.append("failing")
+            states.append("failing")
+        since, since_key, since_title = self.when(t.status_since)
+        success, success_key, success_title = self.when(t.last_success)
+        job_text, job_html = self.job(self.last_jobs.get((key.project_id, key.id)))
+        if not t.up:
+            error = t.error or "no answer yet"
+            job_html = f'<span class="message">poll failing: {escape(error)}</span>' + job_html
+            job_text = f"poll failing: {error} {job_text}"
+        poll = '<span class="badge">failing</span>' if not t.up else "up"
+        texts = (
+            key.resource.value, key.project_id, key.id, obj.name if obj else "", status,
+            since, "failing" if not t.up else "up", success, t.origin.value, job_text,
+        )  # fmt: skip
+        cells = (
+            self.cell(key.resource.value), self.cell(key.project_id), self.cell(key.id),
+            self.cell(obj.name if obj else ""), self.cell(status),
+            self.cell(since if t.status_since is not None else "", since_key, since_title),
+            self.cell("", html=poll), self.cell(success, success_key, success_title),
+            self.cell(t.origin.value), self.cell(job_text, html=job_html),
+        )  # fmt: skip
+        search = escape(" ".join(texts).lower())
+        return (
+            f'<tr class="{" ".join(classes)}" data-state="{escape(" ".join(states))}" '
+            f'data-text="{search}">{"".join(cells)}</tr>'
+        )
+
+    def summary(self) -> str:
+        """Counts by resource and status; each one filters the table."""
+        counts: Counter[str] = Counter()
+        failing = 0
+        for t in self.snapshot.targets:
+            gone = t.exists is False
+            status = t.obj.status if t.obj is not None else ("" if not gone else "gone")
+            if status:
+                counts[f"{t.key.resource.value}:{'gone' if gone else status}"] += 1
+            failing += not t.up
+        lines = []
+        for resource, known in KNOWN.items():
+            prefix = f"{resource.value}:"
+            mine = {k.removeprefix(prefix): n for k, n in counts.items() if k.startswith(prefix)}
+            if not mine:
+                continue
+            order = [*(s for s in known if s in mine), *sorted(set(mine) - set(known))]
+            buttons = "".join(_chip(f"{prefix}{s}", s, mine[s], _colour(s)) for s in order)
+            lines.append(f"<div><strong>{TITLES[resource]}</strong> {buttons}</div>")
+        if failing:
+            lines.append(_chip("failing", "poll failing", failing, "failing"))
+        return f'<div class="summary">{"".join(lines)}</div>' if lines else ""
+
+    def targets(self) -> str:
+        ordered = sorted(
+            self.snapshot.targets,
+            key=lambda t: (t.up, t.exists is not False, _rank(t), t.key.resource, t.key.id),
+        )
+        shown = ordered[:MAX_ROWS]
+        rows = "\n".join(self.row(t) for t in shown)
+        more = len(ordered) - len(shown)
+        note = f"<p>{more} more targets not shown; /metrics has them all.</p>" if more > 0 else ""
+        cols = "".join(f'<col style="width:{w}">' for _, _, w in COLUMNS)
+        heads = "".join(
+            f'<th data-col="{n}"{" data-type=number" if numeric else ""}>{escape(h)}</th>'
+            for n, (h, numeric, _) in enumerate(COLUMNS)
+        )
+        return (
+            f"<h2>Targets ({len(ordered)})</h2>\n{self.summary()}\n"
+            '<div class="controls"><label>Filter: <input id="filter" type="search" '
+            'placeholder="name, ID, status, error…" autocomplete="off"></label> '
+            f'<span class="muted"><span id="shown">{len(shown)}</span> shown</span></div>\n'
+            f'<table id="targets"><colgroup>{cols}</colgroup><thead><tr>{heads}</tr></thead>'
+            f"<tbody>\n{rows}\n</tbody></table>{note}\n"
+        )
+
+    def jobs(self) -> str:
+        rows = []
+        for j in self.snapshot.jobs:
+            counts: Counter[str] = Counter()
+            for (_, status), n in j.in_flight:
+                counts[status] += n
+            text, _, _ = self.when(j.last_success)
+            rows.append((
+                j.up,
+                (j.project_id, "up" if j.up else "down",
+                 *(str(counts[s]) for s in IN_FLIGHT_STATUSES),
+                 str(sum(n for _, n in j.failures)), text, j.error or "" if not j.up else ""),
+            ))  # fmt: skip
+        heads = ("Project", "Job lists", "Waiting", "Running", "Failures counted",
+                 "Last read", "Last error")  # fmt: skip
+        return _table("Image build jobs", heads, rows)
+
+    def accounts(self) -> str:
+        rows = [
+            (a.up, (a.name, "up" if a.up else "down",
+                    str(a.projects if a.projects is not None else ""),
+                    self.when(a.last_success)[0], a.error or "" if not a.up else ""))
+            for a in self.snapshot.accounts
+        ]  # fmt: skip
+        heads = ("Account", "Project list", "Projects", "Last success", "Last error")
+        return _table("Accounts", heads, rows)
+
+    def sweeps(self) -> str:
+        rows = []
+        snap = self.snapshot
+        for sw in sorted(snap.sweeps, key=lambda s: (s.up, s.key.project_id, s.key.resource)):
+            state = "not offered" if sw.unavailable_until else ("up" if sw.up else "down")
+            rows.append((
+                sw.up or bool(sw.unavailable_until),
+                (sw.key.resource.value, sw.key.project_id, state,
+                 str(sw.objects if sw.objects is not None else ""), str(sw.pages),
+                 _flag(sw.complete), _flag(sw.list_allowed), self.when(sw.last_success)[0],
+                 sw.error or "" if not sw.up else ""),
+            ))  # fmt: skip
+        heads = ("Resource", "Project", "Sweep", "Objects", "Pages", "Complete", "List allowed",
+                 "Last success", "Last error")  # fmt: skip
+        return _table("Sweeps", heads, rows)
+
+
+def _rank(t: TargetState) -> int:
+    """Trouble first: ERROR, then transitional, then the rest."""
+    status = t.obj.status if t.obj is not None else ""
+    return 0 if status == "ERROR" else 1 if status in TRANSITIONAL_STATUSES else 2
+
+
+def _colour(status: str) -> str:
+    if status == "ERROR":
+        return "s-error"
+    if status == "gone":
+        return "s-gone"
+    return "s-busy" if status in TRANSITIONAL_STATUSES else ""
+
+
+def _chip(state: str, label: str, count: int, css: str) -> str:
+    return (
+        f'<button type="button" class="{css}" data-state="{escape(state)}" aria-pressed="false">'
+        f"{escape(label)} <b>{count}</b></button>"
     )
-    tds = "".join(f"<td>{escape(c)}</td>" for c in cells)
-    return f'<tr class="{up}">{tds}</tr>'
 
 
 def _table(title: str, heads: tuple[str, ...], rows: Sequence[tuple[bool, tuple[str, ...]]]) -> str:
@@ -57,58 +265,26 @@ def _flag(value: bool | None) -> str:
     return "" if value is None else ("yes" if value else "no")
 
 
-def _accounts(snapshot: Snapshot) -> str:
-    rows = [
-        (a.up, (a.name, "up" if a.up else "down", str(a.projects if a.projects is not None else ""),
-                _when(a.last_success), a.error or "" if not a.up else ""))
-        for a in snapshot.accounts
-    ]  # fmt: skip
-    heads = ("Account", "Project list", "Projects", "Last success", "Last error")
-    return _table("Accounts", heads, rows)
-
-
-def _sweeps(snapshot: Snapshot) -> str:
-    rows = []
-    for sw in sorted(snapshot.sweeps, key=lambda s: (s.up, s.key.project_id, s.key.resource)):
-        state = "not offered" if sw.unavailable_until else ("up" if sw.up else "down")
-        rows.append((
-            sw.up or bool(sw.unavailable_until),
-            (sw.key.resource.value, sw.key.project_id, state,
-             str(sw.objects if sw.objects is not None else ""), str(sw.pages),
-             _flag(sw.complete), _flag(sw.list_allowed), _when(sw.last_success),
-             sw.error or "" if not sw.up else ""),
-        ))  # fmt: skip
-    heads = ("Resource", "Project", "Sweep", "Objects", "Pages", "Complete", "List allowed",
-             "Last success", "Last error")  # fmt: skip
-    return _table("Sweeps", heads, rows)
-
-
-def render_landing(snapshot: Snapshot) -> str:
+def render_landing(snapshot: Snapshot, now: float | None = None) -> str:
     """The whole HTML page; every value from the cloud is escaped."""
-    ordered = sorted(snapshot.targets, key=lambda t: (t.up, t.key.resource, t.key.id))
-    rows = "\n".join(_row(t) for t in ordered[:MAX_ROWS])
-    more = len(ordered) - MAX_ROWS
-    note = f"<p>{more} more targets not shown; see /metrics.</p>" if more > 0 else ""
+    page = _Page(snapshot, time.time() if now is None else now)
     poll = (
-        f"last poll cycle finished {_when(snapshot.last_poll_timestamp)} in "
-        f"{snapshot.last_poll_duration:.2f}s"
+        f"last poll cycle finished {page.when(snapshot.last_poll_timestamp)[0]} "
+        f"in {snapshot.last_poll_duration:.2f}s"
         if snapshot.last_poll_duration is not None
         else "first poll cycle in progress"
     )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Huawei Cloud image exporter</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}tr.down{{background:#fdd}}</style>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
+<style>{STYLE}</style>
 </head><body>
 <h1>Huawei Cloud image exporter</h1>
-<p>Version {escape(__version__)}. Polls every {snapshot.interval:g}s; {escape(poll)}.</p>
-<ul><li><a href="metrics">Metrics</a></li><li><a href="-/healthy">Health</a></li>
-<li><a href="-/ready">Readiness</a></li></ul>
-{_accounts(snapshot)}{_sweeps(snapshot)}<h2>Targets ({len(snapshot.targets)})</h2>
-<table><tr><th>Resource</th><th>Project</th><th>ID</th><th>Origin</th><th>Name</th><th>Status</th>
-<th>Status since</th><th>Poll</th>
-<th>Last success</th><th>Last error</th></tr>
-{rows}
-</table>{note}
+<p>Version {escape(__version__)}. Polls every {snapshot.interval:g}s; {escape(poll)}.
+Ages are as of {escape(_utc(page.now))}; reload for fresh ones.</p>
+<p><a href="metrics">Metrics</a> · <a href="-/healthy">Health</a> ·
+<a href="-/ready">Readiness</a></p>
+{page.targets()}{page.jobs()}{page.accounts()}{page.sweeps()}<script>{SCRIPT}</script>
 </body></html>
 """

@@ -9,6 +9,7 @@ from yarl import URL
 
 from exporter.config.errors import ConfigError
 from exporter.exposition.store import Exposition
+from exporter.web.assets import CONTENT_SECURITY_POLICY
 from exporter.web.landing import render_landing
 from exporter.web.negotiation import gzip_accepted, negotiate
 from exporter.web.webconfig import WebConfigModel, install
@@ -83,13 +84,24 @@ async def reload(request: web.Request) -> web.Response:
     return web.Response(text="Configuration reloaded.\n")
 
 
+# The page runs its own inline script and style and nothing else, and is never framed.
+LANDING_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
 async def landing(request: web.Request) -> web.Response:
     """Version, links and a table of targets."""
     page = render_landing(request.app[EXPOSITION_KEY].snapshot)
     # Cloud strings are cleaned where they enter; "replace" is the second line of defence.
-    return web.Response(
+    response = web.Response(
         body=page.encode("utf-8", "replace"), content_type="text/html", charset="utf-8"
     )
+    response.headers.update(LANDING_HEADERS)
+    return response
 
 
 def build_app(

@@ -1,0 +1,111 @@
+"""The landing page's style and script, inline, with the Content-Security-Policy that allows
+exactly them and nothing else.
+
+Inline so that the page works offline, behind basic auth and without a second request;
+pinned by hash so that, should a string from the cloud ever slip past escaping, the browser
+still runs no script and loads nothing from anywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
+h1{margin:0 0 .2em}h2{margin:1.4em 0 .4em;font-size:1.15em}
+table{border-collapse:collapse;width:100%;table-layout:fixed}
+td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top;
+overflow-wrap:anywhere;word-break:break-word}
+th{background:#f3f3f3}th[data-col]{cursor:pointer;user-select:none}
+th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
+tr.down td{background:#fdd}tr.s-error td{background:#f8d0d0}tr.s-busy td{background:#fff1c9}
+tr.s-gone td{background:#e6e6e6;color:#555}tr.failing td:first-child{border-left:.35em solid #c00}
+.badge{display:inline-block;padding:0 .4em;border-radius:.6em;font-size:.85em;background:#c00;
+color:#fff}
+.summary{display:flex;flex-wrap:wrap;gap:.4em 1.2em;margin:.3em 0}
+.summary button{font:inherit;border:1px solid #bbb;border-radius:.3em;background:#fafafa;
+padding:.15em .5em;cursor:pointer}
+.summary button[aria-pressed=true]{outline:2px solid #246;background:#def}
+.summary .s-error{background:#f8d0d0}.summary .s-busy{background:#fff1c9}
+.summary .s-gone{background:#e6e6e6}.summary .failing{border-left:.35em solid #c00}
+.message{display:block;color:#700;font-size:.9em}
+.controls{margin:.5em 0}.controls input{font:inherit;width:min(30em,90%)}
+.muted{color:#666}
+""".strip()
+
+# Sorting and filtering over the rows already in the page: no framework, no request.
+SCRIPT = """
+(function () {
+  var table = document.getElementById("targets");
+  if (!table) { return; }
+  var body = table.tBodies[0];
+  var rows = Array.prototype.slice.call(body.rows);
+  var input = document.getElementById("filter");
+  var shown = document.getElementById("shown");
+  var state = "";
+  function apply() {
+    var words = input.value.toLowerCase().split(/\\s+/).filter(Boolean);
+    var count = 0;
+    rows.forEach(function (row) {
+      var text = row.getAttribute("data-text");
+      var states = " " + row.getAttribute("data-state") + " ";
+      var ok = (!state || states.indexOf(" " + state + " ") >= 0) &&
+        words.every(function (w) { return text.indexOf(w) >= 0; });
+      row.hidden = !ok;
+      if (ok) { count++; }
+    });
+    shown.textContent = String(count);
+  }
+  input.addEventListener("input", apply);
+  Array.prototype.forEach.call(document.querySelectorAll(".summary button"), function (b) {
+    b.addEventListener("click", function () {
+      var pressed = b.getAttribute("aria-pressed") === "true";
+      Array.prototype.forEach.call(document.querySelectorAll(".summary button"), function (o) {
+        o.setAttribute("aria-pressed", "false");
+      });
+      state = pressed ? "" : b.getAttribute("data-state");
+      b.setAttribute("aria-pressed", pressed ? "false" : "true");
+      apply();
+    });
+  });
+  Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th) {
+    var col = th.getAttribute("data-col");
+    if (col === null) { return; }
+    th.addEventListener("click", function () {
+      var ascending = th.getAttribute("aria-sort") !== "ascending";
+      Array.prototype.forEach.call(table.tHead.rows[0].cells, function (o) {
+        o.removeAttribute("aria-sort");
+      });
+      th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+      var numeric = th.getAttribute("data-type") === "number";
+      function key(row) {
+        var cell = row.cells[Number(col)];
+        var v = cell.getAttribute("data-sort");
+        if (v === null) { v = cell.textContent; }
+        return numeric ? (v === "" ? -Infinity : Number(v)) : v.toLowerCase();
+      }
+      var keyed = rows.map(function (row, i) { return [key(row), i, row]; });
+      keyed.sort(function (a, b) {
+        var c = a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1];
+        return ascending ? c : -c;
+      });
+      rows = keyed.map(function (k) { return k[2]; });
+      var fragment = document.createDocumentFragment();
+      rows.forEach(function (row) { fragment.appendChild(row); });
+      body.appendChild(fragment);
+    });
+  });
+  apply();
+})();
+""".strip()
+
+
+def _sha256(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+CONTENT_SECURITY_POLICY = (
+    f"default-src 'none'; style-src {_sha256(STYLE)}; script-src {_sha256(SCRIPT)}; "
+    "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)

@@ -1,0 +1,159 @@
+"""The landing page as a fleet status page: counts, colours, ages, last jobs, escaping."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from exporter.domain.jobs import JobsState, SubJob
+from exporter.domain.state import DevServerImage, ImageServer, Snapshot, TargetState
+from exporter.domain.targets import Resource, TargetKey
+from exporter.web.landing import age, render_landing
+
+NOW = 1_800_000_000.0
+P = "p1"
+
+
+def server(sid: str, status: str, name: str | None = None, **state: object) -> TargetState:
+    obj = ImageServer(sid if name is None else name, "", "", "", "", "", "", "", status, None, None, ())
+    fields: dict[str, object] = {"up": True, "exists": True, "obj": obj,
+                                 "last_success": NOW - 30, "status_since": NOW - 720}  # fmt: skip
+    fields.update(state)
+    return TargetState(TargetKey(Resource.IMAGE_SERVER, P, sid), **fields)  # type: ignore[arg-type]
+
+
+def image(iid: str, status: str) -> TargetState:
+    obj = DevServerImage(iid, "ARM", "BMS", status)
+    return TargetState(TargetKey(Resource.DEVSERVER_IMAGE, P, iid), True, True, obj, NOW, NOW)
+
+
+def failed_build(sid: str, message: str) -> SubJob:
+    return SubJob("sj-1", "job-1", "BUILD_IMAGE", sid, sid, "FAILED", "WKS.0500", message,
+                  NOW - 400, NOW - 300)  # fmt: skip
+
+
+class Rows(HTMLParser):
+    """The page's elements: every tag with its attributes, and the text of each row."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.rows: list[tuple[dict[str, str | None], list[str]]] = []
+        self._cells: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        if tag == "tr" and dict(attrs).get("data-state") is not None:
+            self._cells = []
+            self.rows.append((dict(attrs), self._cells))
+        elif tag == "td" and self._cells is not None:
+            self._cells.append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "tr":
+            self._cells = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cells:
+            self._cells[-1] += data
+
+
+def parse(page: str) -> Rows:
+    p = Rows()
+    p.feed(page)
+    return p
+
+
+def snapshot(*targets: TargetState, jobs: tuple[JobsState, ...] = ()) -> Snapshot:
+    return Snapshot(targets, {}, 60.0, jobs=jobs)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0 s"), (59.9, "59 s"), (60, "1 min"), (720, "12 min"), (3600, "1 h"),
+     (3600 + 300, "1 h 5 min"), (86400, "1 d"), (2 * 86400 + 4 * 3600 + 59, "2 d 4 h"),
+     (-5, "0 s")],
+)  # fmt: skip
+def test_ages_are_short_and_rounded_down(seconds: float, text: str) -> None:
+    assert age(seconds) == text
+
+
+def test_rows_are_coloured_by_state_and_trouble_comes_first() -> None:
+    page = render_landing(
+        snapshot(
+            server("srv-ok", "ACTIVE"),
+            server("srv-build", "BUILDING"),
+            server("srv-err", "ERROR"),
+            server("srv-gone", "ACTIVE", exists=False, obj=None),
+            server("srv-flaky", "ACTIVE", up=False, error="HTTP 503 WKS.0503", error_label="x"),
+            image("img-1", "INACTIVE"),
+        ),
+        NOW,
+    )
+    rows = parse(page).rows
+    by_id = {cells[2]: attrs for attrs, cells in rows}
+    assert by_id["srv-err"]["class"] == "s-error"
+    assert by_id["srv-build"]["class"] == "s-busy"
+    assert by_id["srv-gone"]["class"] == "s-gone"
+    assert by_id["srv-flaky"]["class"] == "failing"
+    assert by_id["srv-flaky"]["data-state"] == "image_server:ACTIVE failing"
+    assert by_id["srv-ok"]["class"] == ""
+    # Failing polls first, then the gone, then ERROR, then transitional, then the rest.
+    assert [cells[2] for _, cells in rows][:4] == ["srv-flaky", "srv-gone", "srv-err", "srv-build"]
+    flaky = next(cells for _, cells in rows if cells[2] == "srv-flaky")
+    assert flaky[9].startswith("poll failing: HTTP 503 WKS.0503")
+    assert flaky[5] == "12 min ago" and flaky[7] == "30 s ago"
+
+
+def test_counts_by_resource_and_status_filter_the_table() -> None:
+    page = render_landing(
+        snapshot(server("a", "ACTIVE"), server("b", "ACTIVE"), server("c", "ERROR"),
+                 server("d", "MIGRATING"), server("e", "ACTIVE", up=False),
+                 image("i", "ACTIVE")),
+        NOW,
+    )  # fmt: skip
+    chips = {a["data-state"]: a for tag, a in parse(page).tags if tag == "button"}
+    assert list(chips) == [
+        "image_server:ACTIVE", "image_server:ERROR", "image_server:MIGRATING",
+        "devserver_image:ACTIVE", "failing",
+    ]  # fmt: skip
+    assert 'data-state="image_server:ACTIVE" aria-pressed="false">ACTIVE <b>3</b>' in page
+    assert 'data-state="failing" aria-pressed="false">poll failing <b>1</b>' in page
+    assert chips["image_server:ERROR"]["class"] == "s-error"
+
+
+def test_an_error_image_server_shows_its_last_jobs_message() -> None:
+    message = 'disk full: "/" at 100% <b>'
+    jobs = JobsState(P, True, NOW, latest=(failed_build("srv-err", message),))
+    page = render_landing(snapshot(server("srv-err", "ERROR"), jobs=(jobs,)), NOW)
+    ((attrs, cells),) = parse(page).rows
+    assert cells[9] == f"BUILD_IMAGE FAILED WKS.0500, ended 5 min ago{message}"
+    assert '<span class="message">disk full: &quot;/&quot; at 100% &lt;b&gt;</span>' in page
+    assert "<h2>Image build jobs (1)</h2>" in page
+
+
+CLOUD_TEXT = st.text(alphabet=st.characters(blacklist_categories=["Cs", "Cc"]), max_size=60)
+
+
+@given(name=CLOUD_TEXT, message=CLOUD_TEXT, error=CLOUD_TEXT)
+def test_every_string_from_the_cloud_stays_text(name: str, message: str, error: str) -> None:
+    jobs = JobsState(P, True, NOW, latest=(failed_build("srv-x", message),))
+    targets = (
+        server("srv-x", "ERROR", name=name),
+        server("srv-y", "ACTIVE", name=name, up=False, error=error, error_label="e"),
+    )
+    page = render_landing(snapshot(*targets, jobs=(jobs,)), NOW)
+    parsed = parse(page)
+    # The page's own elements only: one script, no element or attribute from the cloud.
+    assert [t for t, _ in parsed.tags].count("script") == 1
+    assert {t for t, _ in parsed.tags} <= {
+        "html", "head", "meta", "title", "link", "style", "body", "h1", "h2", "p", "a", "div",
+        "strong", "button", "b", "label", "input", "span", "table", "colgroup", "col", "thead",
+        "tr", "th", "tbody", "td", "script",
+    }  # fmt: skip
+    cells = {c[2]: c for _, c in parsed.rows}
+    assert cells["srv-x"][3] == name and cells["srv-x"][9].endswith(message)
+    assert cells["srv-y"][9].startswith(f"poll failing: {error}")
