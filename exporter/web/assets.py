@@ -11,12 +11,18 @@ from __future__ import annotations
 import base64
 import hashlib
 
-STYLE = """
+# Widths of the targets table's columns, in its order: fixed, so that long names and
+# messages wrap inside their cell instead of pushing columns off-screen.
+TARGET_COLUMN_WIDTHS = ("7%", "10%", "11%", "13%", "8%", "8%", "6%", "7%", "8%", "22%")
+
+STYLE = (
+    """
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
 h1{margin:0 0 .2em}h2{margin:1.4em 0 .4em;font-size:1.15em}
-table{border-collapse:collapse;width:100%;table-layout:fixed}
+table{border-collapse:collapse;width:100%;table-layout:fixed;font-size:.9em}
 td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top;
-overflow-wrap:anywhere;word-break:break-word}
+overflow-wrap:break-word}
+#targets td:nth-child(2),#targets td:nth-child(3){word-break:break-all}
 th{background:#f3f3f3}th[data-col]{cursor:pointer;user-select:none}
 th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
 tr.down td{background:#fdd}tr.s-error td{background:#f8d0d0}tr.s-busy td{background:#fff1c9}
@@ -33,6 +39,10 @@ padding:.15em .5em;cursor:pointer}
 .controls{margin:.5em 0}.controls input{font:inherit;width:min(30em,90%)}
 .muted{color:#666}
 """.strip()
+    + "".join(
+        f"#targets col:nth-child({n}){{width:{w}}}" for n, w in enumerate(TARGET_COLUMN_WIDTHS, 1)
+    )
+)
 
 # Sorting and filtering over the rows already in the page: no framework, no request.
 SCRIPT = """
@@ -44,11 +54,16 @@ SCRIPT = """
   var input = document.getElementById("filter");
   var shown = document.getElementById("shown");
   var state = "";
+  var texts = null;  // each row's text, lower-cased, read on the first filtering
   function apply() {
     var words = input.value.toLowerCase().split(/\\s+/).filter(Boolean);
+    if (words.length && texts === null) {
+      texts = new Map();
+      rows.forEach(function (row) { texts.set(row, row.textContent.toLowerCase()); });
+    }
     var count = 0;
     rows.forEach(function (row) {
-      var text = row.getAttribute("data-text");
+      var text = words.length ? texts.get(row) : "";
       var states = " " + row.getAttribute("data-state") + " ";
       var ok = (!state || states.indexOf(" " + state + " ") >= 0) &&
         words.every(function (w) { return text.indexOf(w) >= 0; });

@@ -26,7 +26,7 @@ from exporter.domain.state import (
     TargetState,
 )
 from exporter.domain.targets import Resource
-from exporter.web.assets import SCRIPT, STYLE
+from exporter.web.assets import SCRIPT, STYLE, TARGET_COLUMN_WIDTHS
 
 MAX_ROWS = 5000  # beyond this the page gets slow to open; /metrics has everything
 KNOWN = {
@@ -34,13 +34,15 @@ KNOWN = {
     Resource.DEVSERVER_IMAGE: DEVSERVER_IMAGE_STATUSES,
 }
 TITLES = {Resource.IMAGE_SERVER: "Image servers", Resource.DEVSERVER_IMAGE: "Dev-server images"}
-# (heading, sorts as a number, width)
+# (heading, sorts as a number); the widths are the style's (TARGET_COLUMN_WIDTHS)
 COLUMNS = (
-    ("Resource", False, "8%"), ("Project", False, "10%"), ("ID", False, "12%"),
-    ("Name", False, "13%"), ("Status", False, "8%"), ("Since", True, "7%"),
-    ("Poll", False, "6%"), ("Last success", True, "7%"), ("Origin", False, "7%"),
-    ("Last job / last error", False, "22%"),
+    ("Resource", False), ("Project", False), ("ID", False), ("Name", False),
+    ("Status", False), ("Since", True), ("Poll", False), ("Last success", True),
+    ("Origin", False), ("Last job / last error", False),
 )  # fmt: skip
+
+
+assert len(COLUMNS) == len(TARGET_COLUMN_WIDTHS)
 
 
 def _utc(ts: float) -> str:
@@ -75,7 +77,7 @@ class _Page:
         """Text, sort key and tooltip of a moment."""
         if ts is None:
             return "never", "", ""
-        return f"{age(self.now - ts)} ago", f"{ts:.3f}", _utc(ts)
+        return f"{age(self.now - ts)} ago", f"{ts:.0f}", _utc(ts)
 
     def cell(self, text: str, sort: str | None = None, title: str = "", html: str = "") -> str:
         attrs = "" if sort is None else f' data-sort="{escape(sort)}"'
@@ -119,22 +121,16 @@ class _Page:
             job_html = f'<span class="message">poll failing: {escape(error)}</span>' + job_html
             job_text = f"poll failing: {error} {job_text}"
         poll = '<span class="badge">failing</span>' if not t.up else "up"
-        texts = (
-            key.resource.value, key.project_id, key.id, obj.name if obj else "", status,
-            since, "failing" if not t.up else "up", success, t.origin.value, job_text,
-        )  # fmt: skip
         cells = (
-            self.cell(key.resource.value), self.cell(key.project_id), self.cell(key.id),
+            self.cell(key.resource.value.replace("_", " ")), self.cell(key.project_id),
+            self.cell(key.id),
             self.cell(obj.name if obj else ""), self.cell(status),
             self.cell(since if t.status_since is not None else "", since_key, since_title),
             self.cell("", html=poll), self.cell(success, success_key, success_title),
             self.cell(t.origin.value), self.cell(job_text, html=job_html),
         )  # fmt: skip
-        search = escape(" ".join(texts).lower())
-        return (
-            f'<tr class="{" ".join(classes)}" data-state="{escape(" ".join(states))}" '
-            f'data-text="{search}">{"".join(cells)}</tr>'
-        )
+        css = f' class="{" ".join(classes)}"' if classes else ""
+        return f'<tr{css} data-state="{escape(" ".join(states))}">{"".join(cells)}</tr>'
 
     def summary(self) -> str:
         """Counts by resource and status; each one filters the table."""
@@ -168,10 +164,10 @@ class _Page:
         rows = "\n".join(self.row(t) for t in shown)
         more = len(ordered) - len(shown)
         note = f"<p>{more} more targets not shown; /metrics has them all.</p>" if more > 0 else ""
-        cols = "".join(f'<col style="width:{w}">' for _, _, w in COLUMNS)
+        cols = "<col>" * len(COLUMNS)
         heads = "".join(
             f'<th data-col="{n}"{" data-type=number" if numeric else ""}>{escape(h)}</th>'
-            for n, (h, numeric, _) in enumerate(COLUMNS)
+            for n, (h, numeric) in enumerate(COLUMNS)
         )
         return (
             f"<h2>Targets ({len(ordered)})</h2>\n{self.summary()}\n"
