@@ -45,7 +45,7 @@ class Page:
             if event.get("method") == method:
                 return event
         while True:
-            message = await asyncio.wait_for(self._ws.receive_json(), timeout=30)
+            message: dict[str, Any] = await asyncio.wait_for(self._ws.receive_json(), timeout=30)
             self.events.append(message)
             if message.get("method") == method:
                 return message
