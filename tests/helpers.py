@@ -10,9 +10,11 @@ import signal
 import socket
 import sys
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 
 import pytest
+from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config.settings import PollSettings, Settings
@@ -152,6 +154,19 @@ async def stop_exporter(proc: asyncio.subprocess.Process) -> tuple[int, bytes]:
         proc.send_signal(signal.SIGTERM)
     _, err = await asyncio.wait_for(proc.communicate(), timeout=10)
     return proc.returncode or 0, err
+
+
+@asynccontextmanager
+async def serving(app: web.Application) -> AsyncIterator[str]:
+    """Serve ``app`` on a free loopback port; yield its base URL (no trailing slash)."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
 
 
 def free_port() -> int:

@@ -33,9 +33,13 @@ class Prometheus:
         return body["data"]
 
     async def firing(self, session: aiohttp.ClientSession) -> dict[str, dict[str, str]]:
-        """Firing alerts by name, with their labels."""
+        """Firing alerts by name, with their labels (one of each name)."""
+        return {a["alertname"]: a for a in await self.firing_all(session)}
+
+    async def firing_all(self, session: aiohttp.ClientSession) -> list[dict[str, str]]:
+        """The labels of every firing alert."""
         alerts = (await self.api(session, "alerts"))["alerts"]
-        return {a["labels"]["alertname"]: a["labels"] for a in alerts if a["state"] == "firing"}
+        return [a["labels"] for a in alerts if a["state"] == "firing"]
 
 
 def generated_rules(*tuning: str) -> str:

@@ -21,7 +21,16 @@ from aiohttp import web
 
 from exporter.domain.targets import Resource
 from exporter.simulator import SimulatorServer
-from tests.helpers import AK, PROJECT, SK, free_port, image_server_body, require_tool, value
+from tests.helpers import (
+    AK,
+    PROJECT,
+    SK,
+    free_port,
+    image_server_body,
+    require_tool,
+    serving,
+    value,
+)
 from tests.prom import alertmanager, generated_rules, prometheus, wait_for
 
 pytestmark = pytest.mark.slow
@@ -67,15 +76,8 @@ async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
     r = Receiver()
     app = web.Application()
     app.router.add_post("/hook", r.hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield r, f"http://127.0.0.1:{port}/hook"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as base:
+        yield r, f"{base}/hook"
 
 
 def am_config(url: str) -> dict[str, Any]:

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import bcrypt
 import pytest
-from aiohttp import web
 from pydantic import SecretStr
 
 from exporter.domain.jobs import JobsState, SubJob
@@ -27,6 +26,7 @@ from exporter.exposition.store import Exposition
 from exporter.web.server import build_app
 from exporter.web.webconfig import WebConfigModel
 from tests.browser import Page, chromium
+from tests.helpers import serving
 
 pytestmark = pytest.mark.slow
 
@@ -78,15 +78,8 @@ async def served() -> AsyncIterator[str]:
         raise AssertionError("not called")
 
     app = build_app(Exposition(live_registry(), fleet(time.time())), no_reload, config)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as base:
+        yield base + "/"
 
 
 def keep(data: bytes, name: str) -> None:
