@@ -67,3 +67,12 @@ def test_soak_reports_start_end_and_failed_scrapes() -> None:
     assert report["failed_scrapes"] == 0 and report["scrapes"] > 0
     assert report["api_requests"] > 0
     assert result.returncode == 0, result.stdout
+
+
+def test_bench_statefile_writes_and_reads_back() -> None:
+    result = run("bench.statefile", "--objects", "300")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert report["objects"] == 300
+    assert report["bytes_per_object"] > 100 and report["read_s"] >= 0 and report["write_s"] >= 0
+    assert report["worst_loop_stall_ms_during_write"] >= 0

@@ -11,6 +11,7 @@ field.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Literal, NotRequired
 
@@ -29,6 +30,7 @@ from exporter.domain.state import CloudObject, DevServerImage, ImageServer, Snap
 from exporter.domain.targets import PROJECT_ID_RE, Origin, Resource, TargetKey
 
 VERSION = 1
+SLICE = 500  # objects encoded at a time
 
 Label = Annotated[str, StringConstraints(max_length=MAX_LABEL)]
 Time = Annotated[float, Field(allow_inf_nan=False)]
@@ -161,7 +163,7 @@ def _jobs_entry(j: JobsState) -> dict[str, object]:
     entry: dict[str, object] = {
         "project_id": j.project_id, "up": j.up, "last_success": j.last_success,
         "in_flight": [[kind, status, n] for (kind, status), n in j.in_flight],
-        "latest": [_sub_job(sub) for sub in j.latest],
+        "latest": [_sub_job(sub) for sub in j.latest],  # the largest part: keep it last
         "failures": [[kind, code, n] for (kind, code), n in j.failures],
         "counted": sorted(j.counted),
         "running": [_sub_job(sub) for sub in j.running],
@@ -171,15 +173,35 @@ def _jobs_entry(j: JobsState) -> dict[str, object]:
     return entry
 
 
+def _json(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+def encode_chunks(snapshot: Snapshot, written: float) -> Iterator[bytes]:
+    """The file's bytes for a snapshot's states, SLICE objects (or one project) at a time:
+    whoever writes can yield between chunks, since each holds the GIL while it is made."""
+    yield f'{{"version":{VERSION},"written":{_json(written)},"targets":['.encode()
+    targets = snapshot.targets
+    for start in range(0, len(targets), SLICE):
+        part = _json([_entry(t) for t in targets[start : start + SLICE]])[1:-1]
+        yield (("," if start else "") + part).encode()
+    yield b'],"jobs":['
+    for n, j in enumerate(snapshot.jobs):
+        # A project's last jobs are one per image server: sliced like the targets.
+        entry = _jobs_entry(j)
+        latest = entry.pop("latest")
+        assert isinstance(latest, list)
+        yield (("," if n else "") + _json(entry)[:-1] + ',"latest":[').encode()
+        for start in range(0, len(latest), SLICE):
+            part = _json(latest[start : start + SLICE])[1:-1]
+            yield (("," if start else "") + part).encode()
+        yield b"]}"
+    yield b"]}"
+
+
 def encode(snapshot: Snapshot, written: float) -> bytes:
-    """The file's bytes for a snapshot's states."""
-    data = {
-        "version": VERSION,
-        "written": written,
-        "targets": [_entry(t) for t in snapshot.targets],
-        "jobs": [_jobs_entry(j) for j in snapshot.jobs],
-    }
-    return json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
+    """The file's bytes for a snapshot's states, at once."""
+    return b"".join(encode_chunks(snapshot, written))
 
 
 def _object(entry: TargetEntry) -> CloudObject | None:

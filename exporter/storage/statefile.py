@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from exporter.config.errors import ConfigError
 from exporter.config.files import read_bytes
 from exporter.domain.state import Snapshot
-from exporter.storage.codec import VERSION, Stored, decode, encode
+from exporter.storage.codec import SLICE, VERSION, Stored, decode, encode_chunks
 
 log = logging.getLogger(__name__)
 
@@ -74,15 +74,30 @@ def _why(exc: ValidationError) -> str:
     return f"{where}: {first['msg']}" if where else first["msg"]
 
 
-def _durable(snapshot: Snapshot) -> list[Hashable]:
-    """What must survive a restart, without the times that change every cycle."""
-    return [
-        *(
+async def _durable(snapshot: Snapshot) -> list[list[Hashable]]:
+    """What must survive a restart, without the times that change every cycle, in slices
+    (yielding to the loop between them)."""
+    targets = snapshot.targets
+    parts: list[list[Hashable]] = []
+    for start in range(0, len(targets), SLICE):
+        parts.append([
             (t.key, t.up, t.exists, t.obj, t.status_since, t.error_label, t.origin, t.missing)
-            for t in snapshot.targets
-        ),
-        *(replace(j, last_success=None, error=None) for j in snapshot.jobs),
-    ]
+            for t in targets[start : start + SLICE]
+        ])  # fmt: skip
+        await asyncio.sleep(0)
+    parts.append([replace(j, last_success=None, error=None) for j in snapshot.jobs])
+    return parts
+
+
+async def _same(new: list[list[Hashable]], old: list[list[Hashable]] | None) -> bool:
+    """Whether two _durable() results are equal, comparing a slice at a time."""
+    if old is None or len(new) != len(old):
+        return False
+    for a, b in zip(new, old, strict=True):
+        if a != b:
+            return False
+        await asyncio.sleep(0)
+    return True
 
 
 class StateFile:
@@ -95,7 +110,7 @@ class StateFile:
         self.path = Path(path)
         self._clock = clock
         self._metrics = StateMetrics(registry)
-        self._written: list[Hashable] | None = None  # what the file holds, as _durable() has it
+        self._written: list[list[Hashable]] | None = None  # the file, as _durable() has it
         self._written_at = 0.0
         self._failing = False
         self._lock = asyncio.Lock()
@@ -142,17 +157,29 @@ class StateFile:
 
     async def save(self, snapshot: Snapshot) -> None:
         """Write the snapshot's states when they changed since the last write (or when the
-        last write is older than REFRESH); a failure is logged and counted, never raised."""
-        async with self._lock:
-            await asyncio.to_thread(self._save, snapshot)
+        last write is older than REFRESH); a failure is logged and counted, never raised.
 
-    def _save(self, snapshot: Snapshot) -> None:
-        now = self._clock()
-        durable = _durable(snapshot)
-        if durable == self._written and now - self._written_at < REFRESH:
-            return
+        Comparing and encoding run on the loop a slice at a time (in a thread they would
+        hold the GIL for a second at 100,000 objects, stalling scrapes just the same);
+        only the file's I/O runs in a thread."""
+        async with self._lock:
+            now = self._clock()
+            durable = await _durable(snapshot)
+            if await _same(durable, self._written) and now - self._written_at < REFRESH:
+                return
+            chunks = []
+            for chunk in encode_chunks(snapshot, now):
+                chunks.append(chunk)
+                await asyncio.sleep(0)
+            ok = await asyncio.to_thread(self._write_reporting, chunks)
+            if ok:
+                self._written, self._written_at = durable, now
+                self._metrics.last_write.set(now)
+
+    def _write_reporting(self, chunks: list[bytes]) -> bool:
+        """Write; True on success, False (logged once, counted) on failure."""
         try:
-            self._write(encode(snapshot, now))
+            self._write(chunks)
         except OSError as exc:
             self._metrics.write_success.set(0)
             if not self._failing:
@@ -163,21 +190,20 @@ class StateFile:
                     exc.strerror or exc,
                 )
             self._failing = True
-            return
+            return False
         if self._failing:
             log.info("state file written again", extra={"path": str(self.path)})
         self._failing = False
-        self._written, self._written_at = durable, now
         self._metrics.write_success.set(1)
-        self._metrics.last_write.set(now)
+        return True
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, chunks: list[bytes]) -> None:
         """Replace the file atomically; mkstemp creates the temporary file with mode 0600."""
         directory = self.path.parent
         fd, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=directory)
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(data)
+                f.writelines(chunks)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(temporary, self.path)

@@ -1,0 +1,90 @@
+"""``python -m bench.statefile``: what the state file (``--storage.path``) costs.
+
+Writes and reads the state of N image servers (default 100,000, each with its last build
+job) through the real StateFile, and measures, in one run: bytes per object, the write and
+the read at start, and how long the event loop stalls while a write runs in its thread
+(the exporter keeps serving scrapes meanwhile). Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from exporter.domain.jobs import JobsState, SubJob
+from exporter.domain.state import ImageServer, Snapshot, TargetState
+from exporter.domain.targets import Origin, Resource, TargetKey
+from exporter.storage.statefile import StateFile
+
+PROJECT = "0123456789abcdef0123456789abcdef"
+
+
+def fleet(n: int, now: float) -> Snapshot:
+    """N discovered image servers with realistic fields, and one project's jobs."""
+
+    def server(i: int) -> TargetState:
+        obj = ImageServer(f"server srv-{i:06d}", "img-1", "private", "aps-1", "ecs-1", "sg-1",
+                          "ag-1", "0", "ACTIVE", now - 86_400, now - 3_600,
+                          (("USER", 2), ("USER_GROUP", 1)))  # fmt: skip
+        key = TargetKey(Resource.IMAGE_SERVER, PROJECT, f"srv-{i:06d}")
+        return TargetState(key, True, True, obj, now, now - 3_600, origin=Origin.DISCOVERED)
+
+    def job(i: int) -> SubJob:
+        return SubJob(f"sj-{i}", f"job-{i}", "BUILD_IMAGE", f"srv-{i:06d}", "", "SUCCESS",
+                      "", "", now - 7_200, now - 3_600)  # fmt: skip
+
+    targets = tuple(server(i) for i in range(n))
+    latest = tuple(job(i) for i in range(0, n, 10))
+    return Snapshot(targets, {}, 60.0, jobs=(JobsState(PROJECT, True, now, latest=latest),))
+
+
+async def measure(n: int) -> dict[str, float]:
+    now = time.time()
+    snapshot = fleet(n, now)
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "state.json"
+        store = StateFile(path, CollectorRegistry())
+        stalls: list[float] = []
+        done = asyncio.Event()
+
+        async def ticker() -> None:
+            while not done.is_set():
+                started = time.perf_counter()
+                await asyncio.sleep(0.001)
+                stalls.append(time.perf_counter() - started - 0.001)
+
+        tick = asyncio.create_task(ticker())
+        started = time.perf_counter()
+        await store.save(snapshot)
+        write = time.perf_counter() - started
+        done.set()
+        await tick
+        size = path.stat().st_size
+        started = time.perf_counter()
+        stored = StateFile(path, CollectorRegistry()).load()
+        read = time.perf_counter() - started
+        assert len(stored.targets) == n
+    return {
+        "objects": n,
+        "bytes_per_object": round(size / n, 1),
+        "write_s": round(write, 2),
+        "read_s": round(read, 2),
+        "worst_loop_stall_ms_during_write": round(max(stalls) * 1000, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--objects", type=int, default=100_000)
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(measure(args.objects))))
+
+
+if __name__ == "__main__":
+    main()
