@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from exporter.cloud.transport import RetryPolicy
+from exporter.domain.sharding import Shard
 from exporter.domain.targets import Resource
 from exporter.exposition.textformat import Format
 from exporter.polling.jobs import JOB_CALLS, MAX_PAGES
@@ -256,3 +257,37 @@ async def test_dev_server_images_alone_make_no_job_calls(simulator: SimulatorSer
     finally:
         await e.stop()
     assert simulator.cloud.job_queries == [] and snap.jobs == () and snap.api_calls == 1
+
+
+async def test_shards_report_each_projects_counts_once(
+    simulator: SimulatorServer, servers: SimulatedCloud
+) -> None:
+    """Two shards split one project's configured servers: each reports the last jobs of
+    its own, and one of them the project's counts."""
+    cloud = servers
+    ids = [f"srv-{n}" for n in range(12)]
+    for sid in ids:
+        cloud.put(Resource.IMAGE_SERVER, PROJECT, sid, image_server_body(sid))
+        add_job(cloud, PROJECT, "CREATE_SERVER", "SUCCESS", [(sid, sid)], begin=START - 99,
+                end=START - 90)  # fmt: skip
+    add_job(cloud, PROJECT, "BUILD_IMAGE", "RUNNING", [("srv-0", "0")], begin=START - 10)
+    outs = []
+    for index in range(2):
+        e = Exporter(settings(simulator.url, servers=ids), retry_policy=RetryPolicy(retries=0),
+                     shard=Shard(index, 2))  # fmt: skip
+        try:
+            await e.run_cycle()
+            outs.append(text(e))
+        finally:
+            await e.stop()
+    last_jobs = [
+        dict(labels)["id"] for out in outs for name, labels in samples(out) if name == LAST_JOB
+    ]
+    assert sorted(last_jobs) == sorted(ids)  # every server once, from the shard watching it
+    assert all(f"{LAST_JOB}{{" in out for out in outs)  # both shards read the project's jobs
+    running = [
+        value(out, "huaweicloud_workspace_image_jobs", project_id=PROJECT,
+              job_type="BUILD_IMAGE", status="RUNNING")
+        for out in outs
+    ]  # fmt: skip
+    assert sorted(running, key=lambda v: v is not None) == [None, 1.0]

@@ -12,14 +12,23 @@ from collections.abc import Iterator, Sequence
 from prometheus_client.metrics_core import CounterMetricFamily, InfoMetricFamily, Metric
 
 from exporter.domain.jobs import IN_FLIGHT_STATUSES, JOB_TYPES, JobsState
+from exporter.domain.sharding import Shard, sweep_unit
+from exporter.domain.targets import Resource, SweepKey
 from exporter.exposition.families import gauge, polled
 
 PROJECT = ["project_id"]
 SERVER = ["project_id", "id"]
 
 
-def job_families(jobs: Sequence[JobsState], every: float) -> Iterator[Metric]:
-    """Every job family, with one project's series after another."""
+def job_families(
+    jobs: Sequence[JobsState], every: float, shard: Shard | None = None
+) -> Iterator[Metric]:
+    """Every job family, with one project's series after another.
+
+    With shards, several may watch image servers of one project (configured by ID, each
+    shard its own): each reports the last jobs of its own servers, and only the shard that
+    owns the project's sweep reports the project's counts, so that sums stay true."""
+    shard = shard or Shard()
     in_flight = gauge(
         "huaweicloud_workspace_image_jobs",
         "Image-server jobs currently WAITING or RUNNING, by job type.",
@@ -67,13 +76,15 @@ def job_families(jobs: Sequence[JobsState], every: float) -> Iterator[Metric]:
             last_success.add_metric([pid], j.last_success)
         if j.last_success is None:
             continue  # never read: nothing to say about its jobs
-        counts = dict(j.in_flight)
-        kinds = dict.fromkeys([*JOB_TYPES, *(kind for kind, _ in counts)])
-        for kind in kinds:
-            for status in IN_FLIGHT_STATUSES:
-                in_flight.add_metric([pid, kind, status], float(counts.get((kind, status), 0)))
-        for (kind, code), n in j.failures:
-            failures.add_metric([pid, kind, code], float(n))
+        if shard.owns(sweep_unit(SweepKey(Resource.IMAGE_SERVER, pid))):
+            counts = dict(j.in_flight)
+            kinds = dict.fromkeys([*JOB_TYPES, *(kind for kind, _ in counts)])
+            for kind in kinds:
+                for status in IN_FLIGHT_STATUSES:
+                    count = float(counts.get((kind, status), 0))
+                    in_flight.add_metric([pid, kind, status], count)
+            for (kind, code), n in j.failures:
+                failures.add_metric([pid, kind, code], float(n))
         for sub in j.latest:
             labels = {
                 "job_id": sub.job_id, "job_type": sub.job_type, "status": sub.status,
