@@ -218,6 +218,7 @@ def run_demo_once(path: Path) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+@pytest.mark.slow  # a subprocess
 def test_an_unreadable_file_is_one_warning(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     path.write_bytes(valid_file(tmp_path))
@@ -232,6 +233,7 @@ def test_an_unreadable_file_is_one_warning(tmp_path: Path) -> None:
     assert (tmp_path / "state.json.bad").exists()
 
 
+@pytest.mark.slow  # a subprocess
 def test_a_read_only_directory_keeps_polling(tmp_path: Path) -> None:
     directory = tmp_path / "ro"
     directory.mkdir()

@@ -38,6 +38,7 @@ async def wait_for_status(e: Exporter, sid: str, status: str, within: float) -> 
     raise AssertionError(f"{sid} did not show {status} within {within}s")
 
 
+@pytest.mark.slow  # the real scheduler, in real seconds
 @pytest.mark.parametrize("discovered", [False, True], ids=["by-id", "discovered"])
 async def test_a_finished_build_shows_within_the_transitional_interval(
     simulator: SimulatorServer, discovered: bool
