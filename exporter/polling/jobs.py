@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from typing import Protocol
 
+from exporter.cloud.client import Page
 from exporter.cloud.errors import ApiError
 from exporter.cloud.metrics import MAX_ERROR_CODES, OTHER_ERROR_CODE
 from exporter.domain.jobs import IN_FLIGHT_STATUSES, JobsState, SubJob
@@ -41,33 +42,6 @@ JOB_CALLS = len(IN_FLIGHT_STATUSES) + 1
 HORIZON = 3600.0  # sub-jobs older than this before the last refresh are not read again
 
 
-class PageOf(Protocol):
-    """A page of a list (``exporter.cloud.client.Page``)."""
-
-    @property
-    def count(self) -> int | None:
-        """The total the API reports."""
-        ...
-
-
-class JobPage(PageOf, Protocol):
-    """A page of jobs: (type, status) of each."""
-
-    @property
-    def items(self) -> list[tuple[str, str]]:
-        """The page's jobs."""
-        ...
-
-
-class SubJobPage(PageOf, Protocol):
-    """A page of sub-jobs."""
-
-    @property
-    def items(self) -> list[SubJob]:
-        """The page's sub-jobs."""
-        ...
-
-
 class JobLister(Protocol):
     """Reads the job lists (the Huawei Cloud client in production)."""
 
@@ -77,7 +51,7 @@ class JobLister(Protocol):
         query: dict[str, str],
         deadline: float | None = None,
         slots: asyncio.Semaphore | None = None,
-    ) -> JobPage:
+    ) -> Page[tuple[str, str]]:
         """A page of the job list."""
         ...
 
@@ -87,7 +61,7 @@ class JobLister(Protocol):
         query: dict[str, str],
         deadline: float | None = None,
         slots: asyncio.Semaphore | None = None,
-    ) -> SubJobPage:
+    ) -> Page[SubJob]:
         """A page of the sub-job list."""
         ...
 
@@ -153,11 +127,11 @@ class JobWatcher:
     ) -> JobsState:
         now = self._clock()
 
-        async def jobs(query: dict[str, str]) -> JobPage:
+        async def jobs(query: dict[str, str]) -> Page[tuple[str, str]]:
             calls[0] += 1
             return await self._lister.jobs_page(scope, query, deadline, slots)
 
-        async def sub_jobs(query: dict[str, str]) -> SubJobPage:
+        async def sub_jobs(query: dict[str, str]) -> Page[SubJob]:
             calls[0] += 1
             return await self._lister.sub_jobs_page(scope, query, deadline, slots)
 
@@ -229,7 +203,7 @@ class JobWatcher:
 
 
 async def _recent(
-    sub_jobs: Callable[[dict[str, str]], Awaitable[SubJobPage]], horizon: float | None
+    sub_jobs: Callable[[dict[str, str]], Awaitable[Page[SubJob]]], horizon: float | None
 ) -> list[SubJob]:
     """Sub-jobs from the newest end of the list until a page is all older than ``horizon``
     (or MAX_PAGES were read)."""

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Protocol, TypeVar
 
@@ -177,14 +177,20 @@ class Poller:
         return frozenset(t.key for t in targets if self._shard.owns(target_unit(t.key)))
 
     def _assign(self, sweeps: tuple[Sweep, ...]) -> None:
-        """This shard's part: the sweeps it owns, and the configured targets it owns: by
-        their sweep's owner when a sweep covers them, by their own ID when none does."""
+        """This shard's part: the sweeps it owns, the configured targets it owns (by their
+        sweep's owner when a sweep covers them, by their own ID when none does), and the
+        projects whose image build jobs it reads."""
         self._active = tuple(s for s in sweeps if self._shard.owns(sweep_unit(s.key)))
+        self._owned, self._plain = self._split(sweeps)
+        self._job_endpoints = _job_endpoints(self._owned, self._active)
+
+    def _split(self, sweeps: tuple[Sweep, ...]) -> tuple[tuple[Target, ...], tuple[Target, ...]]:
+        """The configured targets this shard owns, and those of them it asks one by one."""
         if not sweeps:  # by ID alone (the common case): nothing to sort out per target
-            self._owned = self._plain = tuple(
+            mine_by_id = tuple(
                 t for t in self._targets if self._shard.total == 1 or t.key in self._hashed
             )
-            return
+            return mine_by_id, mine_by_id
         covered = {(s.key.resource, s.key.project_id) for s in sweeps}
         mine = {(s.key.resource, s.key.project_id) for s in self._active}
         owned, plain = [], []
@@ -196,7 +202,7 @@ class Poller:
                     plain.append(t)
             elif k in mine:
                 owned.append(t)
-        self._owned, self._plain = tuple(owned), tuple(plain)
+        return tuple(owned), tuple(plain)
 
     def reconfigure(
         self,
@@ -245,24 +251,15 @@ class Poller:
         return await self._merge(found, (duration, found.calls))
 
     def _job_scopes(self) -> dict[str, ProjectEndpoint]:
-        """Each project with image servers this shard watches, where its jobs are listed;
-        not those whose Workspace service answered that it is not offered there."""
+        """The projects whose jobs a cycle reads: not those whose Workspace service
+        answered that it is not offered there."""
         now = self._clock()
         resting = {
             s.key.project_id
             for s in self._store.snapshot.sweeps
             if s.key.resource is Resource.IMAGE_SERVER and (s.unavailable_until or 0) > now
         }
-        scopes: dict[str, ProjectEndpoint] = {}
-        for pid, endpoint, credentials in [
-            *((t.key.project_id, t.endpoint, t.credentials) for t in self._owned
-              if t.key.resource is Resource.IMAGE_SERVER),
-            *((s.key.project_id, s.endpoint, s.credentials) for s in self._active
-              if s.key.resource is Resource.IMAGE_SERVER),
-        ]:  # fmt: skip
-            if pid not in resting:
-                scopes.setdefault(pid, ProjectEndpoint(pid, endpoint, credentials))
-        return scopes
+        return {pid: e for pid, e in self._job_endpoints.items() if pid not in resting}
 
     async def _refresh_jobs(
         self, deadline: float, slots: asyncio.Semaphore
@@ -297,21 +294,20 @@ class Poller:
     async def poll_transitional(self) -> Snapshot | None:
         """Ask again about objects in a transitional status (``poll.transitional_interval``),
         one detail call each, and merge the answers; None when there is none."""
-        current = self._store.snapshot
-        configured = {t.key: t for t in self._owned}
-        sweeps = {(s.key.resource, s.key.project_id): s for s in self._active}
-        targets: list[Target] = []
-        async for state in _paced(current.targets):
-            if state.obj is None or state.obj.status not in TRANSITIONAL_STATUSES:
-                continue
-            k = state.key
-            target = configured.get(k)
-            if target is None and (sweep := sweeps.get((k.resource, k.project_id))) is not None:
-                target = sweep.target(k.id)
-            if target is not None:
-                targets.append(target)
-        if not targets:
+        busy = {
+            state.key
+            async for state in _paced(self._store.snapshot.targets)
+            if state.obj is not None and state.obj.status in TRANSITIONAL_STATUSES
+        }
+        if not busy:  # the common case: nothing to look up
             return None
+        targets = [t async for t in _paced(self._owned) if t.key in busy]
+        configured = {t.key for t in targets}
+        sweeps = {(s.key.resource, s.key.project_id): s for s in self._active}
+        for k in busy - configured:
+            sweep = sweeps.get((k.resource, k.project_id))
+            if sweep is not None:
+                targets.append(sweep.target(k.id))
         deadline = time.monotonic() + self._interval
         found = await self._poll(tuple(targets), (), deadline, asyncio.Semaphore(self._concurrency))
         return await self._merge(found, None)
@@ -598,9 +594,9 @@ class Poller:
             sweeps = {s.key: s for s in current.sweeps} | found.sweeps
             finished = current.last_poll_duration, current.last_poll_timestamp
             calls = current.api_calls
-            jobs = _jobs_of_watched(
+            jobs = await _jobs_of_watched(
                 found.jobs if found.jobs is not None else {j.project_id: j for j in current.jobs},
-                set(self._job_scopes()),
+                self._job_endpoints.keys(),
                 states,
             )
             if cycle is not None:  # a full cycle, not a partial poll after a reload
@@ -630,18 +626,38 @@ async def _paced(items: Iterable[_T]) -> AsyncIterator[_T]:
             await asyncio.sleep(0)
 
 
-def _jobs_of_watched(
-    jobs: dict[str, JobsState], projects: set[str], states: list[TargetState]
+def _job_endpoints(
+    owned: tuple[Target, ...], active: tuple[Sweep, ...]
+) -> dict[str, ProjectEndpoint]:
+    """Each project with image servers among ``owned`` and ``active``, and where (and with
+    which credentials) its jobs are listed."""
+    server = Resource.IMAGE_SERVER
+    found: dict[str, ProjectEndpoint] = {}
+    for s in active:
+        if s.key.resource is server and s.key.project_id not in found:
+            found[s.key.project_id] = ProjectEndpoint(s.key.project_id, s.endpoint, s.credentials)
+    for t in owned:
+        if t.key.resource is server and t.key.project_id not in found:
+            found[t.key.project_id] = ProjectEndpoint(t.key.project_id, t.endpoint, t.credentials)
+    return found
+
+
+async def _jobs_of_watched(
+    jobs: dict[str, JobsState], projects: Collection[str], states: list[TargetState]
 ) -> tuple[JobsState, ...]:
     """The job states of watched projects, each naming the last job of watched image
     servers only: the series stay bounded by the fleet, whatever the job list holds."""
+    kept = [jobs[pid] for pid in sorted(jobs.keys() & set(projects))]
+    if not any(j.latest for j in kept):
+        return tuple(kept)
     server = Resource.IMAGE_SERVER
-    servers = {(s.key.project_id, s.key.id) for s in states if s.key.resource is server}
-    kept = []
-    for pid in sorted(projects & jobs.keys()):
-        j = jobs[pid]
-        latest = tuple(sub for sub in j.latest if (pid, sub.resource_id) in servers)
-        kept.append(j if len(latest) == len(j.latest) else replace(j, latest=latest))
+    servers = {
+        (s.key.project_id, s.key.id) async for s in _paced(states) if s.key.resource is server
+    }
+    for n, j in enumerate(kept):
+        latest = tuple(sub for sub in j.latest if (j.project_id, sub.resource_id) in servers)
+        if len(latest) != len(j.latest):
+            kept[n] = replace(j, latest=latest)
     return tuple(kept)
 
 

@@ -199,11 +199,6 @@ def encode_chunks(snapshot: Snapshot, written: float) -> Iterator[bytes]:
     yield b"]}"
 
 
-def encode(snapshot: Snapshot, written: float) -> bytes:
-    """The file's bytes for a snapshot's states, at once."""
-    return b"".join(encode_chunks(snapshot, written))
-
-
 def _object(entry: TargetEntry) -> CloudObject | None:
     server, image = entry.get("image_server"), entry.get("devserver_image")
     if (server if entry["resource"] is Resource.DEVSERVER_IMAGE else image) is not None:
