@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from exporter.cloud import paths
 from exporter.config.errors import ConfigError
 from exporter.config.load import load_config, parse_config
 from exporter.config.settings import PollSettings, parse_duration
@@ -59,7 +60,9 @@ def test_good_config_resolves_with_region_endpoints() -> None:
         kinds[Resource.DEVSERVER_IMAGE].endpoint == "https://modelarts.cn-north-4.myhuaweicloud.com"
     )
     assert kinds[Resource.IMAGE_SERVER].endpoint == "https://appstream.cn-north-4.myhuaweicloud.com"
-    assert kinds[Resource.IMAGE_SERVER].path == "/v1/0123456789abcdef/image-servers/srv-1"
+    assert (
+        paths.detail(kinds[Resource.IMAGE_SERVER].key) == "/v1/0123456789abcdef/image-servers/srv-1"
+    )
 
 
 def test_workspace_region_split_and_modelarts_exception() -> None:

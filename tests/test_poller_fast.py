@@ -20,7 +20,7 @@ Answer = CloudObject | None | Exception
 @dataclass(frozen=True)
 class FakeListing:
     objects: dict[str, CloudObject]
-    complete: bool = True
+    incomplete: str | None = None
     pages: int = 1
 
 
@@ -214,7 +214,7 @@ async def test_failed_or_incomplete_sweep_removes_nothing() -> None:
         assert by_id(snap) == {"a": (False, "ACTIVE", Origin.DISCOVERED, 0),
                                "b": (False, "ACTIVE", Origin.DISCOVERED, 0)}  # fmt: skip
         assert not snap.sweeps[0].up
-        fetcher.listings[SWEEP] = FakeListing({"a": image("ACTIVE")}, complete=False)
+        fetcher.listings[SWEEP] = FakeListing({"a": image("ACTIVE")}, incomplete="a test says so")
         snap = await p.run_cycle()
         assert set(by_id(snap)) == {"a", "b"} and snap.sweeps[0].complete is False
 

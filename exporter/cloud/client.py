@@ -11,13 +11,14 @@ from typing import Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 from yarl import URL
 
-from exporter.cloud import convert
+from exporter.cloud import convert, paging, paths
 from exporter.cloud.auth import ACCOUNT_SCOPE, Authenticator, IamTokenAuth
 from exporter.cloud.errors import ApiError, ErrorKind, snippet
 from exporter.cloud.metrics import ApiMetrics
 from exporter.cloud.models import (
     DevServerImageListModel,
     DevServerImageModel,
+    DomainListModel,
     ImageServerListModel,
     ImageServerModel,
     JobListModel,
@@ -28,14 +29,12 @@ from exporter.cloud.models import (
 from exporter.cloud.sanitize import clean
 from exporter.cloud.transport import Response, Transport
 from exporter.domain.accounts import Account, Project
-from exporter.domain.credentials import Credentials
+from exporter.domain.credentials import AkSkCredentials, Credentials
 from exporter.domain.jobs import (
     JOB_TYPES,
     SUB_JOB_STATUSES,
     SubJob,
-    jobs_path,
     known,
-    sub_jobs_path,
 )
 from exporter.domain.state import CloudObject
 from exporter.domain.targets import PROJECT_ID_RE, ProjectEndpoint, Resource, Sweep, Target
@@ -45,8 +44,7 @@ _L = TypeVar("_L", DevServerImageListModel, ImageServerListModel)
 _P = TypeVar("_P", bound=BaseModel)
 _T = TypeVar("_T")
 
-LIST_LIMIT = 100  # the largest page the image-server list serves
-MAX_PAGES = 1000  # per sweep: 100,000 objects; past that the cloud's count is not believed
+LIST_LIMIT = 100  # the largest page the image-server list serves (a gateway may serve less)
 LIST_MAX_BODY = 16 << 20  # the dev-server image list comes whole, in one answer
 
 
@@ -60,11 +58,12 @@ class Page(Generic[_T]):
 
 @dataclass(frozen=True, slots=True)
 class Listing:
-    """What one sweep found: wanted objects by ID; ``complete`` when nothing was left out."""
+    """What one sweep found: wanted objects by ID, the list calls it took, and why it may
+    have left objects out (None: it is complete)."""
 
     objects: dict[str, CloudObject]
-    complete: bool
     pages: int
+    incomplete: str | None = None
 
 
 def _wanted(sweep: Sweep, found: Mapping[str, CloudObject]) -> dict[str, CloudObject]:
@@ -95,11 +94,16 @@ class HuaweiCloudClient:
         self._metrics = metrics
         self._authenticator_for = authenticator_for
         self._authenticators: dict[Credentials, Authenticator] = {}
+        # Domain IDs found through IAM, by IAM endpoint and credentials.
+        self._domains: dict[tuple[str, Credentials], str] = {}
 
     def retain(self, credentials: Collection[Credentials], *, iam_failure_backoff: float) -> None:
         """Keep the authenticators of ``credentials``, forget those of any others."""
-        for gone in self._authenticators.keys() - set(credentials):
+        keep = set(credentials)
+        for gone in self._authenticators.keys() - keep:
             del self._authenticators[gone]
+        for endpoint_and_credentials in [k for k in self._domains if k[1] not in keep]:
+            del self._domains[endpoint_and_credentials]
         for auth in self._authenticators.values():
             if isinstance(auth, IamTokenAuth):
                 auth.failure_backoff = iam_failure_backoff
@@ -135,9 +139,10 @@ class HuaweiCloudClient:
     ) -> Listing:
         """Every object of a sweep's project and kind that its discovery wants.
 
-        Image servers are read a page of 100 at a time: the first page tells the total, the
-        others are then fetched at once (each holding one of ``slots`` while it runs). Any
-        page that fails, after retries, fails the whole listing with its ApiError.
+        Image servers are read as ``exporter.cloud.paging`` describes: the first page tells
+        the page size and the total, the others are then fetched at once (each holding one
+        of ``slots`` while it runs). Any page that fails, after retries, fails the whole
+        listing with its ApiError.
         """
         if sweep.key.resource is Resource.DEVSERVER_IMAGE:
             return await self._list_devserver_images(sweep, deadline, slots)
@@ -149,11 +154,13 @@ class HuaweiCloudClient:
         query = sweep.discovery.query(Resource.DEVSERVER_IMAGE)
         answer = await self._list_page(sweep, query, DevServerImageListModel, deadline, slots)
         data = answer.data or []
-        complete = (answer.total is None or answer.total <= len(data)) and (
-            answer.pages is None or answer.pages <= 1
-        )
+        incomplete = None
+        if answer.total is not None and answer.total > len(data):
+            incomplete = f"the answer holds {len(data)} of {answer.total} images"
+        elif answer.pages is not None and answer.pages > 1:
+            incomplete = f"the answer is the first of {answer.pages} pages"
         found = {convert.label(m.image_id): convert.devserver_image(m) for m in data if m.image_id}
-        return Listing(_wanted(sweep, found), complete, pages=1)
+        return Listing(_wanted(sweep, found), 1, incomplete)
 
     async def _list_image_servers(
         self, sweep: Sweep, deadline: float | None, slots: asyncio.Semaphore | None
@@ -164,28 +171,19 @@ class HuaweiCloudClient:
         # is converted as it arrives, so its wire models do not outlive it.
         found: dict[str, CloudObject] = {}
 
-        async def page(offset: int) -> tuple[int | None, int]:
+        async def page(offset: int) -> paging.Positions:
             query = {**base, "offset": str(offset)}
             answer = await self._list_page(sweep, query, ImageServerListModel, deadline, slots)
-            items = answer.items or []
-            for m in items:
-                if m.id:
-                    found[convert.label(m.id)] = convert.image_server(m)
-            return answer.count, len(items)
+            ids = []
+            for m in answer.items or ():
+                oid = convert.label(m.id)
+                ids.append(oid)
+                if oid:
+                    found[oid] = convert.image_server(m)
+            return paging.Positions(ids, answer.count)
 
-        total, size = await page(0)
-        pages = 1
-        if total is None:  # no total given: read on until a page comes back empty
-            while size and pages < MAX_PAGES:
-                _, size = await page(pages * LIST_LIMIT)
-                pages += 1
-            complete = not size
-        else:
-            offsets = range(LIST_LIMIT, min(total, MAX_PAGES * LIST_LIMIT), LIST_LIMIT)
-            await asyncio.gather(*(page(o) for o in offsets))
-            pages += len(offsets)
-            complete = total <= MAX_PAGES * LIST_LIMIT
-        return Listing(_wanted(sweep, found), complete, pages=pages)
+        read = await paging.read_all(page)
+        return Listing(_wanted(sweep, found), read.pages, read.incomplete)
 
     async def _list_page(
         self,
@@ -197,7 +195,7 @@ class HuaweiCloudClient:
     ) -> _L:
         api = f"{sweep.key.resource.value}_list"
         scope = ProjectEndpoint(sweep.key.project_id, sweep.endpoint, sweep.credentials)
-        return await self._page(api, scope, sweep.path, query, model, deadline, slots)
+        return await self._page(api, scope, paths.listing(sweep.key), query, model, deadline, slots)
 
     async def _page(
         self,
@@ -210,7 +208,7 @@ class HuaweiCloudClient:
         slots: asyncio.Semaphore | None,
     ) -> _P:
         """One page of a list in a project, holding one of ``slots`` while it runs."""
-        url = URL(scope.endpoint + path, encoded=True).with_query(query)
+        url = paths.url(scope.endpoint, path, query.items())
         async with slots or contextlib.nullcontext():
             resp = await self._call(api, url, scope.project_id, scope.credentials, deadline)
         if resp.status == 404:  # a list is never absent: the project or the path is wrong
@@ -223,14 +221,19 @@ class HuaweiCloudClient:
         query: dict[str, str],
         deadline: float | None = None,
         slots: asyncio.Semaphore | None = None,
-    ) -> Page[tuple[str, str]]:
-        """A page of ``GET /v1/{project_id}/image-server-jobs``: each job's (type, status),
-        bounded to the documented values and "other"."""
-        path = jobs_path(scope.project_id)
+    ) -> Page[tuple[str, str, str]]:
+        """A page of ``GET /v1/{project_id}/image-server-jobs``: each job's (ID, type,
+        status), type and status bounded to the documented values and "other"."""
         api = "image_server_job_list"
-        answer = await self._page(api, scope, path, query, JobListModel, deadline, slots)
+        answer = await self._page(
+            api, scope, paths.jobs(scope.project_id), query, JobListModel, deadline, slots
+        )
         items = [
-            (known(m.job_type or "", JOB_TYPES), known(m.status or "", SUB_JOB_STATUSES))
+            (
+                convert.label(m.id),
+                known(m.job_type or "", JOB_TYPES),
+                known(m.status or "", SUB_JOB_STATUSES),
+            )
             for m in answer.items or ()
         ]
         return Page(items, answer.count)
@@ -243,14 +246,15 @@ class HuaweiCloudClient:
         slots: asyncio.Semaphore | None = None,
     ) -> Page[SubJob]:
         """A page of ``GET /v1/{project_id}/image-server-sub-jobs``."""
-        path = sub_jobs_path(scope.project_id)
         api = "image_server_sub_job_list"
-        answer = await self._page(api, scope, path, query, SubJobListModel, deadline, slots)
+        answer = await self._page(
+            api, scope, paths.sub_jobs(scope.project_id), query, SubJobListModel, deadline, slots
+        )
         return Page([convert.sub_job(m) for m in answer.items or () if m.id], answer.count)
 
     async def _get(self, target: Target, model: type[_M], deadline: float | None) -> _M | None:
         api = target.key.resource.value
-        url = URL(target.endpoint + target.path, encoded=True)
+        url = paths.url(target.endpoint, paths.detail(target.key))
         resp = await self._call(api, url, target.key.project_id, target.credentials, deadline)
         if resp.status == 404:
             return None
@@ -270,10 +274,9 @@ class HuaweiCloudClient:
     ) -> tuple[Project, ...]:
         """The enabled projects ``account`` can see (IAM ``GET /v3/auth/projects``)."""
         api = "iam_projects"
-        url = URL(account.iam_endpoint + "/v3/auth/projects", encoded=True)
-        resp = await self._call(
-            api, url, ACCOUNT_SCOPE, account.credentials, deadline, account.domain_id
-        )
+        domain_id = await self._domain_id(account, deadline)
+        url = paths.url(account.iam_endpoint, paths.IAM_PROJECTS)
+        resp = await self._call(api, url, ACCOUNT_SCOPE, account.credentials, deadline, domain_id)
         if resp.status == 404:
             raise self._invalid(api, resp, f"project list answered 404: {snippet(resp.body)}")
         answer = self._parse(api, resp, ProjectListModel)
@@ -289,6 +292,43 @@ class HuaweiCloudClient:
             projects.append(Project(m.id, convert.label(m.name), account.name))
         return tuple(projects)
 
+    async def _domain_id(self, account: Account, deadline: float | None) -> str | None:
+        """The ``X-Domain-Id`` of an account's IAM calls.
+
+        IAM is a global service: AK/SK-signed calls to it carry the account's domain ID. When
+        none is configured it is asked of IAM (``GET /v3/auth/domains``) once per endpoint and
+        credentials and kept, as the official SDK does. A token is scoped to its domain
+        already and needs none.
+        """
+        if account.domain_id or not isinstance(account.credentials, AkSkCredentials):
+            return account.domain_id
+        key = (account.iam_endpoint, account.credentials)
+        known_id = self._domains.get(key)
+        if known_id is not None:
+            return known_id
+        api = "iam_domains"
+        url = paths.url(account.iam_endpoint, paths.IAM_DOMAINS)
+        try:
+            resp = await self._call(api, url, ACCOUNT_SCOPE, account.credentials, deadline)
+            if resp.status == 404:
+                raise self._invalid(api, resp, f"answered 404: {snippet(resp.body)}")
+            ids = [d.id for d in self._parse(api, resp, DomainListModel).domains or () if d.id]
+            if not ids or not PROJECT_ID_RE.fullmatch(ids[0]):
+                shown = clean(ids[0], 100) if ids else "none"
+                raise self._invalid(api, resp, f"no usable domain ID in the answer ({shown!r})")
+        except ApiError as exc:
+            raise ApiError(
+                exc.kind,
+                f"cannot find the account's domain ID with GET /v3/auth/domains ({exc.detail}); "
+                "allow the IAM user to read it (iam:users:getUser) or set domain_id in the "
+                "account's configuration",
+                status=exc.status,
+                error_code=exc.error_code,
+                request_id=exc.request_id,
+            ) from None
+        self._domains[key] = ids[0]
+        return ids[0]
+
     async def _call(
         self,
         api: str,
@@ -301,7 +341,7 @@ class HuaweiCloudClient:
         """A signed or token-authenticated GET; raises the ApiError of a failed answer."""
         auth = self._auth(credentials)
         sent: dict[str, str] = {}
-        max_body = LIST_MAX_BODY if api.endswith(("_list", "_projects")) else None
+        max_body = LIST_MAX_BODY if api.endswith(("_list", "_projects", "_domains")) else None
 
         async def headers() -> dict[str, str]:
             sent.update(await auth.headers("GET", url, project_id, deadline, domain_id))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -26,13 +27,20 @@ def label(value: str | None) -> str:
     return clean(value, MAX_LABEL)
 
 
+# A calendar date first, with dashes: Python also reads ISO's compact forms, so a number of
+# epoch milliseconds would otherwise parse as a date centuries away.
+_ISO_DATE = re.compile(r"\s*[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 @lru_cache(maxsize=1 << 16)  # every object's times come back unchanged every cycle
 def parse_timestamp(text: str | None) -> float | None:
     """Unix seconds from any ISO 8601 form the API sends; None when absent or unparsable.
 
-    A time without an offset is UTC, as the API documents its times.
+    A time without an offset is UTC, as the API documents its times. A bare number (epoch
+    seconds or milliseconds, which the API does not document for these fields) is not
+    guessed at: it is left out.
     """
-    if not text:
+    if not text or not _ISO_DATE.match(text):
         return None
     try:
         moment = datetime.fromisoformat(text.strip())

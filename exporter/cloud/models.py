@@ -126,6 +126,20 @@ class ProjectListModel(_Lenient):
     projects: list[ProjectModel] | None = None
 
 
+class DomainModel(_Lenient):
+    """One entry of IAM's ``GET /v3/auth/domains``."""
+
+    id: str | None = None
+    name: str | None = None
+    enabled: bool | None = None
+
+
+class DomainListModel(_Lenient):
+    """IAM's ``GET /v3/auth/domains`` answer: the domains the credentials belong to."""
+
+    domains: list[DomainModel] | None = None
+
+
 class JobModel(_Lenient):
     """One item of ``GET /v1/{project_id}/image-server-jobs``."""
 

@@ -30,16 +30,6 @@ def known(value: str, values: tuple[str, ...]) -> str:
     return value if value in values else OTHER
 
 
-def jobs_path(project_id: str) -> str:
-    """The job list's path."""
-    return f"/v1/{project_id}/image-server-jobs"
-
-
-def sub_jobs_path(project_id: str) -> str:
-    """The sub-job list's path."""
-    return f"/v1/{project_id}/image-server-sub-jobs"
-
-
 @dataclass(frozen=True, slots=True)
 class SubJob:
     """One sub-job; absent fields are empty strings, absent times None.

@@ -43,13 +43,6 @@ class Target:
     endpoint: str
     credentials: Credentials = field(repr=False, compare=False)
 
-    @property
-    def path(self) -> str:
-        """The detail API path of this object (IDs are validated, so no escaping is needed)."""
-        if self.key.resource is Resource.DEVSERVER_IMAGE:
-            return f"/v1/{self.key.project_id}/dev-servers/images/{self.key.id}"
-        return f"/v1/{self.key.project_id}/image-servers/{self.key.id}"
-
 
 @dataclass(frozen=True, slots=True)
 class ProjectEndpoint:
@@ -110,13 +103,6 @@ class Sweep:
     credentials: Credentials = field(repr=False, compare=False)
     discovery: Discovery = Discovery()
     configured: tuple[str, ...] = ()
-
-    @property
-    def path(self) -> str:
-        """The list API path."""
-        if self.key.resource is Resource.DEVSERVER_IMAGE:
-            return f"/v1/{self.key.project_id}/dev-servers/images"
-        return f"/v1/{self.key.project_id}/image-servers"
 
     def target(self, object_id: str) -> Target:
         """A detail-call target for one object of this sweep."""

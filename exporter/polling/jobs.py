@@ -51,8 +51,8 @@ class JobLister(Protocol):
         query: dict[str, str],
         deadline: float | None = None,
         slots: asyncio.Semaphore | None = None,
-    ) -> Page[tuple[str, str]]:
-        """A page of the job list."""
+    ) -> Page[tuple[str, str, str]]:
+        """A page of the job list: each job's (ID, type, status)."""
         ...
 
     async def sub_jobs_page(
@@ -127,7 +127,7 @@ class JobWatcher:
     ) -> JobsState:
         now = self._clock()
 
-        async def jobs(query: dict[str, str]) -> Page[tuple[str, str]]:
+        async def jobs(query: dict[str, str]) -> Page[tuple[str, str, str]]:
             calls[0] += 1
             return await self._lister.jobs_page(scope, query, deadline, slots)
 
@@ -137,27 +137,29 @@ class JobWatcher:
 
         in_flight: Counter[tuple[str, str]] = Counter()
         for status in IN_FLIGHT_STATUSES:
+            # A job that moves between pages while they are read is counted once.
+            listed: dict[str, str] = {}
             offset = 0
             for _ in range(MAX_JOB_PAGES):
                 page = await jobs({"status": status, "limit": str(PAGE), "offset": str(offset)})
-                in_flight.update((kind, status) for kind, _ in page.items)
+                for n, (job_id, kind, _) in enumerate(page.items):
+                    listed[job_id or f"#{offset + n}"] = kind
                 offset += len(page.items)
                 if not page.items or (page.count is not None and offset >= page.count):
                     break
+            in_flight.update((kind, status) for kind in listed.values())
 
         # After a refresh, only what ended since (with a margin for clock skew) is new.
         last = prev.last_success if prev else None
         horizon = None if last is None else last - HORIZON
-        recent = await _recent(sub_jobs, horizon)
-        seen = {j.id for j in recent}
+        found = await _recent(sub_jobs, horizon)
         # Sub-jobs in flight last time that the recent pages did not show: ask their jobs.
-        unsettled = [j for j in (prev.running if prev else ()) if j.id not in seen]
+        unsettled = [j for j in (prev.running if prev else ()) if j.id not in found]
         waiting = dict.fromkeys(j.job_id for j in unsettled)
         for job_id in list(waiting)[:MAX_FOLLOW_UPS]:
             of_job = await sub_jobs({"job_id": job_id, "limit": str(PAGE), "offset": "0"})
-            recent += [j for j in of_job.items if j.id not in seen]
-            seen.update(j.id for j in of_job.items)
-        return self._advance(scope.project_id, prev, recent, in_flight, now)
+            _keep(found, of_job.items)
+        return self._advance(scope.project_id, prev, list(found.values()), in_flight, now)
 
     def _advance(
         self,
@@ -202,29 +204,65 @@ class JobWatcher:
         )
 
 
+def _keep(found: dict[str, SubJob], items: Iterable[SubJob]) -> None:
+    """Add sub-jobs by ID: pages that overlap, or that the list shifted under, show some
+    twice, and each must count once. An ended copy wins over one still in flight (it is
+    the newer news); otherwise the later read does."""
+    for j in items:
+        old = found.get(j.id)
+        if old is None or not (j.in_flight and not old.in_flight):
+            found[j.id] = j
+
+
 async def _recent(
     sub_jobs: Callable[[dict[str, str]], Awaitable[Page[SubJob]]], horizon: float | None
-) -> list[SubJob]:
-    """Sub-jobs from the newest end of the list until a page is all older than ``horizon``
-    (or MAX_PAGES were read)."""
+) -> dict[str, SubJob]:
+    """Sub-jobs by ID from the newest end of the list until a page is all older than
+    ``horizon`` (or MAX_PAGES were read).
+
+    Offsets advance by the items each page returned, never by the limit asked for: a
+    gateway may serve fewer. Reading backwards from an oldest-first end, each stretch of
+    one page's size is read forward until it is covered, so a short page leaves no hole.
+    """
+    found: dict[str, SubJob] = {}
+    pages = 0
+
+    async def page(offset: int) -> list[SubJob]:
+        nonlocal pages
+        pages += 1
+        items = (await sub_jobs({"limit": str(PAGE), "offset": str(offset)})).items
+        _keep(found, items)
+        return items
+
     first = await sub_jobs({"limit": str(PAGE), "offset": "0"})
-    found = list(first.items)
-    total = first.count
-    if total is None or total <= len(first.items) or not first.items:
+    pages = 1
+    _keep(found, first.items)
+    size, total = len(first.items), first.count
+    if total is None or total <= size or not size:
         return found
     begins = [j.begin for j in first.items if j.begin is not None]
     if len(begins) > 1 and begins[0] < begins[-1]:
-        # Oldest first: the newest are on the last page; read backwards from there.
-        offsets: Iterable[int] = range(max(0, total - PAGE), 0, -PAGE)
-    elif _all_older(first.items, horizon):
-        return found
-    else:
-        offsets = range(PAGE, total, PAGE)
-    for offset in list(offsets)[: MAX_PAGES - 1]:
-        page = await sub_jobs({"limit": str(PAGE), "offset": str(offset)})
-        found += page.items
-        if _all_older(page.items, horizon):
-            break
+        # Oldest first: the newest are at the end. Read [start, end) stretches backwards.
+        end = total
+        while end > size and pages < MAX_PAGES:
+            start = offset = max(size, end - size)
+            stretch: list[SubJob] = []
+            while offset < end and pages < MAX_PAGES:
+                items = await page(offset)
+                if not items:
+                    break
+                stretch += items
+                offset += len(items)
+            if _all_older(stretch, horizon):
+                break
+            end = start
+    elif not _all_older(first.items, horizon):
+        offset = size
+        while offset < total and pages < MAX_PAGES:
+            items = await page(offset)
+            if not items or _all_older(items, horizon):
+                break
+            offset += len(items)
     return found
 
 

@@ -63,8 +63,8 @@ class Listing(Protocol):
         ...
 
     @property
-    def complete(self) -> bool:
-        """False when the API said it left objects out."""
+    def incomplete(self) -> str | None:
+        """Why the sweep may have left objects out; None when it is complete."""
         ...
 
     @property
@@ -509,6 +509,7 @@ class Poller:
         configured = set(sweep.configured)
         now = self._clock()
         found.calls += listing.pages
+        complete = listing.incomplete is None
         known = {k.id: state for k, state in mine.items()}
         for n, (oid, obj) in enumerate(listing.objects.items()):
             prev_state = known.get(oid)
@@ -519,7 +520,7 @@ class Poller:
                 await asyncio.sleep(0)  # a sweep of 10,000 objects must not stall the loop
         # Configured IDs the list did not show: one detail call each decides (404: gone).
         found.details += [sweep.target(o) for o in sweep.configured if o not in listing.objects]
-        if listing.complete:  # an incomplete list proves nothing about what it left out
+        if complete:  # an incomplete list proves nothing about what it left out
             for k, state in mine.items():
                 if k.id in listing.objects or state.origin is not Origin.DISCOVERED:
                     continue
@@ -528,16 +529,17 @@ class Poller:
                 else:
                     found.states[k] = replace(state, missing=state.missing + 1)
         fields = {"resource": key.resource.value, "project_id": key.project_id}
-        if not listing.complete and (prev is None or prev.complete is not False):
+        if not complete and (prev is None or prev.complete is not False):
             log.warning(
-                "list answer is incomplete (the API says it holds more than it returned); "
-                "configured IDs it lacks are asked about one by one",
+                "list answer is incomplete (%s): nothing it lacks is removed, and configured "
+                "IDs it lacks are asked about one by one",
+                listing.incomplete,
                 extra=fields,
             )
         elif prev is not None and not prev.up:
             log.info("sweep recovered", extra=fields)
         found.sweeps[key] = SweepState(
-            key, True, now, len(listing.objects), listing.pages, listing.complete
+            key, True, now, len(listing.objects), listing.pages, complete
         )
 
     def _projects(self) -> tuple[Project, ...]:

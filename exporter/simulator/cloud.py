@@ -31,6 +31,8 @@ LOCKOUT_AFTER = 5
 LOCKOUT_SECONDS = 300.0
 IAM_KEY = "iam"
 PROJECTS_KEY = "iam_projects"  # the faults key of IAM's project list
+DOMAINS_KEY = "iam_domains"  # the faults key of IAM's domain list
+DOMAIN_ID = "5a3f6c2b8e9d4f1a0b7c6d5e4f3a2b1c"  # the domain every simulated project is in
 
 ObjectKey = tuple[Resource, str, str]
 MAX_LIST_LIMIT = 100  # the image-server list's largest page
@@ -135,6 +137,12 @@ class SimulatedCloud:
     # IAM's project list, as GET /v3/auth/projects answers it.
     projects: list[dict[str, Any]] = field(default_factory=list)
     domain_ids: list[str] = field(default_factory=list)  # X-Domain-Id of each project list call
+    # As IAM documents for AK/SK-signed calls to a global service: refuse a project list
+    # without the account's X-Domain-Id.
+    require_domain_id: bool = False
+    # A gateway that serves at most this many items a page, whatever ``limit`` asked for,
+    # on every offset-paged list (image servers, jobs, sub-jobs).
+    page_cap: int | None = None
     on_request: Callable[[], None] | None = None
     # Called before each list page is answered (resource, project, offset): tests create
     # and delete objects mid-sweep with it.
@@ -143,6 +151,9 @@ class SimulatedCloud:
     # carries its "sub_jobs" (see exporter.simulator.jobs).
     jobs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     jobs_oldest_first: bool = False  # list jobs the other way round (the API does not say)
+    # Called before each job or sub-job list page is answered (project, offset): tests add
+    # jobs while the lists are read with it.
+    on_job_page: Callable[[str, int], None] | None = None
     job_queries: list[dict[str, str]] = field(default_factory=list)  # of every job list call
     # The dev-server image list returns at most this many (and says how many there are).
     devserver_list_cap: int | None = None
@@ -175,7 +186,8 @@ class SimulatedCloud:
         """A project the account's credentials can see."""
         self.projects.append({
             "id": project_id, "name": name, "enabled": enabled, "is_domain": is_domain,
-            "domain_id": "d0", "parent_id": "d0", "description": "", "links": {"self": ""},
+            "domain_id": DOMAIN_ID, "parent_id": DOMAIN_ID, "description": "",
+            "links": {"self": ""},
         })  # fmt: skip
 
     def remove_project(self, project_id: str) -> None:
@@ -222,6 +234,7 @@ class SimulatedCloud:
         app.router.add_get("/v1/{project_id}/image-server-sub-jobs", self._list_sub_jobs)
         app.router.add_post("/v3/auth/tokens", self._issue_token)
         app.router.add_get("/v3/auth/projects", self._list_projects)
+        app.router.add_get("/v3/auth/domains", self._list_domains)
         app.router.add_route("*", "/{tail:.*}", _unknown_route)
         return app
 
@@ -278,7 +291,7 @@ class SimulatedCloud:
                 api,
                 _json(400, error_body(BodyShape.STANDARD, "WKS.0001", "invalid offset or limit")),
             )
-        return offset, limit
+        return offset, limit if self.page_cap is None else min(limit, self.page_cap)
 
     async def _list_jobs(self, request: web.Request) -> web.StreamResponse:
         return await self._job_list(request, "image_server_job_list", sub_jobs=False)
@@ -293,6 +306,8 @@ class SimulatedCloud:
         if isinstance(paging, web.StreamResponse):
             return paging
         project_id = request.match_info["project_id"]
+        if self.on_job_page is not None:
+            self.on_job_page(project_id, paging[0])
         early = await self._prologue(request, api, (jobs_key(project_id),))
         if early is not None:
             return early
@@ -392,8 +407,15 @@ class SimulatedCloud:
 
     async def _list_projects(self, request: web.Request) -> web.StreamResponse:
         api = "iam_projects"
-        self.domain_ids.append(request.headers.get("X-Domain-Id", ""))
+        domain_id = request.headers.get("X-Domain-Id", "")
+        self.domain_ids.append(domain_id)
         denied = self._authenticate(request, None)
+        signed = "X-Auth-Token" not in request.headers
+        if denied is None and self.require_domain_id and signed and domain_id != DOMAIN_ID:
+            denied = _unauthorized(
+                "Incorrect IAM authentication information: the X-Domain-Id header is "
+                "missing or names another domain."
+            )
         if denied is not None:
             return self._count(api, denied)
         fault = self._take_fault(PROJECTS_KEY)
@@ -401,6 +423,21 @@ class SimulatedCloud:
             return self._count(api, await self._misbehave(request, fault, None))
         body = {"links": {"self": str(request.url)}, "projects": self.projects}
         return self._count(api, _json(200, json.dumps(body).encode()))
+
+    async def _list_domains(self, request: web.Request) -> web.StreamResponse:
+        api = "iam_domains"
+        denied = self._authenticate(request, None)
+        if denied is not None:
+            return self._count(api, denied)
+        fault = self._take_fault(DOMAINS_KEY)
+        if fault is not None:
+            return self._count(api, await self._misbehave(request, fault, None))
+        links = {"self": str(request.url)}
+        domain = {"id": DOMAIN_ID, "name": "simulated", "enabled": True, "description": "",
+                  "links": links}  # fmt: skip
+        return self._count(
+            api, _json(200, json.dumps({"domains": [domain], "links": links}).encode())
+        )
 
     async def _issue_token(self, request: web.Request) -> web.StreamResponse:
         fault = self._take_fault(IAM_KEY)

@@ -1,0 +1,141 @@
+"""Reading an offset-paged list whole, and knowing when it really was whole.
+
+The Workspace lists (``?offset=&limit=``, answered ``{"count", "items"}``) are read as the
+API reference says: the offset is raised by the items a page *returned*, not by the limit
+asked for, since a gateway may serve fewer than ``limit`` per page. Objects created or
+deleted while a sweep runs shift the pages under it; a deletion before a page boundary
+moves an object that existed all along onto a page already read, where nothing would see
+it. So consecutive pages overlap by one item: the next page must start with the last item
+of the page before. If it does not, the list shifted between the two reads, and the sweep
+says it is incomplete (which removes nothing). For objects kept in a stable order this
+proves that an object present throughout the sweep was seen.
+
+Once the first page has told the page size and the total, the remaining pages are fetched
+at once; a page that comes back shorter than the others breaks the chain there, and the
+rest is planned again from where that page ended, so a short page never leaves a hole.
+
+With one item per page no overlap is possible: a deletion before the boundary together
+with a creation after it is then invisible to any reader (the pages read the same as a list
+that never changed). In that mode only a changed total or too few distinct objects make a
+sweep incomplete, and the rule that an object must be missed by two complete sweeps before
+it is dropped is the remaining safeguard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+# Enough pages for 100,000 objects at 100 a page, overlap included; past that the sweep is
+# incomplete (and says so) rather than endless.
+MAX_PAGES = 1020
+
+
+@dataclass(frozen=True, slots=True)
+class Positions:
+    """One page as paging sees it: the IDs of its items in order, and the total it reports
+    (None when it reports none)."""
+
+    ids: list[str]
+    count: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Paged:
+    """How a read of a whole list went: pages fetched, distinct IDs seen, and why it is
+    incomplete (None when it is complete)."""
+
+    pages: int
+    distinct: int
+    incomplete: str | None
+
+
+async def read_all(
+    fetch: Callable[[int], Awaitable[Positions]], max_pages: int = MAX_PAGES
+) -> Paged:
+    """Fetch every page of a list through ``fetch(offset)``.
+
+    ``fetch`` keeps what it needs of each page's items; this function decides which offsets
+    to ask for and whether what was read is the whole list.
+    """
+    reader = _Reader(fetch, max_pages)
+    return await reader.run()
+
+
+class _Reader:
+    def __init__(self, fetch: Callable[[int], Awaitable[Positions]], max_pages: int) -> None:
+        self._fetch = fetch
+        self._max_pages = max_pages
+        self.pages = 0
+        self.seen: set[str] = set()
+        self.counts: set[int] = set()
+        self.count: int | None = None
+        self.stride = 0
+        self.end = 0  # the position after the last item read, along the verified chain
+        self.last = ""  # the ID of that last item
+        self.problem: str | None = None
+
+    async def _get(self, offset: int) -> Positions:
+        self.pages += 1
+        page = await self._fetch(offset)
+        self.seen.update(page.ids)
+        if page.count is not None:
+            self.count = page.count
+            self.counts.add(page.count)
+        return page
+
+    @property
+    def _overlap(self) -> int:
+        return 1 if self.stride >= 2 else 0
+
+    async def run(self) -> Paged:
+        first = await self._get(0)
+        if first.ids:
+            self.stride, self.end, self.last = len(first.ids), len(first.ids), first.ids[-1]
+            finished = await self._read_on()
+        else:
+            finished = True
+            if first.count:
+                self.problem = f"the first page is empty although the list counts {first.count}"
+        if not finished and self.problem is None:
+            self.problem = f"stopped after {self.pages} pages"
+        if self.problem is None and self.count is not None:
+            if self._overlap == 0 and len(self.counts) > 1:
+                self.problem = "the total changed during the sweep"
+            elif len(self.seen) < self.count:
+                self.problem = f"{len(self.seen)} distinct objects listed of {self.count} counted"
+        return Paged(self.pages, len(self.seen), self.problem)
+
+    async def _read_on(self) -> bool:
+        """Read until the list's end; False when the page budget ran out first."""
+        while self.count is None or self.end < self.count:
+            budget = self._max_pages - self.pages
+            if budget <= 0:
+                return False
+            overlap = self._overlap
+            step = self.stride - overlap
+            start = self.end - overlap
+            if self.count is None:  # no total: one page at a time until the end shows
+                plan = [start]
+            else:
+                wanted = -(-(self.count - self.end) // step)
+                plan = [start + k * step for k in range(min(wanted, budget))]
+            answers = await asyncio.gather(*(self._get(o) for o in plan))
+            for offset, page in zip(plan, answers, strict=True):
+                if offset != self.end - overlap:
+                    break  # an earlier page was short: plan again from where it ended
+                if self._follow(offset, page, overlap):
+                    return True
+        return True
+
+    def _follow(self, offset: int, page: Positions, overlap: int) -> bool:
+        """Extend the chain by one page; True when the page shows the list's end."""
+        ids = page.ids
+        if overlap and (not ids or ids[0] != self.last) and self.problem is None:
+            self.problem = "objects moved between pages during the sweep"
+        if len(ids) <= overlap:
+            return True  # nothing past what was already read: this is the end
+        self.end, self.last = offset + len(ids), ids[-1]
+        self.stride = min(self.stride, len(ids))  # the gateway serves fewer from here on
+        return False
