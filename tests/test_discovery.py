@@ -265,3 +265,53 @@ async def test_simulator_refuses_large_pages_and_answers_unknown_paths_like_the_
             assert r.status == 400
         async with s.get(f"{simulator.url}/v2/nowhere") as r:
             assert r.status == 404 and (await r.json())["error_code"] == "APIGW.0101"
+
+
+@pytest.mark.parametrize(("cap", "pages"), [(37, 7), (1, 250), (100, 3)])
+async def test_a_gateway_serving_short_pages_loses_no_image_server(
+    simulator: SimulatorServer, make: Any, cap: int, pages: int
+) -> None:
+    servers = put_servers(simulator, 250)
+    simulator.cloud.page_cap = cap
+    e = make(sweep(simulator.url))
+    snap = await e.run_cycle()
+    assert ids(snap) == set(servers)
+    [state] = snap.sweeps
+    assert state.complete is True and state.objects == 250
+    assert state.pages == pages == list_requests(simulator)
+
+
+async def test_objects_deleted_mid_sweep_behind_short_pages_remove_nothing(
+    simulator: SimulatorServer, make: Any
+) -> None:
+    servers = put_servers(simulator, 250)
+    simulator.cloud.page_cap = 37
+    e = make(sweep(simulator.url))
+    await e.run_cycle()
+
+    gone: list[str] = []
+    cycle = 0
+
+    def delete_one(resource: Resource, project: str, offset: int) -> None:
+        # Once a cycle, an object of the first page goes: every later page moves by one.
+        if offset and len(gone) < cycle:
+            gone.append(servers[len(gone)])
+            simulator.cloud.delete(Resource.IMAGE_SERVER, PROJECT, gone[-1])
+
+    simulator.cloud.on_list_page = delete_one
+    for cycle in (1, 2):  # noqa: B007 - delete_one reads it
+        snap = await e.run_cycle()
+        assert snap.sweeps[0].complete is False
+        lasting = set(servers) - set(gone)
+        assert lasting <= ids(snap)
+        assert all(t.missing == 0 for t in snap.targets if t.key.id in lasting)
+    simulator.cloud.on_list_page = None
+    snap = await e.run_cycle()
+    assert snap.sweeps[0].complete is True and set(servers[2:]) <= ids(snap)
+
+
+async def test_devserver_images_list_is_one_call(simulator: SimulatorServer, make: Any) -> None:
+    simulator.cloud.page_cap = 1  # the dev-server image list has no paging parameters
+    e = make(sweep(simulator.url, IMAGES))
+    await e.run_cycle()
+    assert list_requests(simulator, "devserver_image_list") == 1

@@ -77,8 +77,9 @@ class JobsState:
     latest: tuple[SubJob, ...] = ()
     # (job_type, error_code) -> failed sub-jobs first seen by this exporter.
     failures: tuple[tuple[tuple[str, str], int], ...] = ()
-    # Failed sub-jobs already counted, of those the API still lists as recent.
-    counted: frozenset[str] = frozenset()
+    # Failed sub-jobs already counted (ID, when they ended), while a read may still show
+    # them as new: those that ended within the read horizon, or that carry no time.
+    counted: tuple[tuple[str, float], ...] = ()
     # Sub-jobs in flight at the last refresh: their outcome is asked for if it does not
     # show up among the recent ones.
     running: tuple[SubJob, ...] = ()

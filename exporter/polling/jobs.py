@@ -10,9 +10,11 @@ Each refresh costs a few list calls per project, not the whole history:
   their job's sub-jobs, one call per job, so that a build that ran for hours still shows
   how it ended.
 
-Failed sub-jobs are counted once: their IDs are remembered while the API lists them as
-recent (and kept in the state file with ``--storage.path``). Failures that were already
-there when the exporter first looked at a project are the baseline, not counted.
+Failed sub-jobs are counted once: they are de-duplicated by ID within a read, and their IDs
+are remembered while a later read could still show them as new (and kept in the state file
+with ``--storage.path``); what ended before the last read's horizon is never new. Failures
+that were already there when the exporter first looked at a project are the baseline, not
+counted.
 """
 
 from __future__ import annotations
@@ -176,10 +178,17 @@ class JobWatcher:
             if j.resource_id and (old is None or (j.moment, j.id) >= (old.moment, old.id)):
                 latest[j.resource_id] = j
         failures = Counter(dict(prev.failures)) if prev else Counter()
-        counted = prev.counted if prev else frozenset()
+        counted = dict(prev.counted) if prev else {}
+        # What ended before the last refresh (less the margin) was there to be seen then:
+        # counted then, or part of the baseline. Reading it again, as an order probe or a
+        # shifted page may, is no new failure.
+        last = prev.last_success if prev else None
+        horizon = None if last is None else last - HORIZON
         failed = [j for j in recent if j.failed]
         for j in failed:
             if j.id in counted or prev is None:  # the first look at a project is the baseline
+                continue
+            if horizon is not None and (j.end or j.begin) is not None and j.moment < horizon:
                 continue
             failures[(j.job_type, self.error_code(j.error_code))] += 1
             log.warning(
@@ -199,9 +208,21 @@ class JobWatcher:
             in_flight=tuple(sorted(in_flight.items())),
             latest=tuple(sorted(latest.values(), key=lambda j: j.resource_id)),
             failures=tuple(sorted(failures.items())),
-            counted=frozenset(j.id for j in failed),
+            counted=_still_readable(counted, failed, now),
             running=tuple(j for j in recent if j.in_flight),
         )
+
+
+def _still_readable(
+    counted: dict[str, float], failed: list[SubJob], now: float
+) -> tuple[tuple[str, float], ...]:
+    """The failures to remember after a refresh at ``now``: all counted so far, less those
+    the next read's horizon puts out of reach (a failure with no time stays while it is
+    still listed)."""
+    listed = {j.id for j in failed}
+    counted.update((j.id, j.moment) for j in failed)
+    reach = now - HORIZON
+    return tuple(sorted((i, m) for i, m in counted.items() if m >= reach or i in listed))
 
 
 def _keep(found: dict[str, SubJob], items: Iterable[SubJob]) -> None:
@@ -240,8 +261,7 @@ async def _recent(
     size, total = len(first.items), first.count
     if total is None or total <= size or not size:
         return found
-    begins = [j.begin for j in first.items if j.begin is not None]
-    if len(begins) > 1 and begins[0] < begins[-1]:
+    if _oldest_first(first.items, await page(max(size, total - size)) if size < 2 else None):
         # Oldest first: the newest are at the end. Read [start, end) stretches backwards.
         end = total
         while end > size and pages < MAX_PAGES:
@@ -264,6 +284,14 @@ async def _recent(
                 break
             offset += len(items)
     return found
+
+
+def _oldest_first(first: list[SubJob], tail: list[SubJob] | None) -> bool:
+    """Whether the list is oldest first, from the begin times of its first page (or, when
+    that page holds one sub-job, of it and of the list's far end)."""
+    items = first + (tail or [])
+    begins = [j.begin for j in (items[0], items[-1]) if j.begin is not None]
+    return len(begins) == 2 and begins[0] < begins[1]
 
 
 def _all_older(items: list[SubJob], horizon: float | None) -> bool:

@@ -118,7 +118,9 @@ class JobsEntry(TypedDict):
     failures: Annotated[
         list[tuple[Short, Label, Annotated[int, Field(ge=0)]]], Field(max_length=4096)
     ]
-    counted: list[Label]
+    # [ID, when it ended]; a bare ID (as earlier versions wrote it) is taken as ended at
+    # last_success.
+    counted: list[Label | tuple[Label, Time]]
     running: list[SubJobEntry]
     error: NotRequired[Annotated[str, StringConstraints(max_length=MAX_MESSAGE)] | None]
     error_label: NotRequired[Short | None]
@@ -165,7 +167,7 @@ def _jobs_entry(j: JobsState) -> dict[str, object]:
         "in_flight": [[kind, status, n] for (kind, status), n in j.in_flight],
         "latest": [_sub_job(sub) for sub in j.latest],  # the largest part: keep it last
         "failures": [[kind, code, n] for (kind, code), n in j.failures],
-        "counted": sorted(j.counted),
+        "counted": [[i, moment] for i, moment in j.counted],
         "running": [_sub_job(sub) for sub in j.running],
     }  # fmt: skip
     if j.error is not None:
@@ -229,10 +231,20 @@ def _jobs(e: JobsEntry) -> JobsState:
         in_flight=tuple(((kind, status), n) for kind, status, n in e["in_flight"]),
         latest=tuple(SubJob(**sub) for sub in e["latest"]),
         failures=tuple(((kind, code), n) for kind, code, n in e["failures"]),
-        counted=frozenset(e["counted"]),
+        counted=_counted(e["counted"], e["last_success"]),
         running=tuple(SubJob(**sub) for sub in e["running"]),
         error=e.get("error"), error_label=e.get("error_label"),
     )  # fmt: skip
+
+
+def _counted(
+    entries: list[str | tuple[str, float]], last_success: float | None
+) -> tuple[tuple[str, float], ...]:
+    moments = {}
+    for entry in entries:
+        oid, moment = (entry, last_success or 0.0) if isinstance(entry, str) else entry
+        moments[oid] = moment
+    return tuple(sorted(moments.items()))
 
 
 @dataclass(frozen=True, slots=True)
