@@ -20,7 +20,7 @@ from exporter.domain.state import Snapshot
 from exporter.domain.targets import Discovery, Origin, Resource, Sweep, SweepKey
 from exporter.runtime import Exporter
 from exporter.simulator import Fault, FaultKind, SimulatorServer
-from exporter.simulator.cloud import PROJECTS_KEY
+from exporter.simulator.cloud import DOMAIN_ID, DOMAINS_KEY, PROJECTS_KEY
 from tests.helpers import (
     AK,
     SK,
@@ -231,6 +231,38 @@ async def test_iam_password_credentials_list_with_a_domain_token(
 async def test_aksk_list_carries_the_domain_id(cloud: SimulatorServer, make: Any) -> None:
     await make(account(cloud.url, domain_id="d0")).run_cycle()
     assert cloud.cloud.domain_ids == ["d0"]
+    assert cloud.cloud.requests[("iam_domains", 200)] == 0  # configured: never asked
+
+
+async def test_aksk_without_domain_id_finds_it_once_and_sends_it_every_time(
+    cloud: SimulatorServer, make: Any
+) -> None:
+    cloud.cloud.require_domain_id = True  # a gateway that refuses the list without it
+    clock = Clock()
+    e = make(account(cloud.url), clock=clock)
+    for _ in range(3):
+        snap = await e.run_cycle()
+        assert snap.accounts[0].up and snap.accounts[0].projects == 4
+        clock.now += 601  # the project list is due again
+    assert cloud.cloud.domain_ids == [DOMAIN_ID] * 3
+    assert cloud.cloud.requests[("iam_domains", 200)] == 1
+
+
+async def test_a_failing_domain_lookup_is_a_clear_account_reason(
+    cloud: SimulatorServer, make: Any
+) -> None:
+    cloud.cloud.faults[DOMAINS_KEY] = Fault(FaultKind.STATUS, status=403, error_code="IAM.0002")
+    snap = await make(account(cloud.url)).run_cycle()
+    [state] = snap.accounts
+    assert not state.up and state.error_label == "IAM.0002"
+    assert state.error is not None
+    assert re.fullmatch(
+        r"HTTP 403 IAM\.0002: cannot find the account's domain ID with GET /v3/auth/domains "
+        r"\(injected failure\); allow the IAM user to read it \(iam:users:getUser\) or set "
+        r"domain_id in the account's configuration \(request id [0-9a-f]{32}\)",
+        state.error,
+    )
+    assert cloud.cloud.domain_ids == []  # no project list sent without it
 
 
 @pytest.mark.parametrize(

@@ -512,3 +512,28 @@ async def test_requests_carry_the_product_user_agent_and_iam_skips_the_catalog(
     assert isinstance(image, DevServerImage)
     await h.client.fetch(server_target(simulator.url))
     assert set(simulator.cloud.user_agents) == {f"huaweicloud-image-exporter/{__version__}"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("2022-03-07T10:40:43.858Z", 1646649643.858),
+     ("2022-03-07T10:40:43Z", 1646649643.0),
+     ("2022-03-07T18:40:43+08:00", 1646649643.0),
+     ("2022-03-07 10:40:43", 1646649643.0),  # no offset: UTC, as the API documents
+     ("1646649643858", None),  # epoch milliseconds: not read as a date in 1796
+     ("1646649643", None),
+     ("20220307T104043Z", None),  # ISO's compact form: not what the API sends
+     ("", None), (None, None), ("yesterday", None)],
+)  # fmt: skip
+def test_timestamps(text: str | None, expected: float | None) -> None:
+    assert convert.parse_timestamp(text) == expected
+
+
+async def test_an_epoch_number_in_a_time_field_is_left_out(
+    simulator: SimulatorServer, harness: Harness
+) -> None:
+    body = image_server_body(SRV, create_time=1646649643858, update_time="2022-03-07T10:41:43Z")
+    simulator.cloud.put(Resource.IMAGE_SERVER, PROJECT, SRV, body)
+    server = await harness.client.fetch(server_target(simulator.url))
+    assert isinstance(server, ImageServer)
+    assert server.created is None and server.updated == 1646649703.0

@@ -142,6 +142,40 @@ async def test_oldest_first_lists_are_read_from_the_end(
         await e.stop()
 
 
+@pytest.mark.parametrize("oldest_first", [False, True])
+async def test_short_pages_and_arrivals_mid_read_count_each_failure_once(
+    simulator: SimulatorServer, servers: SimulatedCloud, oldest_first: bool
+) -> None:
+    cloud = servers
+    cloud.jobs_oldest_first = oldest_first
+    cloud.page_cap = 37  # the gateway serves 37 whatever the limit
+    history(cloud, 250)
+    clock = Clock()
+    e = make(simulator, clock)
+    arrived: list[int] = []
+
+    def arrive(project: str, offset: int) -> None:
+        # A failure lands while the sub-job pages are being read.
+        if offset and not arrived and cloud.job_queries and "status" not in cloud.job_queries[-1]:
+            arrived.append(offset)
+            add_job(cloud, PROJECT, "BUILD_IMAGE", "FAILED", [("srv-b", "b")], begin=START + 5,
+                    end=START + 10, error=("WKS.0600", "arrived mid-read"))  # fmt: skip
+
+    try:
+        await e.run_cycle()
+        clock.now += 60
+        add_job(cloud, PROJECT, "BUILD_IMAGE", "FAILED", [("srv-a", "a")], begin=START,
+                end=START + 30, error=("WKS.0500", "disk full"))  # fmt: skip
+        cloud.on_job_page = arrive
+        for _ in range(3):
+            await e.run_cycle()
+            clock.now += 60
+        assert arrived, "the arrival never happened"
+        assert failures(e, "WKS.0500") == 1.0 and failures(e, "WKS.0600") == 1.0
+    finally:
+        await e.stop()
+
+
 async def test_a_long_build_is_settled_by_asking_its_job(
     simulator: SimulatorServer, servers: SimulatedCloud
 ) -> None:

@@ -12,7 +12,9 @@ Timeline (seconds after start), chosen so a few poll cycles show every kind of e
 - two more projects are not configured at all but found through an account (IAM's
   project list, in two regions) and their objects discovered by list calls: a new image
   server appears at 15 s and another is deleted at 30 s (it leaves /metrics after two
-  sweeps without it).
+  sweeps without it);
+- the gateway serves three items a page whatever the limit, and IAM wants the domain ID
+  on signed calls, which the demo account does not configure: the exporter finds it.
 """
 
 from __future__ import annotations
@@ -118,6 +120,10 @@ def build_demo_cloud() -> SimulatedCloud:
     """A simulator populated with the demo's objects, its story attached."""
     cloud = SimulatedCloud(seed=42)
     cloud.add_access_key(ACCESS_KEY, SECRET_KEY)
+    # As real gateways may: pages shorter than the limit asked for, and an IAM that wants
+    # the domain ID on AK/SK-signed calls (the demo account configures none: it is found).
+    cloud.page_cap = 3
+    cloud.require_domain_id = True
     for image_id, (name, arch, server_type, status) in IMAGES.items():
         cloud.put(
             Resource.DEVSERVER_IMAGE,
