@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import importlib.util
 import json
-import math
 import resource
 import sys
 import time
@@ -22,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.common import LoopLag, simulator_process
+from exporter.cloud.client import LIST_LIMIT
+from exporter.cloud.paging import pages_needed
 from exporter.cloud.transport import RetryPolicy
 from exporter.config.settings import PollSettings, Settings
 from exporter.domain.accounts import Account
@@ -65,7 +66,8 @@ class Workload:
         """By ID (``--targets``) or by discovery (``--projects``)."""
         if args.projects:
             # Pages, the image list, and the build jobs of a project with image servers.
-            per_project = math.ceil(args.servers / 100) + 1 + (JOB_CALLS if args.servers else 0)
+            pages = pages_needed(args.servers, LIST_LIMIT) if args.servers else 0
+            per_project = pages + 1 + (JOB_CALLS if args.servers else 0)
             fleet = ("--projects", str(args.projects), "--servers", str(args.servers),
                      "--images", str(args.images))  # fmt: skip
             objects, calls = (

@@ -1,4 +1,4 @@
-"""The metric contract as a whole: the README table matches the code, scrapes are consistent."""
+"""The metric contract as a whole: docs/metrics.md matches the code, scrapes are consistent."""
 
 from __future__ import annotations
 
@@ -23,12 +23,12 @@ from exporter.simulator import Fault, FaultKind, SimulatorServer
 from exporter.simulator.jobs import add_job
 from tests.helpers import AK, PROJECT, SK, devserver_body, image_id, image_server_body, settings
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+METRICS_DOC = Path(__file__).resolve().parent.parent / "docs" / "metrics.md"
 ROW_RE = re.compile(r"^\| `(?P<name>[a-z_]+)` \| (?P<type>\w+) \|(?P<labels>[^|]*)\|")
 
 
 def readme_table() -> dict[str, tuple[str, frozenset[str]]]:
-    text = README.read_text()
+    text = METRICS_DOC.read_text()
     table = text.split("<!-- metrics-table -->")[1].split("<!-- /metrics-table -->")[0]
     rows = {}
     for line in table.splitlines():
@@ -89,12 +89,12 @@ async def test_readme_metrics_table_matches_code(
     documented = readme_table()
     served = await code_families(simulator, tmp_path / "state.json")
     assert set(documented) == set(served), (
-        f"in code, not in README: {sorted(set(served) - set(documented))}; "
-        f"in README, not in code: {sorted(set(documented) - set(served))}"
+        f"in code, not in docs/metrics.md: {sorted(set(served) - set(documented))}; "
+        f"in docs/metrics.md, not in code: {sorted(set(documented) - set(served))}"
     )
     for name, (kind, labels) in served.items():
         assert documented[name] == (kind, labels), (
-            f"{name}: README says {documented[name]}, code has {(kind, labels)}"
+            f"{name}: docs/metrics.md says {documented[name]}, code has {(kind, labels)}"
         )
 
 

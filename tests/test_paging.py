@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -88,11 +89,7 @@ async def test_an_unchanging_list_is_read_whole_at_the_expected_cost(total: int,
     result = await read_all(fetch)
     assert result.incomplete is None
     assert seen == set(listed.items) and result.distinct == total
-    size = min(cap, LIMIT)
-    # The first page, then pages that each bring size - 1 new items (size with one-item pages).
-    step = size - 1 if size >= 2 else 1
-    expected = 1 if total <= size else 1 + -(-(total - size) // step)
-    assert result.pages == expected
+    assert result.pages == paging.pages_needed(total, min(cap, LIMIT))
 
 
 async def test_a_deletion_before_a_boundary_is_caught() -> None:
@@ -145,5 +142,11 @@ async def test_a_first_page_empty_with_a_count_is_incomplete() -> None:
     assert result.incomplete == "the first page is empty although the list counts 7"
 
 
-def test_the_page_budget_covers_a_hundred_thousand_objects() -> None:
-    assert 1 + (100_000 - LIMIT) / (LIMIT - 1) <= paging.MAX_PAGES
+@pytest.mark.parametrize(
+    ("objects", "size", "pages"),
+    [(0, 100, 1), (100, 100, 1), (101, 100, 2), (199, 100, 2), (200, 100, 3), (250, 37, 7),
+     (250, 1, 250), (100_000, 100, 1011)],
+)  # fmt: skip
+def test_pages_needed(objects: int, size: int, pages: int) -> None:
+    assert paging.pages_needed(objects, size) == pages
+    assert paging.pages_needed(100_000, 100) <= paging.MAX_PAGES

@@ -32,6 +32,15 @@ from dataclasses import dataclass
 MAX_PAGES = 1020
 
 
+def pages_needed(objects: int, size: int) -> int:
+    """Calls a whole read of an unchanging list of ``objects`` takes at ``size`` a page:
+    the first page, then ``size - 1`` new items a page (pages overlap by one)."""
+    if objects <= size:
+        return 1
+    step = size - 1 if size >= 2 else 1
+    return 1 + -(-(objects - size) // step)
+
+
 @dataclass(frozen=True, slots=True)
 class Positions:
     """One page as paging sees it: the IDs of its items in order, and the total it reports
