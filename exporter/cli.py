@@ -10,7 +10,7 @@ import re
 import signal
 import socket
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 
 from exporter import __version__
@@ -18,6 +18,7 @@ from exporter.config.errors import ConfigError
 from exporter.config.load import load_config
 from exporter.config.settings import PollSettings, Settings
 from exporter.domain.sharding import Shard
+from exporter.domain.state import Snapshot
 from exporter.exposition.textformat import Format
 from exporter.logs import LEVELS, Redactor, setup_logging
 from exporter.polling.budget import Budget
@@ -111,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--once",
         action="store_true",
-        help="poll once, print the metrics to stdout, exit 0 only if every target answered",
+        help="poll once, print the metrics to stdout and what failed to stderr; exit 0 only "
+        "if nothing failed",
     )
     p.add_argument(
         "--demo",
@@ -188,7 +190,7 @@ async def _run(args: argparse.Namespace, redactor: Redactor, shard: Shard) -> in
             snapshot = await exporter.run_cycle()
             sys.stdout.buffer.write(b"".join(exporter.exposition.body(Format.TEXT, gzip=False)))
             sys.stdout.flush()
-            return 0 if all(t.up for t in snapshot.targets) else 1
+            return 1 if report_failures(snapshot, redactor) else 0
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -202,6 +204,30 @@ async def _run(args: argparse.Namespace, redactor: Redactor, shard: Shard) -> in
         await exporter.stop()
         if simulator is not None:
             await simulator.stop()
+
+
+def report_failures(snapshot: Snapshot, redact: Callable[[str], str]) -> int:
+    """For ``--once``: one line on standard error per target, sweep or account that failed,
+    with its reason, and a summary line; returns how many failed."""
+    targets = [t for t in snapshot.targets if not t.up]
+    # A service the project is not offered (404 APIGW.0101) is no failure.
+    sweeps = [s for s in snapshot.sweeps if not s.up and s.unavailable_until is None]
+    accounts = [a for a in snapshot.accounts if not a.up]
+    lines = [f"target failed: {t.key.resource.value} {t.key.project_id}/{t.key.id}: {t.error}"
+             for t in targets]  # fmt: skip
+    lines += [f"sweep failed: {s.key.resource.value} in project {s.key.project_id}: {s.error}"
+              for s in sweeps]  # fmt: skip
+    lines += [f"account failed: {a.name}: {a.error}" for a in accounts]
+    for line in lines:
+        print(redact(line), file=sys.stderr)
+    if lines:
+        print(
+            f"--once: {len(targets)} of {len(snapshot.targets)} targets, {len(sweeps)} of "
+            f"{len(snapshot.sweeps)} sweeps and {len(accounts)} of {len(snapshot.accounts)} "
+            "accounts failed; their metrics above keep the last values known",
+            file=sys.stderr,
+        )
+    return len(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import re
 import subprocess
 import sys
 import time
@@ -86,8 +87,20 @@ async def test_once_prints_metrics_and_exit_code_reflects_targets(
     path.write_text(yaml.safe_dump(config))
     code, out, err = await run_cli("--once", "--config.file", str(path))
     assert code == 1
-    assert "APIGW.0301" in err
     assert "wrong-secret-value" not in out + err
+    # One line per failed target with its reason, then a summary: in full.
+    failed = [line for line in err.splitlines() if not line.startswith("ts=")]
+    reason = (
+        r"HTTP 401 APIGW\.0301: Incorrect IAM authentication information: verify aksk "
+        r"signature fail\. \(request id [0-9a-f]{32}\)"
+    )
+    assert len(failed) == 3, err
+    for line, image in zip(failed, sorted([img_ok, img_missing_key]), strict=False):
+        assert re.fullmatch(f"target failed: devserver_image {PROJECT}/{image}: {reason}", line)
+    assert failed[2] == (
+        "--once: 2 of 2 targets, 0 of 0 sweeps and 0 of 0 accounts failed; their metrics "
+        "above keep the last values known"
+    )
 
 
 def test_version_flag() -> None:

@@ -106,7 +106,7 @@ def test_secret_files_are_small_regular_files(
     config.write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError) as info:
         load_config(config, env={})
-    assert info.value.problems[0].startswith("credentials.secret_key_file: ")
+    assert info.value.problems[0].startswith(f"{config}: credentials.secret_key_file: ")
     assert words in info.value.problems[0]
 
 

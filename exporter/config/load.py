@@ -22,7 +22,7 @@ def parse_config(data: object, env: Mapping[str, str]) -> Settings:
     try:
         model = ConfigModel.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(problems(exc, EXAMPLE_FILE)) from None
+        raise ConfigError(problems(exc, EXAMPLE_FILE, model=ConfigModel)) from None
     return resolve(model, env)
 
 
@@ -31,7 +31,11 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
 
     It blocks on file I/O and validation: call it from a worker thread in a running loop."""
     env = os.environ if env is None else env
-    data = parse_yaml(read_text(path, MAX_CONFIG_BYTES, "config file"), "(file)")
+    name = os.fspath(path)
+    data = parse_yaml(read_text(path, MAX_CONFIG_BYTES, "config file"), name)
     if data is None:
-        raise ConfigError([f"(file): is empty; start from {EXAMPLE_FILE}"])
-    return parse_config(data, env)
+        raise ConfigError([f"{name}: is empty; start from {EXAMPLE_FILE}"])
+    try:
+        return parse_config(data, env)
+    except ConfigError as exc:  # every line names the file it is about
+        raise ConfigError(f"{name}: {problem}" for problem in exc.problems) from None

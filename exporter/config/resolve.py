@@ -65,6 +65,11 @@ def _one_secret(
     return value.get_secret_value() if value is not None else None
 
 
+# The values config/exporter.example.yaml ships with: a copy used unedited says so at once,
+# not with 401s from every API. They are the example's words, not secrets, so they are named.
+EXAMPLE_PLACEHOLDERS = frozenset({"YOUR_ACCESS_KEY_ID", "YOUR_SECRET_ACCESS_KEY"})
+
+
 def _resolve_credentials(
     model: CredentialsModel, env: Mapping[str, str], where: str, problems: list[str]
 ) -> Credentials | None:
@@ -123,6 +128,18 @@ def _resolve_credentials(
         problems.append(
             f"{where}.secret_key: missing; set secret_key, secret_key_file or {ENV_SECRET_KEY}"
         )
+        return None
+    placeholders = [
+        f"{where}.{name}: {value!r} is the example's placeholder (in the file or in "
+        f"{env_name}); put your {what} there"
+        for name, value, what, env_name in (
+            ("access_key", access_key, "access key ID", ENV_ACCESS_KEY),
+            ("secret_key", secret_key, "secret access key", ENV_SECRET_KEY),
+        )
+        if value in EXAMPLE_PLACEHOLDERS
+    ]
+    if placeholders:
+        problems += placeholders
         return None
     return AkSkCredentials(access_key, secret_key, token)
 
