@@ -108,4 +108,7 @@ def parse_yaml(text: str, what: str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "cannot be parsed"
-        raise ConfigError([f"{what}: invalid YAML{where}: {problem}"]) from None
+        # PyYAML names a tab as the two characters backslash and t.
+        tab = "\\t" in problem
+        fix = "indent with spaces, not tabs" if tab else "check the indentation, colons and quotes"
+        raise ConfigError([f"{what}: invalid YAML{where}: {problem}; {fix}"]) from None
