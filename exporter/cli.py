@@ -21,7 +21,7 @@ from exporter.domain.sharding import Shard
 from exporter.domain.state import Snapshot
 from exporter.exposition.textformat import Format
 from exporter.logs import LEVELS, Redactor, setup_logging
-from exporter.polling.budget import Budget
+from exporter.polling.budget import Budget, actions_needed
 from exporter.runtime import Exporter, ListenAddress
 from exporter.simulator import SimulatorServer
 from exporter.simulator.demo import build_demo_cloud, demo_accounts, demo_targets
@@ -244,6 +244,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"configuration OK: {len(settings.targets)} targets by ID, "
                 f"{len(settings.sweeps)} sweeps, {len(settings.accounts)} accounts, "
                 f"shard {shard.index} of {shard.total}; {Budget.of(settings).describe()}"
+            )
+            actions = ", ".join(actions_needed(settings)) or "none"
+            print(
+                f"IAM actions the exporter's user needs: {actions} (identity policies for "
+                "each way of running are in deploy/iam/)"
             )
             return 0
         return asyncio.run(_run(args, redactor, shard))

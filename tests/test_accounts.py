@@ -258,7 +258,7 @@ async def test_a_failing_domain_lookup_is_a_clear_account_reason(
     assert state.error is not None
     assert re.fullmatch(
         r"HTTP 403 IAM\.0002: cannot find the account's domain ID with GET /v3/auth/domains "
-        r"\(injected failure\); allow the IAM user to read it \(iam:users:getUser\) or set "
+        r"\(injected failure; the IAM user lacks a permission this call needs\); set "
         r"domain_id in the account's configuration \(request id [0-9a-f]{32}\)",
         state.error,
     )

@@ -151,6 +151,10 @@ async def test_forbidden_list_falls_back_to_detail_calls_with_one_warning(
         assert snap.sweeps[0].list_allowed is False
     warnings = [r for r in caplog.records if "workspace:imageServer:list" in r.getMessage()]
     assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
+    # The reason the status page shows names what to grant.
+    error = snap.sweeps[0].error or ""
+    assert "HTTP 403 WKS.0403: injected failure; the IAM user needs the action " in error
+    assert error.split("the action ")[1].startswith("workspace:imageServer:list ")
 
 
 async def test_incomplete_devserver_list_asks_for_missing_configured_ids(

@@ -11,7 +11,7 @@ from typing import Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 from yarl import URL
 
-from exporter.cloud import convert, paging, paths
+from exporter.cloud import convert, paging, paths, permissions
 from exporter.cloud.auth import ACCOUNT_SCOPE, Authenticator, IamTokenAuth
 from exporter.cloud.errors import ApiError, ErrorKind, snippet
 from exporter.cloud.metrics import ApiMetrics
@@ -320,8 +320,7 @@ class HuaweiCloudClient:
             raise ApiError(
                 exc.kind,
                 f"cannot find the account's domain ID with GET /v3/auth/domains ({exc.detail}); "
-                "allow the IAM user to read it (iam:users:getUser) or set domain_id in the "
-                "account's configuration",
+                "set domain_id in the account's configuration",
                 status=exc.status,
                 error_code=exc.error_code,
                 request_id=exc.request_id,
@@ -358,6 +357,12 @@ class HuaweiCloudClient:
         if resp.status == 401 and auth.invalidate(project_id, sent):
             resp = await send()
         if resp.error is not None:
+            if resp.status == 403:  # say what to grant, in the log and on the status page
+                e = resp.error
+                raise ApiError(
+                    e.kind, f"{e.detail}; {permissions.hint(api)}", status=e.status,
+                    error_code=e.error_code, request_id=e.request_id,
+                )  # fmt: skip
             raise resp.error
         return resp
 

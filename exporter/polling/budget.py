@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from exporter.cloud.permissions import ACTIONS
 from exporter.config.settings import Settings
 from exporter.domain.targets import Resource, Sweep, Target
 from exporter.polling.jobs import JOB_CALLS
@@ -22,6 +23,23 @@ def estimate_calls(targets: Iterable[Target], sweeps: Iterable[Sweep]) -> int:
         t.key.project_id for t in targets if t.key.resource is Resource.IMAGE_SERVER
     }
     return len(swept) + by_id + JOB_CALLS * len(with_servers)
+
+
+def actions_needed(settings: Settings) -> tuple[str, ...]:
+    """The IAM actions the calls of ``settings`` need (``exporter.cloud.permissions``)."""
+    servers = Resource.IMAGE_SERVER
+    by_id = any(t.key.resource is servers for t in settings.targets)
+    listed = any(s.key.resource is servers for s in settings.sweeps) or any(
+        servers in a.discovery for a in settings.accounts
+    )
+    apis = set()
+    if by_id or (listed and settings.poll.transitional_interval):
+        apis.add("image_server")  # quick polls of discovered servers are detail calls
+    if listed:
+        apis.add("image_server_list")
+    if by_id or listed:  # every project with image servers has its build jobs read
+        apis |= {"image_server_job_list", "image_server_sub_job_list"}
+    return tuple(sorted(a for api in apis if (a := ACTIONS[api]) is not None))
 
 
 @dataclass(frozen=True, slots=True)

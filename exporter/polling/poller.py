@@ -690,15 +690,8 @@ def _log_sweep_failure(
     fields = {"resource": sweep.key.resource.value, "project_id": sweep.key.project_id}
     if forbidden:
         if prev is None or prev.list_allowed:
-            permission = (
-                "workspace:imageServer:list"
-                if sweep.key.resource is Resource.IMAGE_SERVER
-                else "the ModelArts dev-server image list action"
-            )
             log.warning(
-                "listing is forbidden (the IAM policy lacks %s); polling configured IDs one "
-                "by one instead: %s",
-                permission,
+                "listing is forbidden; polling configured IDs one by one instead: %s",
                 message,
                 extra=fields,
             )

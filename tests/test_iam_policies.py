@@ -1,0 +1,56 @@
+"""The shipped IAM policies: valid, made of documented actions, and exactly what each kind of
+configuration needs according to --check-config."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from exporter.cloud.permissions import ACTIONS, hint
+from exporter.domain.accounts import Account
+from exporter.domain.credentials import AkSkCredentials
+from exporter.domain.targets import Discovery, Resource, Sweep, SweepKey
+from exporter.polling.budget import actions_needed
+from tests.helpers import AK, PROJECT, SK, image_id, settings
+
+IAM = Path(__file__).resolve().parent.parent / "deploy" / "iam"
+URL = "https://example.invalid"
+CREDS = AkSkCredentials(AK, SK)
+SWEEP = Sweep(SweepKey(Resource.IMAGE_SERVER, PROJECT), URL, CREDS)
+ACCOUNT = Account("prod", CREDS, URL, discovery={r: Discovery() for r in Resource})
+
+
+def actions(name: str, kind: str = "identity-policy") -> tuple[str, ...]:
+    doc = json.loads((IAM / f"{name}.{kind}.json").read_text())
+    assert doc["Version"] == ("5.0" if kind == "identity-policy" else "1.1")
+    [statement] = doc["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert statement.get("Resource", ["*"]) == ["*"]
+    return tuple(statement["Action"])
+
+
+@pytest.mark.parametrize("name", ["by-id", "discovery", "full"])
+def test_every_policy_is_documented_actions_in_both_forms(name: str) -> None:
+    assert actions(name) == actions(name, "role-policy")
+    assert set(actions(name)) <= {a for a in ACTIONS.values() if a}
+    assert list(actions(name)) == sorted(actions(name))
+
+
+def test_each_policy_is_what_its_kind_of_configuration_needs() -> None:
+    by_id = settings(URL, [image_id(1)], ["srv-1"])
+    discovery = replace(settings(URL, [image_id(1)]), sweeps=(SWEEP,))
+    accounts = replace(settings(URL), accounts=(ACCOUNT,))
+    quick = replace(discovery, poll=replace(discovery.poll, transitional_interval=5.0))
+    both = replace(by_id, sweeps=(SWEEP,))
+    assert actions_needed(by_id) == actions("by-id")
+    assert actions_needed(discovery) == actions_needed(accounts) == actions("discovery")
+    assert actions_needed(quick) == actions_needed(both) == actions("full")
+    assert actions_needed(settings(URL, [image_id(1)])) == ()  # dev-server images need none
+
+
+def test_a_403_names_what_to_grant() -> None:
+    assert hint("image_server_list") == "the IAM user needs the action workspace:imageServer:list"
+    assert "ModelArts CommonOperations" in hint("devserver_image")
