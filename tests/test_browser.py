@@ -82,10 +82,13 @@ async def served() -> AsyncIterator[str]:
         yield base + "/"
 
 
-def keep(data: bytes, name: str) -> None:
-    """Keep a file in the artifacts directory, for a person (or CI) to look at."""
+def keep(data: bytes, name: str, docs: str | None = None) -> None:
+    """Keep a file in the artifacts directory, for a person (or CI) to look at; with
+    UPDATE_DOCS_SCREENSHOTS=1, also as ``docs/<docs>``, the screenshots the README shows."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / name).write_bytes(data)
+    if docs and os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1":
+        (ROOT / "docs" / docs).write_bytes(data)
 
 
 async def visible(page: Page) -> int:
@@ -128,8 +131,16 @@ async def test_fleet_page_in_chromium(served: str, tmp_path: Path) -> None:
             ".every(th => th.getBoundingClientRect().right <= window.innerWidth)"
         )
 
+        # IDs stay on one line (cut with an ellipsis, whole in the title and when copied),
+        # so a screen holds a useful number of rows.
+        rows_in_view = await page.js(
+            "Array.from(document.querySelectorAll('#targets tbody tr'))"
+            ".filter(r => r.getBoundingClientRect().bottom <= window.innerHeight).length"
+        )
+        keep(json.dumps({"rows_in_first_screen": rows_in_view}).encode(), "landing-rows.json")
         shot = await page.send("Page.captureScreenshot", format="png")
-        keep(base64.b64decode(shot["data"]), "landing-1000-objects.png")
+        keep(base64.b64decode(shot["data"]), "landing-1000-objects.png", docs="landing-desktop.png")
+        assert rows_in_view >= 16, rows_in_view  # 8 when IDs wrapped over three lines
 
         # Filtering by text, then by a status count at the top.
         await page.js(
@@ -174,3 +185,52 @@ async def test_fleet_page_in_chromium(served: str, tmp_path: Path) -> None:
         assert complaints == [], [c["params"]["entry"]["text"] for c in complaints][
             :2
         ]  # e.g. CSP refusals
+
+
+NARROWEST_CELL = """
+Array.from(document.querySelectorAll('td, th'))
+  .filter(c => c.getClientRects().length && c.textContent.trim())
+  .map(c => c.getBoundingClientRect().width)
+  .reduce((a, b) => Math.min(a, b), Infinity)
+"""
+
+
+async def test_fleet_page_on_a_phone(served: str, tmp_path: Path) -> None:
+    async with chromium(tmp_path / "profile", 390, 844) as page:
+        await page.send("Network.enable")
+        await page.send("Page.enable")
+        await page.send(
+            "Emulation.setDeviceMetricsOverride",
+            width=390, height=844, deviceScaleFactor=2, mobile=True,
+        )  # fmt: skip
+        token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+        await page.send("Network.setExtraHTTPHeaders", headers={"Authorization": f"Basic {token}"})
+        page.events.clear()
+        await page.send("Page.navigate", url=served)
+        await page.wait_event("Page.loadEventFired")
+        assert await page.js("window.innerWidth") == 390
+        # Rows are cards: nothing is squeezed, nothing is wider than the screen.
+        narrowest = await page.js(NARROWEST_CELL)
+        keep(json.dumps({"narrowest_text_cell_px": narrowest}).encode(), "landing-phone.json")
+        assert narrowest >= 56, narrowest
+        assert await page.js("document.documentElement.scrollWidth <= window.innerWidth")
+        assert (
+            await page.js("getComputedStyle(document.querySelector('#targets tbody tr')).display")
+            == "block"
+        )
+        # Each value keeps its heading as a label; an ID is whole, not cut, on a card.
+        label = await page.js(
+            "getComputedStyle(document.querySelector('#targets td[data-label=ID]'), '::before')"
+            ".content"
+        )
+        assert label == '"ID"'
+        shot = await page.send("Page.captureScreenshot", format="png")
+        keep(base64.b64decode(shot["data"]), "landing-phone.png", docs="landing-phone.png")
+        # Filtering works the same on a phone.
+        await page.js(
+            "(() => { const i = document.getElementById('filter'); i.value = 'srv-000123';"
+            " i.dispatchEvent(new Event('input')); })()"
+        )
+        assert await visible(page) == 1
+        shot = await page.send("Page.captureScreenshot", format="png")
+        keep(base64.b64decode(shot["data"]), "landing-phone-filtered.png")

@@ -103,11 +103,11 @@ def test_rows_are_coloured_by_state_and_trouble_comes_first() -> None:
     assert by_id["srv-flaky"]["class"] == "failing"
     assert by_id["srv-flaky"]["data-state"] == "image_server:ACTIVE failing"
     assert "class" not in by_id["srv-ok"]
-    # Failing polls first, then the gone, then ERROR, then transitional, then the rest.
-    assert [cells[2] for _, cells in rows][:4] == ["srv-flaky", "srv-gone", "srv-err", "srv-build"]
+    # Failing polls first, then ERROR, then transitional, then the gone, then the rest.
+    assert [cells[2] for _, cells in rows][:4] == ["srv-flaky", "srv-err", "srv-build", "srv-gone"]
     flaky = next(cells for _, cells in rows if cells[2] == "srv-flaky")
     assert flaky[9].startswith("poll failing: HTTP 503 WKS.0503")
-    assert flaky[5] == "12 min ago" and flaky[7] == "30 s ago"
+    assert flaky[5] == "12 min" and flaky[7] == "30 s ago"
 
 
 def test_counts_by_resource_and_status_filter_the_table() -> None:
@@ -159,3 +159,60 @@ def test_every_string_from_the_cloud_stays_text(name: str, message: str, error: 
     cells = {c[2]: c for _, c in parsed.rows}
     assert cells["srv-x"][3] == name and cells["srv-x"][9].endswith(message)
     assert cells["srv-y"][9].startswith(f"poll failing: {error}")
+
+
+def test_a_deleted_object_keeps_its_last_name_through_observation() -> None:
+    from exporter.domain.state import observe_answer
+
+    key = TargetKey(Resource.IMAGE_SERVER, P, "srv-1")
+    seen = observe_answer(None, key, server("srv-1", "ACTIVE", name="build box").obj, NOW)
+    gone = observe_answer(seen, key, None, NOW + 60)
+    still_gone = observe_answer(gone, key, None, NOW + 120)
+    assert (gone.obj, gone.last_name, still_gone.last_name) == (None, "build box", "build box")
+    [(attrs, cells)] = parse(render_landing(snapshot(still_gone), NOW + 120)).rows
+    assert cells[3] == "build box" and cells[4] == "(deleted)" and attrs["class"] == "s-gone"
+
+
+def test_project_names_are_shown_where_known_and_ids_are_whole_in_the_title() -> None:
+    from exporter.domain.accounts import Project
+
+    snap = Snapshot(
+        (server("srv-1", "ACTIVE"),), {}, 60.0, projects=(Project(P, "cn-north-4_team", "prod"),)
+    )
+    page = parse(render_landing(snap, NOW))
+    [(_, cells)] = page.rows
+    assert cells[1] == "cn-north-4_team (p1)" and cells[2] == "srv-1"
+    tds = [attrs for tag, attrs in page.tags if tag == "td" and attrs.get("data-label")]
+    project, ident = tds[1], tds[2]
+    assert project["title"] == "cn-north-4_team (p1)"
+    assert (ident["title"], ident["data-label"]) == ("srv-1", "ID")
+    assert [a["data-label"] for a in tds] == [
+        "Resource", "Project", "ID", "Name", "Status", "Since", "Poll", "Last success",
+        "Origin", "Job / error",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("status", "begin", "end", "text"),
+    [("WAITING", NOW - 600, None, "BUILD_IMAGE WAITING"),
+     ("RUNNING", NOW - 7200, None, "BUILD_IMAGE RUNNING for 2 h"),
+     ("RUNNING", None, None, "BUILD_IMAGE RUNNING"),
+     ("SUCCESS", NOW - 900, NOW - 300, "BUILD_IMAGE SUCCESS, ended 5 min ago"),
+     ("FAILED", NOW - 900, NOW - 60, "BUILD_IMAGE FAILED WKS.0500, ended 1 min agodisk full")],  # a block below
+)  # fmt: skip
+def test_job_wording_never_contradicts_itself(
+    status: str, begin: float | None, end: float | None, text: str
+) -> None:
+    sub = SubJob("sj", "job", "BUILD_IMAGE", "srv-1", "a", status,
+                 "WKS.0500" if status == "FAILED" else "", "disk full", begin, end)  # fmt: skip
+    jobs = (JobsState(P, True, NOW, latest=(sub,)),)
+    [(_, cells)] = parse(render_landing(snapshot(server("srv-1", "ACTIVE"), jobs=jobs), NOW)).rows
+    assert cells[9] == text
+
+
+def test_a_target_never_answered_shows_no_job_of_its_own() -> None:
+    sub = failed_build("srv-1", "an old failure")
+    jobs = (JobsState(P, True, NOW, latest=(sub,)),)
+    never = server("srv-1", "ACTIVE", up=False, exists=None, obj=None, error="HTTP 401")
+    [(_, cells)] = parse(render_landing(snapshot(never, jobs=jobs), NOW)).rows
+    assert cells[9] == "poll failing: HTTP 401"

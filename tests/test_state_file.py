@@ -243,3 +243,26 @@ def test_a_read_only_directory_keeps_polling(tmp_path: Path) -> None:
     assert value(done.stdout, "huaweicloud_image_exporter_last_poll_api_calls") is not None
     assert "cannot write the state file" in done.stderr
     assert "Permission denied" in done.stderr
+
+
+def test_a_gone_objects_last_name_and_counted_failures_survive_the_file() -> None:
+    from exporter.domain.jobs import JobsState
+    from exporter.domain.state import Snapshot, TargetState
+    from exporter.domain.targets import TargetKey
+    from exporter.storage.codec import decode, encode_chunks
+
+    gone = TargetState(TargetKey(Resource.IMAGE_SERVER, PROJECT, "srv-1"), True, False, None,
+                       10.0, None, last_name="build box")  # fmt: skip
+    jobs = JobsState(PROJECT, True, 10.0, counted=(("sj-1", 9.0), ("sj-2", 0.0)))
+    data = b"".join(encode_chunks(Snapshot((gone,), {}, 60.0, jobs=(jobs,)), 11.0))
+    stored = decode(data)
+    assert stored.targets == (gone,) and stored.jobs == (jobs,)
+
+
+def test_counted_failures_written_by_earlier_versions_are_read() -> None:
+    from exporter.storage.codec import decode
+
+    job = {"project_id": PROJECT, "up": True, "last_success": 500.0, "in_flight": [],
+           "latest": [], "failures": [], "counted": ["sj-1"], "running": []}  # fmt: skip
+    data = json.dumps({"version": 1, "written": 10.0, "targets": [], "jobs": [job]}).encode()
+    assert decode(data).jobs[0].counted == (("sj-1", 500.0),)

@@ -81,6 +81,8 @@ class TargetState:
     error_label: str | None = None
     origin: Origin = Origin.CONFIGURED
     missing: int = 0  # consecutive complete sweeps that did not list this discovered object
+    # The name it had when last seen, kept after a 404 (the status page shows what is gone).
+    last_name: str = ""
 
 
 def observe_answer(
@@ -92,7 +94,9 @@ def observe_answer(
 ) -> TargetState:
     """The API answered: ``obj`` is the object, or None after a 404."""
     if obj is None:
-        return TargetState(key, True, False, None, now, None, origin=origin)
+        name = prev.obj.name if prev is not None and prev.obj is not None else ""
+        name = name or (prev.last_name if prev is not None else "")
+        return TargetState(key, True, False, None, now, None, origin=origin, last_name=name)
     if prev is not None and prev.obj == obj:
         # Keep the old, equal object: fewer new long-lived objects, fewer full GC passes.
         return TargetState(key, True, True, prev.obj, now, prev.status_since, origin=origin)

@@ -82,6 +82,7 @@ class TargetEntry(TypedDict):
     error_label: NotRequired[Annotated[str, StringConstraints(max_length=64)] | None]
     devserver_image: NotRequired[DevServerImageEntry]
     image_server: NotRequired[ImageServerEntry]
+    last_name: NotRequired[Label]  # of an object that is gone
 
 
 Short = Annotated[str, StringConstraints(max_length=64)]
@@ -154,6 +155,8 @@ def _entry(s: TargetState) -> dict[str, object]:
         entry["image_server"] = {f: getattr(s.obj, f) for f in _IMAGE_SERVER_FIELDS}
     elif isinstance(s.obj, DevServerImage):
         entry["devserver_image"] = {f: getattr(s.obj, f) for f in _DEVSERVER_FIELDS}
+    elif s.last_name:
+        entry["last_name"] = s.last_name
     return entry
 
 
@@ -221,7 +224,7 @@ def _state(e: TargetEntry) -> TargetState:
     return TargetState(
         TargetKey(e["resource"], e["project_id"], e["id"]), e["up"], e["exists"], _object(e),
         e["last_success"], e["status_since"], e.get("error"), e.get("error_label"),
-        e["origin"], e["missing"],
+        e["origin"], e["missing"], e.get("last_name", ""),
     )  # fmt: skip
 
 

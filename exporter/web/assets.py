@@ -13,7 +13,7 @@ import hashlib
 
 # Widths of the targets table's columns, in its order: fixed, so that long names and
 # messages wrap inside their cell instead of pushing columns off-screen.
-TARGET_COLUMN_WIDTHS = ("7%", "10%", "11%", "13%", "8%", "8%", "6%", "7%", "8%", "22%")
+TARGET_COLUMN_WIDTHS = ("9%", "11%", "11%", "12%", "8%", "8%", "5%", "7%", "8%", "21%")
 
 STYLE = (
     """
@@ -22,7 +22,6 @@ h1{margin:0 0 .2em}h2{margin:1.4em 0 .4em;font-size:1.15em}
 table{border-collapse:collapse;width:100%;table-layout:fixed;font-size:.9em}
 td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top;
 overflow-wrap:break-word}
-#targets td:nth-child(2),#targets td:nth-child(3){word-break:break-all}
 th{background:#f3f3f3}th[data-col]{cursor:pointer;user-select:none}
 th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
 tr.down td{background:#fdd}tr.s-error td{background:#f8d0d0}tr.s-busy td{background:#fff1c9}
@@ -38,6 +37,24 @@ padding:.15em .5em;cursor:pointer}
 .message{display:block;color:#700;font-size:.9em}
 .controls{margin:.5em 0}.controls input{font:inherit;width:min(30em,90%)}
 .muted{color:#666}
+#targets td{white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+#targets td .message{display:inline;margin-left:.4em}
+.scroll{overflow-x:auto}.scroll table{min-width:44em}
+tr.s-error{background:#f8d0d0}tr.s-busy{background:#fff1c9}tr.s-gone{background:#e6e6e6}
+@media (max-width:760px){
+body{margin:.7em}h1{font-size:1.5em}
+#targets,#targets tbody,#targets tr,#targets td{display:block;width:auto}
+#targets colgroup,#targets thead{display:none}
+#targets tr{border:1px solid #bbb;border-radius:.4em;margin:0 0 .6em;padding:.3em .6em}
+#targets tr[hidden]{display:none}
+#targets td{border:0;padding:.1em 0 .1em 8em;position:relative;min-height:1.2em}
+#targets td::before{content:attr(data-label);position:absolute;left:0;width:7.6em;color:#555;
+font-weight:600;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+#targets td:empty{display:none}
+#targets td{white-space:normal;overflow-wrap:anywhere}
+#targets td .message{display:block;margin:0}
+#targets tr.failing td:first-child{border-left:0}#targets tr.failing{border-left:.35em solid #c00}
+}
 """.strip()
     + "".join(
         f"#targets col:nth-child({n}){{width:{w}}}" for n, w in enumerate(TARGET_COLUMN_WIDTHS, 1)

@@ -42,6 +42,11 @@ COLUMNS = (
 )  # fmt: skip
 
 
+CARD_LABELS = {9: "Job / error"}  # a phone's card labels its values in one short line
+# On a desktop each row is one line and a long value is cut with an ellipsis: these cells
+# carry their whole text as a title, shown on hover (and copied whole from the cell).
+WHOLE_ON_HOVER = frozenset({1, 2, 3, 9})
+
 assert len(COLUMNS) == len(TARGET_COLUMN_WIDTHS)
 
 
@@ -72,6 +77,7 @@ class _Page:
         self.last_jobs = {
             (j.project_id, sub.resource_id): sub for j in snapshot.jobs for sub in j.latest
         }
+        self.project_names = {p.id: p.name for p in snapshot.projects if p.name}
 
     def when(self, ts: float | None) -> tuple[str, str, str]:
         """Text, sort key and tooltip of a moment."""
@@ -79,19 +85,29 @@ class _Page:
             return "never", "", ""
         return f"{age(self.now - ts)} ago", f"{ts:.0f}", _utc(ts)
 
-    def cell(self, text: str, sort: str | None = None, title: str = "", html: str = "") -> str:
-        attrs = "" if sort is None else f' data-sort="{escape(sort)}"'
+    def cell(
+        self, n: int, text: str, sort: str | None = None, title: str = "", html: str = ""
+    ) -> str:
+        """Column ``n``'s cell; its heading goes along as the label of a phone's card."""
+        attrs = f' data-label="{escape(CARD_LABELS.get(n, COLUMNS[n][0]))}"'
+        if sort is not None:
+            attrs += f' data-sort="{escape(sort)}"'
+        title = title or (text if n in WHOLE_ON_HOVER else "")
         if title:
             attrs += f' title="{escape(title)}"'
         return f"<td{attrs}>{html or escape(text)}</td>"
 
     def job(self, sub: SubJob | None) -> tuple[str, str]:
-        """Text and HTML of an image server's last job."""
+        """Text and HTML of an image server's last job: ``BUILD_IMAGE RUNNING for 2 h``,
+        ``CREATE_SERVER WAITING``, ``BUILD_IMAGE FAILED WKS.0500, ended 5 min ago``."""
         if sub is None:
             return "", ""
-        parts = [sub.job_type, sub.status, sub.error_code]
-        ended = f"ended {age(self.now - sub.end)} ago" if sub.end is not None else "running"
-        text = " ".join(p for p in parts if p) + f", {ended}"
+        text = " ".join(p for p in (sub.job_type, sub.status, sub.error_code) if p)
+        if sub.in_flight:
+            if sub.status == "RUNNING" and sub.begin is not None:
+                text += f" for {age(self.now - sub.begin)}"
+        elif sub.end is not None:
+            text += f", ended {age(self.now - sub.end)} ago"
         html = escape(text)
         if sub.failed and sub.error_message:
             text += " " + sub.error_message
@@ -102,6 +118,7 @@ class _Page:
         obj, key = t.obj, t.key
         gone = t.exists is False
         status = obj.status if obj is not None else ("(deleted)" if gone else "")
+        name = obj.name if obj is not None else t.last_name
         states = [f"{key.resource.value}:{'gone' if gone else status}"]
         classes = []
         if gone:
@@ -114,21 +131,31 @@ class _Page:
             classes.append("failing")
             states.append("failing")
         since, since_key, since_title = self.when(t.status_since)
+        since = since.removesuffix(" ago")  # under "Since", "12 min" says it all
         success, success_key, success_title = self.when(t.last_success)
-        job_text, job_html = self.job(self.last_jobs.get((key.project_id, key.id)))
+        # A target never seen has no job of its own to show yet.
+        seen = obj is not None or gone
+        job = self.last_jobs.get((key.project_id, key.id)) if seen else None
+        job_text, job_html = self.job(job)
         if not t.up:
             error = t.error or "no answer yet"
             job_html = f'<span class="message">poll failing: {escape(error)}</span>' + job_html
             job_text = f"poll failing: {error} {job_text}"
         poll = '<span class="badge">failing</span>' if not t.up else "up"
+        project = self.project_names.get(key.project_id, "")
+        shown_project = f"{project} ({key.project_id})" if project else key.project_id
         cells = (
-            self.cell(key.resource.value.replace("_", " ")), self.cell(key.project_id),
-            self.cell(key.id),
-            self.cell(obj.name if obj else ""), self.cell(status),
-            self.cell(since if t.status_since is not None else "", since_key, since_title),
-            self.cell("", html=poll), self.cell(success, success_key, success_title),
-            self.cell(t.origin.value), self.cell(job_text, html=job_html),
-        )  # fmt: skip
+            self.cell(0, key.resource.value.replace("_", " ")),
+            self.cell(1, shown_project),
+            self.cell(2, key.id),
+            self.cell(3, name),
+            self.cell(4, status),
+            self.cell(5, since if t.status_since is not None else "", since_key, since_title),
+            self.cell(6, "", html=poll),
+            self.cell(7, success, success_key, success_title),
+            self.cell(8, t.origin.value),
+            self.cell(9, job_text, html=job_html),
+        )
         css = f' class="{" ".join(classes)}"' if classes else ""
         return f'<tr{css} data-state="{escape(" ".join(states))}">{"".join(cells)}</tr>'
 
@@ -156,10 +183,7 @@ class _Page:
         return f'<div class="summary">{"".join(lines)}</div>' if lines else ""
 
     def targets(self) -> str:
-        ordered = sorted(
-            self.snapshot.targets,
-            key=lambda t: (t.up, t.exists is not False, _rank(t), t.key.resource, t.key.id),
-        )
+        ordered = sorted(self.snapshot.targets, key=lambda t: (_rank(t), t.key.resource, t.key.id))
         shown = ordered[:MAX_ROWS]
         rows = "\n".join(self.row(t) for t in shown)
         more = len(ordered) - len(shown)
@@ -223,9 +247,15 @@ class _Page:
 
 
 def _rank(t: TargetState) -> int:
-    """Trouble first: ERROR, then transitional, then the rest."""
+    """Trouble first: failing polls, ERROR, transitional, then gone, then the rest."""
     status = t.obj.status if t.obj is not None else ""
-    return 0 if status == "ERROR" else 1 if status in TRANSITIONAL_STATUSES else 2
+    if not t.up:
+        return 0
+    if status == "ERROR":
+        return 1
+    if status in TRANSITIONAL_STATUSES:
+        return 2
+    return 3 if t.exists is False else 4
 
 
 def _colour(status: str) -> str:
@@ -254,7 +284,10 @@ def _table(title: str, heads: tuple[str, ...], rows: Sequence[tuple[bool, tuple[
         + "</tr>"
         for up, cells in rows
     )
-    return f"<h2>{escape(title)} ({len(rows)})</h2>\n<table><tr>{head}</tr>\n{body}\n</table>\n"
+    return (
+        f'<h2>{escape(title)} ({len(rows)})</h2>\n<div class="scroll"><table><tr>{head}</tr>\n'
+        f"{body}\n</table></div>\n"
+    )
 
 
 def _flag(value: bool | None) -> str:
