@@ -81,11 +81,13 @@ class Captured:
 
 
 Answer = tuple[int, dict[str, Any], dict[str, str]]  # status, JSON body, headers
+# The default answer: an empty list in the shape of every list API (each reads its own keys).
+EMPTY_LIST: dict[str, Any] = {"count": 0, "items": [], "data": [], "projects": [], "domains": []}
 
 
 @dataclass
 class CaptureServer:
-    """Records every request and answers from ``answers`` by path (default: ``{}``)."""
+    """Records every request and answers from ``answers`` by path (default: EMPTY_LIST)."""
 
     answers: dict[str, Answer] = field(default_factory=dict)
     captured: list[Captured] = field(default_factory=list)
@@ -102,7 +104,7 @@ class CaptureServer:
         self.captured.append(
             Captured(request.method, raw_path, pairs, dict(request.headers), await request.read())  # type: ignore[arg-type]
         )
-        status, body, headers = self.answers.get(request.path, (200, {}, {}))
+        status, body, headers = self.answers.get(request.path, (200, EMPTY_LIST, {}))
         return web.json_response(body, status=status, headers=headers)
 
     def take(self) -> list[Captured]:

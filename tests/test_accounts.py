@@ -174,10 +174,23 @@ async def test_a_bad_first_answer_is_an_error_never_an_empty_fleet(
     assert snap.accounts[0].projects is None and not snap.targets
 
 
-async def test_a_project_without_id_fails_the_list(cloud: SimulatorServer, make: Any) -> None:
-    cloud.cloud.projects.append({"name": "cn-north-4_broken", "enabled": True})
-    snap = await make(account(cloud.url)).run_cycle()
-    assert snap.accounts[0].error_label == "invalid_response"
+async def test_bad_projects_are_skipped_and_counted_and_the_rest_stands(
+    cloud: SimulatorServer, make: Any
+) -> None:
+    cloud.cloud.projects += [
+        {"name": "cn-north-4_broken", "enabled": True},  # no ID
+        {"id": "../../v3/auth/tokens", "name": "cn-north-4", "enabled": True},  # no ID shape
+        {"id": NORTH, "name": "cn-north-4", "enabled": True},  # listed twice
+        {"id": "pbad", "name": {"a name": "that is no string"}, "enabled": True},
+    ]
+    e = make(account(cloud.url))
+    snap = await e.run_cycle()
+    assert snap.accounts[0].up and snap.accounts[0].projects == 4
+    assert sorted(p.id for p in snap.projects) == sorted([NORTH, SOUTHEAST, LATAM, SUB])
+    skipped = e.registry.get_sample_value(
+        "huaweicloud_image_exporter_invalid_items_total", {"api": "iam_projects"}
+    )
+    assert skipped == 3
 
 
 async def test_targets_and_accounts_overlapping_poll_each_project_once(

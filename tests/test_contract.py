@@ -46,6 +46,8 @@ async def code_families(
     img, srv, bad = image_id(1), "srv-1", image_id(2)
     simulator.cloud.put(Resource.DEVSERVER_IMAGE, PROJECT, img, devserver_body(img))
     simulator.cloud.put(Resource.IMAGE_SERVER, PROJECT, srv, image_server_body(srv))
+    # A listed item with an ID of no documented shape, so that invalid_items has samples.
+    simulator.cloud.put(Resource.IMAGE_SERVER, PROJECT, "../x", image_server_body("../x"))
     simulator.cloud.faults[(Resource.DEVSERVER_IMAGE, PROJECT, bad)] = Fault(
         FaultKind.STATUS, status=500
     )

@@ -10,6 +10,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "exporter"
 # Lower layers first; a module may import its own layer and any layer before it.
 LAYERS = [
+    "support",
     "domain",
     "cloud",
     "config",

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import logging
+import re
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -22,6 +25,7 @@ from exporter.cloud.models import (
     ImageServerListModel,
     ImageServerModel,
     JobListModel,
+    ListModel,
     ObjectModel,
     ProjectListModel,
     SubJobListModel,
@@ -37,7 +41,18 @@ from exporter.domain.jobs import (
     known,
 )
 from exporter.domain.state import CloudObject
-from exporter.domain.targets import PROJECT_ID_RE, ProjectEndpoint, Resource, Sweep, Target
+from exporter.domain.targets import (
+    DEVSERVER_IMAGE_ID_RE,
+    IMAGE_SERVER_ID_RE,
+    PROJECT_ID_RE,
+    ProjectEndpoint,
+    Resource,
+    Sweep,
+    Target,
+)
+from exporter.support.ratelog import RateLimitedLog
+
+log = logging.getLogger(__name__)
 
 _M = TypeVar("_M", bound=ObjectModel)
 _L = TypeVar("_L", DevServerImageListModel, ImageServerListModel)
@@ -94,6 +109,7 @@ class HuaweiCloudClient:
         self._metrics = metrics
         self._authenticator_for = authenticator_for
         self._authenticators: dict[Credentials, Authenticator] = {}
+        self._warn = RateLimitedLog(log).warning
         # Domain IDs found through IAM, by IAM endpoint and credentials.
         self._domains: dict[tuple[str, Credentials], str] = {}
 
@@ -153,13 +169,18 @@ class HuaweiCloudClient:
     ) -> Listing:
         query = sweep.discovery.query(Resource.DEVSERVER_IMAGE)
         answer = await self._list_page(sweep, query, DevServerImageListModel, deadline, slots)
-        data = answer.data or []
+        data = answer.data
         incomplete = None
         if answer.total is not None and answer.total > len(data):
             incomplete = f"the answer holds {len(data)} of {answer.total} images"
         elif answer.pages is not None and answer.pages > 1:
             incomplete = f"the answer is the first of {answer.pages} pages"
-        found = {convert.label(m.image_id): convert.devserver_image(m) for m in data if m.image_id}
+        found = {
+            m.image_id: convert.devserver_image(m)
+            for m in data
+            if self._usable_id(m.image_id, DEVSERVER_IMAGE_ID_RE, "devserver_image_list")
+            and m.image_id is not None
+        }
         return Listing(_wanted(sweep, found), 1, incomplete)
 
     async def _list_image_servers(
@@ -175,10 +196,10 @@ class HuaweiCloudClient:
             query = {**base, "offset": str(offset)}
             answer = await self._list_page(sweep, query, ImageServerListModel, deadline, slots)
             ids = []
-            for m in answer.items or ():
+            for m in answer.items:
                 oid = convert.label(m.id)
-                ids.append(oid)
-                if oid:
+                ids.append(oid)  # a position all the same: paging checks overlaps with it
+                if self._usable_id(m.id, IMAGE_SERVER_ID_RE, "image_server_list"):
                     found[oid] = convert.image_server(m)
             return paging.Positions(ids, answer.count)
 
@@ -234,7 +255,7 @@ class HuaweiCloudClient:
                 known(m.job_type or "", JOB_TYPES),
                 known(m.status or "", SUB_JOB_STATUSES),
             )
-            for m in answer.items or ()
+            for m in answer.items
         ]
         return Page(items, answer.count)
 
@@ -250,7 +271,7 @@ class HuaweiCloudClient:
         answer = await self._page(
             api, scope, paths.sub_jobs(scope.project_id), query, SubJobListModel, deadline, slots
         )
-        return Page([convert.sub_job(m) for m in answer.items or () if m.id], answer.count)
+        return Page([convert.sub_job(m) for m in answer.items if m.id], answer.count)
 
     async def _get(self, target: Target, model: type[_M], deadline: float | None) -> _M | None:
         api = target.key.resource.value
@@ -280,17 +301,14 @@ class HuaweiCloudClient:
         if resp.status == 404:
             raise self._invalid(api, resp, f"project list answered 404: {snippet(resp.body)}")
         answer = self._parse(api, resp, ProjectListModel)
-        if answer.projects is None:
-            raise self._invalid(api, resp, f"answer has no projects: {snippet(resp.body)}")
-        projects = []
+        projects: dict[str, Project] = {}  # a project listed twice is one project
         for m in answer.projects:
-            if not m.id or not PROJECT_ID_RE.fullmatch(m.id):
-                shown = clean(m.id or "none", 100)
-                raise self._invalid(api, resp, f"a project has no usable id ({shown!r})")
+            if not self._usable_id(m.id, PROJECT_ID_RE, api) or m.id is None:
+                continue
             if m.enabled is False or m.is_domain:
                 continue
-            projects.append(Project(m.id, convert.label(m.name), account.name))
-        return tuple(projects)
+            projects.setdefault(m.id, Project(m.id, convert.label(m.name), account.name))
+        return tuple(projects.values())
 
     async def _domain_id(self, account: Account, deadline: float | None) -> str | None:
         """The ``X-Domain-Id`` of an account's IAM calls.
@@ -312,7 +330,7 @@ class HuaweiCloudClient:
             resp = await self._call(api, url, ACCOUNT_SCOPE, account.credentials, deadline)
             if resp.status == 404:
                 raise self._invalid(api, resp, f"answered 404: {snippet(resp.body)}")
-            ids = [d.id for d in self._parse(api, resp, DomainListModel).domains or () if d.id]
+            ids = [d.id for d in self._parse(api, resp, DomainListModel).domains if d.id]
             if not ids or not PROJECT_ID_RE.fullmatch(ids[0]):
                 shown = clean(ids[0], 100) if ids else "none"
                 raise self._invalid(api, resp, f"no usable domain ID in the answer ({shown!r})")
@@ -370,6 +388,10 @@ class HuaweiCloudClient:
         try:
             return model.model_validate_json(resp.body)
         except ValidationError as exc:
+            if issubclass(model, ListModel):
+                salvaged = self._salvage(api, resp, model)
+                if salvaged is not None:
+                    return salvaged
             content_type = clean(resp.headers.get("Content-Type", "no content type"), 100)
             raise self._invalid(
                 api,
@@ -377,6 +399,49 @@ class HuaweiCloudClient:
                 f"answer is not the expected JSON object ({content_type}; "
                 f"{exc.error_count()} problem(s)): {snippet(resp.body) or 'empty body'}",
             ) from None
+
+    def _salvage(self, api: str, resp: Response, model: type[_P]) -> _P | None:
+        """A list answer whose envelope is sound but some items are not: the good items
+        stand, the bad are skipped and counted. None when the envelope itself is wrong."""
+        assert issubclass(model, ListModel)
+        try:
+            raw = json.loads(resp.body)  # unlike pydantic's parser, takes lone surrogates
+        except (ValueError, RecursionError):
+            return None
+        items = raw.get(model.ITEMS) if isinstance(raw, dict) else None
+        if not isinstance(items, list) or len(items) > model.MAX_ITEMS:
+            return None
+        good = []
+        for item in items:
+            try:
+                good.append(model.ITEM.model_validate(item))
+            except ValidationError:
+                continue
+        try:
+            answer = model.model_validate({**raw, model.ITEMS: good})
+        except ValidationError:
+            return None
+        self._skipped(api, len(items) - len(good))
+        return answer
+
+    def _usable_id(self, oid: str | None, shape: re.Pattern[str], api: str) -> bool:
+        """Whether a listed object's ID has its documented shape; one that has not is
+        skipped and counted, never put into a URL or a label."""
+        if oid and shape.fullmatch(oid):
+            return True
+        self._skipped(api, 1)
+        return False
+
+    def _skipped(self, api: str, n: int) -> None:
+        """Count items of a list left out, with a warning now and then, not one per item."""
+        if n:
+            self._metrics.invalid(api, n)
+            self._warn(
+                f"skipped:{api}",
+                "%d item(s) of a %s answer are not what the API documents; skipped",
+                n,
+                api,
+            )
 
     def _invalid(self, api: str, resp: Response, detail: str) -> ApiError:
         self._metrics.error(api, ErrorKind.INVALID_RESPONSE.value)

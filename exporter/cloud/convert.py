@@ -54,7 +54,7 @@ def parse_timestamp(text: str | None) -> float | None:
 def devserver_image(m: DevServerImageModel) -> DevServerImage:
     """What the exporter keeps of a dev-server image answer."""
     return DevServerImage(
-        m.name or "", m.arch or "", m.server_type or "", normalize_status(m.status)
+        label(m.name), label(m.arch), label(m.server_type), label(normalize_status(m.status))
     )
 
 

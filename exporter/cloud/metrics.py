@@ -52,6 +52,14 @@ class ApiMetrics:
             registry=registry,
         )
 
+        self.invalid_items = Counter(
+            "huaweicloud_image_exporter_invalid_items",
+            "Items of list answers that were skipped because they are not what the API "
+            "documents (a field of the wrong type, an ID of the wrong shape); the rest of "
+            "the answer is used.",
+            ["api"],
+            registry=registry,
+        )
         # labels() takes a lock and builds a key on every call; the children never change.
         self._children: dict[tuple[object, ...], Counter | Histogram] = {}
         self._error_codes: dict[str, set[str]] = {}
@@ -67,6 +75,11 @@ class ApiMetrics:
         """Count one attempt and its latency."""
         self._child(self.requests, api, code).inc()
         self._child(self.duration, api).observe(seconds)
+
+    def invalid(self, api: str, n: int) -> None:
+        """Count ``n`` skipped items of a list answer."""
+        if n:
+            self._child(self.invalid_items, api).inc(n)
 
     def error(self, api: str, error_code: str) -> None:
         """Count one failed attempt (under "other" once the API has MAX_ERROR_CODES codes)."""

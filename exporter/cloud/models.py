@@ -7,11 +7,31 @@ the metrics layer's job.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, Strict
+
+# Every paged list is asked for this many a page: a page with more is not an answer to it.
+MAX_PAGE_ITEMS = 100
+# A list's total beyond this is not believed (a sweep reads at most about 100,000 objects).
+MAX_COUNT = 10_000_000
+# An unpaged list (dev-server images, IAM projects) holding more than this is not believed.
+MAX_LIST_ITEMS = 100_000
+
+Count = Annotated[int, Strict(), Field(ge=0, le=MAX_COUNT)]
 
 
 class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, coerce_numbers_to_str=True)
+
+
+class ListModel(_Lenient):
+    """A list answer: its envelope is checked strictly (a list that is not one must never
+    pass for an empty one); its items one by one, so that one bad item costs only itself."""
+
+    ITEMS: ClassVar[str]  # the field that holds the items
+    ITEM: ClassVar[type[BaseModel]]  # the model of one item
+    MAX_ITEMS: ClassVar[int] = MAX_PAGE_ITEMS
 
 
 class ObjectModel(_Lenient):
@@ -91,22 +111,29 @@ class TokenResponseModel(_Lenient):
     token: TokenModel
 
 
-class DevServerImageListModel(_Lenient):
+class DevServerImageListModel(ListModel):
     """``GET /v1/{project_id}/dev-servers/images``: everything in one answer, with paging
     fields but no paging parameters."""
 
+    ITEMS: ClassVar[str] = "data"
+    ITEM: ClassVar[type[BaseModel]] = DevServerImageModel
+    MAX_ITEMS: ClassVar[int] = MAX_LIST_ITEMS
+
     current: int | None = None
-    pages: int | None = None
+    pages: Count | None = None
     size: int | None = None
-    total: int | None = None
-    data: list[DevServerImageModel] | None = None
+    total: Count | None = None
+    data: Annotated[list[DevServerImageModel], Field(max_length=MAX_LIST_ITEMS)]
 
 
-class ImageServerListModel(_Lenient):
+class ImageServerListModel(ListModel):
     """``GET /v1/{project_id}/image-servers?offset=&limit=``: one page; ``count`` is the total."""
 
-    count: int | None = None
-    items: list[ImageServerModel] | None = None
+    ITEMS: ClassVar[str] = "items"
+    ITEM: ClassVar[type[BaseModel]] = ImageServerModel
+
+    count: Count
+    items: Annotated[list[ImageServerModel], Field(max_length=MAX_PAGE_ITEMS)]
 
 
 class ProjectModel(_Lenient):
@@ -120,10 +147,14 @@ class ProjectModel(_Lenient):
     parent_id: str | None = None
 
 
-class ProjectListModel(_Lenient):
+class ProjectListModel(ListModel):
     """IAM's ``GET /v3/auth/projects`` answer."""
 
-    projects: list[ProjectModel] | None = None
+    ITEMS: ClassVar[str] = "projects"
+    ITEM: ClassVar[type[BaseModel]] = ProjectModel
+    MAX_ITEMS: ClassVar[int] = MAX_LIST_ITEMS
+
+    projects: Annotated[list[ProjectModel], Field(max_length=MAX_LIST_ITEMS)]
 
 
 class DomainModel(_Lenient):
@@ -134,10 +165,13 @@ class DomainModel(_Lenient):
     enabled: bool | None = None
 
 
-class DomainListModel(_Lenient):
+class DomainListModel(ListModel):
     """IAM's ``GET /v3/auth/domains`` answer: the domains the credentials belong to."""
 
-    domains: list[DomainModel] | None = None
+    ITEMS: ClassVar[str] = "domains"
+    ITEM: ClassVar[type[BaseModel]] = DomainModel
+
+    domains: Annotated[list[DomainModel], Field(max_length=MAX_PAGE_ITEMS)]
 
 
 class JobModel(_Lenient):
@@ -150,11 +184,14 @@ class JobModel(_Lenient):
     end_time: str | None = None
 
 
-class JobListModel(_Lenient):
+class JobListModel(ListModel):
     """A page of image build jobs; ``count`` is the total."""
 
-    count: int | None = None
-    items: list[JobModel] | None = None
+    ITEMS: ClassVar[str] = "items"
+    ITEM: ClassVar[type[BaseModel]] = JobModel
+
+    count: Count
+    items: Annotated[list[JobModel], Field(max_length=MAX_PAGE_ITEMS)]
 
 
 class ResourceInfoModel(_Lenient):
@@ -184,8 +221,11 @@ class SubJobModel(_Lenient):
     job_execute_info: ExecuteInfoModel | None = None
 
 
-class SubJobListModel(_Lenient):
+class SubJobListModel(ListModel):
     """A page of sub-jobs; ``count`` is the total."""
 
-    count: int | None = None
-    items: list[SubJobModel] | None = None
+    ITEMS: ClassVar[str] = "items"
+    ITEM: ClassVar[type[BaseModel]] = SubJobModel
+
+    count: Count
+    items: Annotated[list[SubJobModel], Field(max_length=MAX_PAGE_ITEMS)]

@@ -17,14 +17,10 @@ from pydantic import AfterValidator, Field, SecretStr, field_validator
 from exporter.cloud.regions import DEFAULT_IAM_ENDPOINT
 from exporter.config.settings import PollSettings
 from exporter.config.validation import StrictModel
-from exporter.domain.targets import PROJECT_ID_RE
+from exporter.domain.targets import DEVSERVER_IMAGE_ID_RE, IMAGE_SERVER_ID_RE, PROJECT_ID_RE
 
 EXAMPLE_FILE = "config/exporter.example.yaml"
 
-_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[1-5][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
-# The seed documents no pattern for image-server IDs; the ID goes into a URL path, so only
-# characters that need no escaping and cannot form "." or ".." segments are allowed.
-_IMAGE_SERVER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 
 
 def _check_pattern(pattern: re.Pattern[str], what: str, example: str) -> Any:
@@ -63,7 +59,7 @@ DevServerImageId = Annotated[
     str,
     AfterValidator(
         _check_pattern(
-            _UUID_RE,
+            DEVSERVER_IMAGE_ID_RE,
             "a dev-server image ID (a lower-case UUID)",
             "2f1a5c8e-6d3b-4c1e-9a7f-0b8e4d2c6a10",
         )
@@ -73,7 +69,7 @@ ImageServerId = Annotated[
     str,
     AfterValidator(
         _check_pattern(
-            _IMAGE_SERVER_ID_RE,
+            IMAGE_SERVER_ID_RE,
             "an image-server ID (letters, digits, '-' and '_', up to 128)",
             "9a3e1c7b-52d4-4f0e-8b6a-1d2c3e4f5a6b",
         )

@@ -8,8 +8,15 @@ from dataclasses import dataclass, field
 
 from exporter.domain.credentials import Credentials
 
-# Project IDs go into URL paths: only characters that need no escaping.
+# The documented shapes of IDs. They go into URL paths (escaped all the same), so an ID
+# from the cloud that has another shape is not used at all.
 PROJECT_ID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+DEVSERVER_IMAGE_ID_RE = re.compile(
+    r"^[0-9a-f]{8}-[0-9a-f]{4}-[1-5][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+)
+# The seed documents no pattern for image-server IDs: characters that need no escaping and
+# cannot form "." or ".." segments.
+IMAGE_SERVER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 
 
 class Resource(enum.StrEnum):
