@@ -3,6 +3,7 @@ deletion, filters, and a configuration that mixes discovery with explicit IDs.""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -319,3 +320,89 @@ async def test_devserver_images_list_is_one_call(simulator: SimulatorServer, mak
     e = make(sweep(simulator.url, IMAGES))
     await e.run_cycle()
     assert list_requests(simulator, "devserver_image_list") == 1
+
+
+# --- hostile list answers: what a broken gateway may send, and what must not follow --------
+
+SERVER_LIST = list_key(Resource.IMAGE_SERVER, PROJECT)
+
+
+def _item(sid: str, **changes: object) -> dict[str, object]:
+    return image_server_body(sid, **changes)
+
+
+HOSTILE_LISTS = [
+    ("an empty object", b"{}"),
+    ("an error envelope", b'{"error_code": "WKS.0001", "error_msg": "no such project"}'),
+    ("a negative count", json.dumps({"count": -5, "items": []}).encode()),
+    ("a count that is a boolean", json.dumps({"count": True, "items": []}).encode()),
+    ("a count that is text", json.dumps({"count": "7", "items": []}).encode()),
+    ("a count of zero over a full page",
+     json.dumps({"count": 0, "items": [_item(f"x-{n}") for n in range(100)]}).encode()),
+    ("more items than the limit asked",
+     json.dumps({"count": 150, "items": [_item(f"x-{n}") for n in range(150)]}).encode()),
+    ("items that are not a list", json.dumps({"count": 1, "items": {"id": "x"}}).encode()),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "body"), HOSTILE_LISTS, ids=[n for n, _ in HOSTILE_LISTS])
+async def test_a_list_that_is_not_one_fails_the_sweep_and_removes_nothing(
+    simulator: SimulatorServer, make: Any, name: str, body: bytes
+) -> None:
+    servers = put_servers(simulator, 120)
+    e = make(sweep(simulator.url))
+    await e.run_cycle()
+    simulator.cloud.faults[SERVER_LIST] = Fault(FaultKind.BODY, body=body)
+    for _ in range(3):  # more than the two complete sweeps that would drop an object
+        snap = await e.run_cycle()
+        assert ids(snap) == set(servers), name
+        assert snap.sweeps[0].up is False and snap.sweeps[0].error_label == "invalid_response"
+
+
+async def test_a_page_of_700000_items_is_refused_in_bounded_memory(
+    simulator: SimulatorServer, make: Any
+) -> None:
+    import psutil
+
+    put_servers(simulator, 3)
+    e = make(sweep(simulator.url))
+    await e.run_cycle()
+    # 2.1 MB: under the 4 MiB cap of a page's body, so the item count is what refuses it.
+    huge = b'{"count": 700000, "items": [' + b",".join([b"{}"] * 700_000) + b"]}"
+    simulator.cloud.faults[SERVER_LIST] = Fault(FaultKind.BODY, body=huge)
+    before = psutil.Process().memory_info().rss
+    snap = await e.run_cycle()
+    grown = psutil.Process().memory_info().rss - before
+    assert snap.sweeps[0].up is False and len(snap.targets) == 3
+    assert grown < 150 << 20, f"RSS grew {grown >> 20} MiB"  # was 3.67 GB
+
+
+async def test_one_bad_item_costs_only_itself(simulator: SimulatorServer, make: Any) -> None:
+    servers = put_servers(simulator, 50)
+    # A lone surrogate (kept, cleaned), a field of the wrong type, IDs that would leave the
+    # API path or carry a query: the page stands, the bad items are skipped and counted.
+    simulator.cloud.put(Resource.IMAGE_SERVER, PROJECT, "srv-sur", _item("srv-sur"))
+    for sid, body in [
+        ("bad-type", _item("bad-type", status={"x": 1})),
+        ("../../../../v3/auth/projects", _item("../../../../v3/auth/projects")),
+        ("srv?x=1", _item("srv?x=1")),
+        ("srv 1\r\nX: y", _item("srv 1\r\nX: y")),
+    ]:
+        simulator.cloud.put(Resource.IMAGE_SERVER, PROJECT, sid, body)  # fmt: skip
+    raw = json.dumps({"count": 55, "items": [
+        json.loads(json.dumps(simulator.cloud.objects[(Resource.IMAGE_SERVER, PROJECT, k)]))
+        for k in [*servers, "srv-sur", "bad-type", "../../../../v3/auth/projects", "srv?x=1",
+                  "srv 1\r\nX: y"]]})  # fmt: skip
+    raw = raw.replace('"description": "test"', '"description": "a \\ud800 lone surrogate"', 1)
+    simulator.cloud.faults[SERVER_LIST] = Fault(FaultKind.BODY, body=raw.encode())
+    e = make(sweep(simulator.url), servers=())
+    snap = await e.run_cycle()
+    assert snap.sweeps[0].up and ids(snap) == {*servers, "srv-sur"}
+    skipped = e.registry.get_sample_value(
+        "huaweicloud_image_exporter_invalid_items_total", {"api": "image_server_list"}
+    )
+    assert skipped == 4
+    # Nothing was asked of any path but the list's.
+    assert set(simulator.cloud.paths) <= {f"/v1/{PROJECT}/image-servers",
+                                          f"/v1/{PROJECT}/image-server-jobs",
+                                          f"/v1/{PROJECT}/image-server-sub-jobs"}  # fmt: skip

@@ -9,7 +9,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from yarl import URL
@@ -61,6 +61,7 @@ _T = TypeVar("_T")
 
 LIST_LIMIT = 100  # the largest page the image-server list serves (a gateway may serve less)
 LIST_MAX_BODY = 16 << 20  # the dev-server image list comes whole, in one answer
+PAGE_MAX_BODY = 4 << 20  # a page of 100 objects is a few hundred KiB
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +196,8 @@ class HuaweiCloudClient:
         async def page(offset: int) -> paging.Positions:
             query = {**base, "offset": str(offset)}
             answer = await self._list_page(sweep, query, ImageServerListModel, deadline, slots)
+            if offset + len(answer.items) > answer.count:
+                raise self._page_error("image_server_list", answer.count, offset, answer.items)
             ids = []
             for m in answer.items:
                 oid = convert.label(m.id)
@@ -256,7 +259,9 @@ class HuaweiCloudClient:
                 known(m.status or "", SUB_JOB_STATUSES),
             )
             for m in answer.items
+            if m.id
         ]
+        self._skipped(api, len(answer.items) - len(items))
         return Page(items, answer.count)
 
     async def sub_jobs_page(
@@ -271,7 +276,9 @@ class HuaweiCloudClient:
         answer = await self._page(
             api, scope, paths.sub_jobs(scope.project_id), query, SubJobListModel, deadline, slots
         )
-        return Page([convert.sub_job(m) for m in answer.items if m.id], answer.count)
+        items = [convert.sub_job(m) for m in answer.items if m.id]
+        self._skipped(api, len(answer.items) - len(items))
+        return Page(items, answer.count)
 
     async def _get(self, target: Target, model: type[_M], deadline: float | None) -> _M | None:
         api = target.key.resource.value
@@ -358,7 +365,11 @@ class HuaweiCloudClient:
         """A signed or token-authenticated GET; raises the ApiError of a failed answer."""
         auth = self._auth(credentials)
         sent: dict[str, str] = {}
-        max_body = LIST_MAX_BODY if api.endswith(("_list", "_projects", "_domains")) else None
+        max_body = None  # the transport's cap for a detail answer
+        if api in ("devserver_image_list", "iam_projects"):
+            max_body = LIST_MAX_BODY
+        elif api.endswith(("_list", "_domains")):
+            max_body = PAGE_MAX_BODY
 
         async def headers() -> dict[str, str]:
             sent.update(await auth.headers("GET", url, project_id, deadline, domain_id))
@@ -389,7 +400,7 @@ class HuaweiCloudClient:
             return model.model_validate_json(resp.body)
         except ValidationError as exc:
             if issubclass(model, ListModel):
-                salvaged = self._salvage(api, resp, model)
+                salvaged = self._salvage(resp, model, exc)
                 if salvaged is not None:
                     return salvaged
             content_type = clean(resp.headers.get("Content-Type", "no content type"), 100)
@@ -400,29 +411,38 @@ class HuaweiCloudClient:
                 f"{exc.error_count()} problem(s)): {snippet(resp.body) or 'empty body'}",
             ) from None
 
-    def _salvage(self, api: str, resp: Response, model: type[_P]) -> _P | None:
-        """A list answer whose envelope is sound but some items are not: the good items
-        stand, the bad are skipped and counted. None when the envelope itself is wrong."""
+    def _salvage(self, resp: Response, model: type[_P], error: ValidationError) -> _P | None:
+        """A list answer whose envelope is sound but some items are not: each bad item
+        becomes an empty one (it keeps its position, which paging needs, and is then
+        skipped and counted for lack of an ID). None when the envelope itself is wrong."""
         assert issubclass(model, ListModel)
+        if any(e["type"] == "too_long" for e in error.errors(include_input=False)):
+            return None  # more items than asked for: not worth reading one by one
         try:
             raw = json.loads(resp.body)  # unlike pydantic's parser, takes lone surrogates
         except (ValueError, RecursionError):
             return None
         items = raw.get(model.ITEMS) if isinstance(raw, dict) else None
-        if not isinstance(items, list) or len(items) > model.MAX_ITEMS:
+        if not isinstance(items, list):
             return None
-        good = []
+        kept = []
         for item in items:
             try:
-                good.append(model.ITEM.model_validate(item))
+                kept.append(model.ITEM.model_validate(item))
             except ValidationError:
-                continue
+                kept.append(model.ITEM())
         try:
-            answer = model.model_validate({**raw, model.ITEMS: good})
+            return model.model_validate({**raw, model.ITEMS: kept})
         except ValidationError:
             return None
-        self._skipped(api, len(items) - len(good))
-        return answer
+
+    def _page_error(self, api: str, count: int, offset: int, items: list[Any]) -> ApiError:
+        """A page that contradicts its own total: neither is believed."""
+        self._metrics.error(api, ErrorKind.INVALID_RESPONSE.value)
+        return ApiError(
+            ErrorKind.INVALID_RESPONSE,
+            f"the page at offset {offset} holds {len(items)} items but the list counts {count}",
+        )
 
     def _usable_id(self, oid: str | None, shape: re.Pattern[str], api: str) -> bool:
         """Whether a listed object's ID has its documented shape; one that has not is

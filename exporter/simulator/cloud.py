@@ -60,6 +60,7 @@ class FaultKind(enum.Enum):
     HTML = "html"  # 200 with an HTML error page
     HUGE = "huge"  # 200 with a body of several MiB
     RESET = "reset"  # close the connection without answering
+    BODY = "body"  # 200 with exactly ``body``: hostile answers, byte for byte
 
 
 class BodyShape(enum.Enum):
@@ -84,6 +85,7 @@ class Fault:
     retry_after: str | None = None
     times: int | None = None
     probability: float = 1.0
+    body: bytes = b""
 
 
 @dataclass
@@ -577,6 +579,8 @@ class SimulatedCloud:
             if body is None:
                 return _json(404, error_body(BodyShape.STANDARD, "ModelArts.6404", "not found"))
             return _json(200, json.dumps(body).encode())
+        if kind is FaultKind.BODY:
+            return _json(200, fault.body)
         if kind is FaultKind.MALFORMED:
             return _json(200, b'{"id": "x", "status": "ACT')
         if kind is FaultKind.HTML:
