@@ -116,7 +116,9 @@ class Exporter:
             self._session, self.api_metrics, timeout=poll.timeout, policy=self._policy(poll)
         )
         self._iam_backoff = poll.interval
-        self.client = HuaweiCloudClient(self._transport, self.api_metrics, self._authenticator)
+        self.client = HuaweiCloudClient(
+            self._transport, self.api_metrics, self._authenticator, redact=self._redactor
+        )
         self._configure_client(settings)
         # Like the client, the finder lives as long as the process: a reload keeps the
         # project lists of accounts it did not change.

@@ -20,7 +20,7 @@ from exporter.domain.targets import Resource, SweepKey, TargetKey
 from tests.helpers import serving
 
 ids = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=40
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Co")), min_size=1, max_size=40
 )
 
 

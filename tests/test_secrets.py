@@ -133,3 +133,58 @@ def test_log_redaction_is_a_second_line_of_defence() -> None:
     out = stream.getvalue()
     assert SK not in out and TOKEN not in out
     assert out.count("<redacted>") >= 3
+
+
+@pytest.mark.parametrize("echoed", ["secret key", "security token", "IAM password", "IAM token"])
+async def test_a_gateway_quoting_secrets_back_leaks_them_nowhere(
+    simulator: SimulatorServer, tmp_path: Path, echoed: str
+) -> None:
+    from exporter.cloud.transport import RetryPolicy
+    from exporter.domain.credentials import AkSkCredentials, IamCredentials
+    from exporter.exposition.textformat import Format
+    from exporter.runtime import Exporter, ListenAddress
+    from exporter.simulator import Fault, FaultKind
+    from exporter.simulator.jobs import add_job
+    from tests.helpers import PROJECT, image_server_body, settings
+
+    token, password = "echoed-security-token-0123456789", "echoed-iam-password-0123456789"
+    cloud = simulator.cloud
+    cloud.add_access_key("TEMPKEY0000000000001", "temp-secret-key-0123456789abcdef", token)
+    cloud.add_iam_user("dom", "user", password)
+    creds: AkSkCredentials | IamCredentials = AkSkCredentials(
+        "TEMPKEY0000000000001", "temp-secret-key-0123456789abcdef", token
+    )
+    if echoed.startswith("IAM"):
+        creds = IamCredentials("user", password, "dom", simulator.url)
+    cloud.put(Resource.IMAGE_SERVER, PROJECT, "srv-1", image_server_body("srv-1"))
+    secret = {"secret key": "temp-secret-key-0123456789abcdef", "security token": token,
+              "IAM password": password}.get(echoed, "")  # fmt: skip
+    base = settings(simulator.url, [], ["srv-1"], credentials=creds)
+    state = tmp_path / "state.json"
+    e = Exporter(base, retry_policy=RetryPolicy(retries=0), storage_path=str(state))
+    await e.start(ListenAddress("127.0.0.1", 0), schedule=False)
+    try:
+        await e.run_cycle()  # a first good cycle (and, with IAM, a token to echo)
+        if echoed == "IAM token":
+            secret = next(iter(cloud._tokens))  # the token the exporter holds
+        quoted = f"bad request; you sent {secret!r} and we do not like it"
+        cloud.faults[(Resource.IMAGE_SERVER, PROJECT, "srv-1")] = Fault(
+            FaultKind.STATUS, status=400, error_code="WKS.0400", message=quoted
+        )
+        add_job(cloud, PROJECT, "BUILD_IMAGE", "FAILED", [("srv-1", "s")], begin=1.9e9,
+                end=1.9e9 + 1, error=("WKS.0500", quoted))  # fmt: skip
+        snap = await e.run_cycle()
+        [target] = snap.targets
+        assert not target.up and "we do not like it" in (target.error or "")
+        base_url = f"http://127.0.0.1:{e.addresses[0][1]}"
+        async with aiohttp.ClientSession() as s, s.get(base_url + "/") as r:
+            page = await r.text()
+        metrics = b"".join(e.exposition.body(Format.TEXT, gzip=False)).decode()
+        await e.stop()
+        written = state.read_text()
+        for where, text in (("error", target.error or ""), ("page", page),
+                            ("metrics", metrics), ("state file", written)):  # fmt: skip
+            assert secret not in text, f"the {echoed} is in the {where}"
+        assert "we do not like it" in page and "<redacted>" in (target.error or "")
+    finally:
+        await e.stop()

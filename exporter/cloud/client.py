@@ -8,7 +8,7 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -105,8 +105,12 @@ class HuaweiCloudClient:
         transport: Transport,
         metrics: ApiMetrics,
         authenticator_for: Callable[[Credentials], Authenticator],
+        redact: Callable[[str], str] = str,
     ) -> None:
         self._transport = transport
+        # Every error built from a cloud answer passes through this before it is stored,
+        # shown or written: gateways have been seen quoting credentials back.
+        self._redact = redact
         self._metrics = metrics
         self._authenticator_for = authenticator_for
         self._authenticators: dict[Credentials, Authenticator] = {}
@@ -276,7 +280,10 @@ class HuaweiCloudClient:
         answer = await self._page(
             api, scope, paths.sub_jobs(scope.project_id), query, SubJobListModel, deadline, slots
         )
-        items = [convert.sub_job(m) for m in answer.items if m.id]
+        items = [
+            replace(job, error_message=self._redact(job.error_message))
+            for job in (convert.sub_job(m) for m in answer.items if m.id)
+        ]
         self._skipped(api, len(answer.items) - len(items))
         return Page(items, answer.count)
 
@@ -362,7 +369,31 @@ class HuaweiCloudClient:
         deadline: float | None,
         domain_id: str | None = None,
     ) -> Response:
-        """A signed or token-authenticated GET; raises the ApiError of a failed answer."""
+        """A signed or token-authenticated GET; raises the ApiError of a failed answer,
+        with every known secret taken out of it."""
+        try:
+            return await self._get_once(api, url, project_id, credentials, deadline, domain_id)
+        except ApiError as exc:
+            raise self._redacted(exc) from None
+
+    def _redacted(self, exc: ApiError) -> ApiError:
+        detail = self._redact(exc.detail)
+        if detail == exc.detail:
+            return exc
+        return ApiError(
+            exc.kind, detail, status=exc.status, error_code=exc.error_code,
+            request_id=exc.request_id, retry_after=exc.retry_after,
+        )  # fmt: skip
+
+    async def _get_once(
+        self,
+        api: str,
+        url: URL,
+        project_id: str,
+        credentials: Credentials,
+        deadline: float | None,
+        domain_id: str | None,
+    ) -> Response:
         auth = self._auth(credentials)
         sent: dict[str, str] = {}
         max_body = None  # the transport's cap for a detail answer
@@ -466,5 +497,8 @@ class HuaweiCloudClient:
     def _invalid(self, api: str, resp: Response, detail: str) -> ApiError:
         self._metrics.error(api, ErrorKind.INVALID_RESPONSE.value)
         return ApiError(
-            ErrorKind.INVALID_RESPONSE, detail, status=resp.status, request_id=resp.request_id
+            ErrorKind.INVALID_RESPONSE,
+            self._redact(detail),
+            status=resp.status,
+            request_id=resp.request_id,
         )

@@ -22,7 +22,6 @@ from exporter.domain.targets import DEVSERVER_IMAGE_ID_RE, IMAGE_SERVER_ID_RE, P
 EXAMPLE_FILE = "config/exporter.example.yaml"
 
 
-
 def _check_pattern(pattern: re.Pattern[str], what: str, example: str) -> Any:
     def check(value: str) -> str:
         if not pattern.fullmatch(value):

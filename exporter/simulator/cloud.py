@@ -86,6 +86,7 @@ class Fault:
     times: int | None = None
     probability: float = 1.0
     body: bytes = b""
+    message: str = "injected failure"  # the error message of a STATUS fault
 
 
 @dataclass
@@ -558,9 +559,7 @@ class SimulatedCloud:
     ) -> web.StreamResponse:
         kind = fault.kind
         if kind is FaultKind.STATUS:
-            return _json(
-                fault.status, error_body(fault.shape, fault.error_code, "injected failure")
-            )
+            return _json(fault.status, error_body(fault.shape, fault.error_code, fault.message))
         if kind is FaultKind.THROTTLE:
             resp = _json(
                 429,
