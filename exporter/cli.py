@@ -79,13 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--shard",
-        type=int,
+        type=partial(_flag_ordinal, "--shard"),
         metavar="N",
         help="poll only shard N (0 to M-1) of the work; default 0",
     )
     p.add_argument(
         "--total-shards",
-        type=int,
+        type=partial(_flag_ordinal, "--total-shards"),
         metavar="M",
         help=f"how many shards share the work; default ${ENV_TOTAL_SHARDS}, else 1",
     )
@@ -123,21 +123,30 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _flag_ordinal(flag: str, text: str) -> int:
+    try:
+        return _ordinal(text, flag)
+    except ConfigError as exc:  # argparse names the flag itself
+        raise argparse.ArgumentTypeError(exc.problems[0].removeprefix(f"{flag}: ")) from None
+
+
+def _ordinal(text: str, what: str) -> int:
+    """A whole number written in ASCII digits (``int()`` would also take "٣" or " 3 ")."""
+    if not re.fullmatch(r"[0-9]{1,18}", text):
+        raise ConfigError([f"{what}: {text!r} is not a whole number written in digits 0-9"])
+    return int(text)
+
+
 def shard_of(args: argparse.Namespace, env: Mapping[str, str], hostname: str) -> Shard:
     """This process's shard from the flags, the environment and the host name."""
     if args.shard is not None and args.shard_from_hostname:
         raise ConfigError(["--shard and --shard.from-hostname: give one of them, not both"])
     total: int | None = args.total_shards
     if total is None and env.get(ENV_TOTAL_SHARDS):
-        try:
-            total = int(env[ENV_TOTAL_SHARDS])
-        except ValueError:
-            raise ConfigError(
-                [f"{ENV_TOTAL_SHARDS}: {env[ENV_TOTAL_SHARDS]!r} is not a whole number"]
-            ) from None
+        total = _ordinal(env[ENV_TOTAL_SHARDS], ENV_TOTAL_SHARDS)
     index = args.shard or 0
     if args.shard_from_hostname:
-        match = re.search(r"-(\d+)$", hostname)
+        match = re.search(r"-([0-9]+)$", hostname)  # ASCII digits: "-٣" is no ordinal
         if match is None:
             raise ConfigError(
                 [f"--shard.from-hostname: host name {hostname!r} does not end in -<number> "

@@ -308,7 +308,7 @@ async def test_shards_report_each_projects_counts_once(
     outs = []
     for index in range(2):
         e = Exporter(settings(simulator.url, servers=ids), retry_policy=RetryPolicy(retries=0),
-                     shard=Shard(index, 2))  # fmt: skip
+                     shard=Shard(index, 2), clock=Clock())  # fmt: skip
         try:
             await e.run_cycle()
             outs.append(text(e))

@@ -51,7 +51,7 @@ def test_units_spread_evenly_and_a_new_shard_takes_about_its_share() -> None:
         (["--shard", "2", "--total-shards", "3"], {}, "h", (2, 3)),
         (["--shard.from-hostname"], {"HUAWEICLOUD_IMAGE_EXPORTER_TOTAL_SHARDS": "4"}, "hie-3", (3, 4)),
         (["--shard", "3", "--total-shards", "3"], {}, "h", "is not one of 0 to 2"),
-        (["--total-shards", "0"], {}, "h", "at least one shard"),
+        (["--total-shards", "0"], {}, "h", "there must be 1 to 1000 shards, not 0"),
         (["--shard.from-hostname", "--total-shards", "2"], {}, "exporter", "does not end in -<number>"),
         (["--shard", "1", "--shard.from-hostname"], {}, "hie-1", "not both"),
         ([], {"HUAWEICLOUD_IMAGE_EXPORTER_TOTAL_SHARDS": "three"}, "h", "is not a whole number"),

@@ -9,12 +9,16 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
+from exporter.cloud.sanitize import MAX_MESSAGE, clean
 from exporter.cloud.transport import RetryPolicy
 from exporter.config.settings import Settings
 from exporter.domain.targets import Resource
@@ -151,6 +155,11 @@ BAD_FILES: dict[str, Callable[[Path], bytes]] = {
         b'"missing": 0', b'"missing": 0, "error": "' + b"e" * 100_000 + b'"'
     ),
     "lone-surrogate": lambda p: valid_file(p).replace(b'"srv-a"', b'"srv-\\ud800"'),
+    "a 400-digit number": lambda p: valid_file(p).replace(b"10.0", b"9" * 400),
+    "a time centuries away": lambda p: valid_file(p).replace(
+        b'"status_since": 5.0', b'"status_since": 1e300'
+    ),
+    "a negative time": lambda p: valid_file(p).replace(b"10.0", b"-5.0"),
     "wrong-kind": lambda p: valid_file(p).replace(
         b'"missing": 0',
         b'"missing": 0, "devserver_image": {"name": "x", "arch": "",'
@@ -182,6 +191,7 @@ def test_the_reason_is_named(tmp_path: Path, caplog: pytest.LogCaptureFixture) -
         (BAD_FILES["other-version"](tmp_path), "format version 2; this exporter reads 1"),
         (BAD_FILES["truncated"](tmp_path), "not valid JSON"),
         (BAD_FILES["hostile-values"](tmp_path), "written: Input should be a finite number"),
+        (BAD_FILES["a time centuries away"](tmp_path), "status_since: Input should be less"),
     ):
         caplog.clear()
         path.write_bytes(content)
@@ -266,3 +276,64 @@ def test_counted_failures_written_by_earlier_versions_are_read() -> None:
            "latest": [], "failures": [], "counted": ["sj-1"], "running": []}  # fmt: skip
     data = json.dumps({"version": 1, "written": 10.0, "targets": [], "jobs": [job]}).encode()
     assert decode(data).jobs[0].counted == (("sj-1", 500.0),)
+
+
+def test_a_sparse_gigabyte_is_refused_without_reading_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "state.json"
+    with path.open("wb") as f:
+        f.truncate(1 << 30)  # sparse: a gigabyte of zeros that takes no disk
+    started = time.monotonic()
+    assert StateFile(path, CollectorRegistry()).load() == EMPTY
+    assert time.monotonic() - started < 1.0  # was half a gigabyte read first
+    assert "over 67108864 bytes" in caplog.text and (tmp_path / "state.json.bad").exists()
+
+
+async def test_a_directory_at_the_path_is_refused_not_renamed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from exporter.domain.state import Snapshot
+
+    path = tmp_path / "state"
+    path.mkdir()
+    (path / "keep.txt").write_text("mine")
+    registry = CollectorRegistry()
+    state = StateFile(path, registry)
+    assert state.load() == EMPTY
+    assert "is a directory, not a file" in caplog.text
+    await state.save(Snapshot((), {}, 60.0))
+    assert (path / "keep.txt").read_text() == "mine" and not (tmp_path / "state.bad").exists()
+    assert registry.get_sample_value("huaweicloud_image_exporter_state_write_success") == 0
+
+
+_long = st.text(max_size=2000)
+
+
+@given(
+    error=_long, name=_long, message=_long,
+    times=st.lists(st.floats(min_value=0, max_value=4_102_444_800), min_size=3, max_size=3),
+)  # fmt: skip
+def test_what_is_written_is_always_read_back(
+    error: str, name: str, message: str, times: list[float]
+) -> None:
+    """The writer keeps to the reader's bounds: an error of any length (a gateway's 729
+    characters once lost every object's state at each restart), any string, any time."""
+    from exporter.cloud.convert import label
+    from exporter.domain.jobs import JobsState, SubJob
+    from exporter.domain.state import ImageServer, Snapshot, TargetState, observe_failure
+    from exporter.domain.targets import TargetKey
+    from exporter.storage.codec import decode, encode_chunks
+
+    a, b, c = times
+    key = TargetKey(Resource.IMAGE_SERVER, PROJECT, "srv-1")
+    obj = ImageServer(label(name), "", "", "", "", "", "", "", label(name), a, b, ())
+    seen = TargetState(key, True, True, obj, a, b)
+    failed = observe_failure(seen, key, error, "http_503")
+    sub = SubJob("sj", "job", "BUILD_IMAGE", "srv-1", label(name), "FAILED", "WKS.1",
+                 clean(message), a, c)  # fmt: skip
+    jobs = JobsState(PROJECT, False, c, latest=(sub,), counted=(("sj", c),), error=error)
+    stored = decode(b"".join(encode_chunks(Snapshot((failed,), {}, 60.0, jobs=(jobs,)), c)))
+    [back] = stored.targets
+    assert back.obj == obj and back.error == clean(error, MAX_MESSAGE)
+    assert stored.jobs[0].latest == (sub,)

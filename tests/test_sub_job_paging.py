@@ -9,7 +9,7 @@ twice when pages overlap or shift, and not lost when it arrives mid-read.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -18,7 +18,7 @@ from exporter.cloud.client import Page
 from exporter.domain.credentials import AkSkCredentials
 from exporter.domain.jobs import SubJob
 from exporter.domain.targets import ProjectEndpoint
-from exporter.polling.jobs import PAGE, JobWatcher
+from exporter.polling.jobs import JOB_CALLS, MAX_PAGES, PAGE, JobWatcher
 
 NOW = 1_800_000_000.0
 SCOPE = ProjectEndpoint("p", "http://127.0.0.1:9", AkSkCredentials("ak", "sk"))
@@ -124,3 +124,37 @@ async def test_overlapping_pages_from_an_oldest_first_end_count_a_failure_once()
     clock[0] += 60
     state, _ = await watcher.refresh(SCOPE, state, None, None)
     assert counted(state.failures) == 1
+
+
+async def test_a_sub_job_from_the_year_9999_is_never_the_latest() -> None:
+    listed = SubJobList([], oldest_first=False, cap=PAGE)
+    clock = [NOW]
+    watcher = JobWatcher(listed, clock=lambda: clock[0])
+    state, _ = await watcher.refresh(SCOPE, None, None, None)
+    far = SubJob("sub-far", "job-far", "BUILD_IMAGE", "srv-1", "a", "SUCCESS", "", "",
+                 NOW, 253_402_300_000.0)  # fmt: skip
+    listed.items[:0] = [far]
+    clock[0] += 60
+    state, _ = await watcher.refresh(SCOPE, state, None, None)
+    assert state.latest == ()
+    now = sub_job(7, "FAILED", NOW + 100)
+    listed.items[:0] = [replace(now, resource_id="srv-1")]
+    clock[0] += 60
+    state, _ = await watcher.refresh(SCOPE, state, None, None)
+    assert [j.id for j in state.latest] == ["sub-7"]
+
+
+async def test_a_count_of_a_trillion_reads_a_bounded_number_of_pages() -> None:
+    class Huge(SubJobList):
+        async def sub_jobs_page(
+            self, scope: ProjectEndpoint, query: dict[str, str],
+            deadline: float | None = None, slots: asyncio.Semaphore | None = None,
+        ) -> Page[SubJob]:  # fmt: skip
+            page = await super().sub_jobs_page(scope, query, deadline, slots)
+            return Page(page.items, 10**12)
+
+    items = [sub_job(n, "SUCCESS", NOW - n) for n in range(2000)]
+    listed = Huge(items, oldest_first=False, cap=PAGE)
+    watcher = JobWatcher(listed, clock=lambda: NOW)
+    state, calls = await watcher.refresh(SCOPE, None, None, None)  # was a MemoryError
+    assert state.up and calls <= MAX_PAGES + JOB_CALLS

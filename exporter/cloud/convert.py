@@ -27,20 +27,29 @@ def label(value: str | None) -> str:
     return clean(value, MAX_LABEL)
 
 
+MAX_TIME = 4_102_444_800.0  # 2100-01-01: a time beyond it (or before 1970) is not believed
+MAX_TIME_TEXT = 64  # characters: an ISO 8601 time is about 30; a longer one is not one
+
 # A calendar date first, with dashes: Python also reads ISO's compact forms, so a number of
 # epoch milliseconds would otherwise parse as a date centuries away.
 _ISO_DATE = re.compile(r"\s*[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
-@lru_cache(maxsize=1 << 16)  # every object's times come back unchanged every cycle
 def parse_timestamp(text: str | None) -> float | None:
     """Unix seconds from any ISO 8601 form the API sends; None when absent or unparsable.
 
     A time without an offset is UTC, as the API documents its times. A bare number (epoch
     seconds or milliseconds, which the API does not document for these fields) is not
-    guessed at: it is left out.
+    guessed at: it is left out, as is a time before 1970 or after 2100.
     """
-    if not text or not _ISO_DATE.match(text):
+    if not text or len(text) > MAX_TIME_TEXT:  # nor is a huge string kept in the cache
+        return None
+    return _parse_timestamp(text)
+
+
+@lru_cache(maxsize=1 << 16)  # every object's times come back unchanged every cycle
+def _parse_timestamp(text: str) -> float | None:
+    if not _ISO_DATE.match(text):
         return None
     try:
         moment = datetime.fromisoformat(text.strip())
@@ -48,7 +57,8 @@ def parse_timestamp(text: str | None) -> float | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+    seconds = moment.timestamp()
+    return seconds if 0 <= seconds <= MAX_TIME else None
 
 
 def devserver_image(m: DevServerImageModel) -> DevServerImage:

@@ -30,11 +30,13 @@ def read_bytes(path: str | os.PathLike[str], limit: int, what: str) -> bytes:
     except OSError as exc:
         raise ConfigError([f"{what}: cannot read {name}: {exc.strerror or exc}"]) from None
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
             raise ConfigError(
                 [f"{what}: {name} is not a regular file; point it at a file, not a pipe or device"]
             )
+        if info.st_size > limit:  # refused at once: a sparse file of a gigabyte reads fast
+            raise ConfigError([f"{what}: {name} is over {limit} bytes; is it the right file?"])
         chunks: list[bytes] = []
         size = 0
         while chunk := os.read(fd, min(1 << 20, limit + 1 - size)):

@@ -14,6 +14,10 @@ from dataclasses import dataclass
 
 from exporter.domain.targets import SweepKey, TargetKey
 
+# Each unit's owner is found by hashing it once per shard: past this many shards that costs
+# more than the polling it splits (and no fleet needs it: 1,000 shards of 100,000 objects).
+MAX_SHARDS = 1000
+
 
 def owner(unit: str, total: int) -> int:
     """The shard, from 0 to ``total`` - 1, that owns ``unit``."""
@@ -44,8 +48,8 @@ class Shard:
     total: int = 1
 
     def __post_init__(self) -> None:
-        if self.total < 1:
-            raise ValueError(f"there must be at least one shard, not {self.total}")
+        if not 1 <= self.total <= MAX_SHARDS:
+            raise ValueError(f"there must be 1 to {MAX_SHARDS} shards, not {self.total}")
         if not 0 <= self.index < self.total:
             raise ValueError(
                 f"shard {self.index} is not one of 0 to {self.total - 1} "

@@ -42,6 +42,7 @@ MAX_FOLLOW_UPS = 20  # jobs whose in-flight sub-jobs are asked about one job at 
 # Calls a refresh makes at least: WAITING jobs, RUNNING jobs, the newest sub-jobs.
 JOB_CALLS = len(IN_FLIGHT_STATUSES) + 1
 HORIZON = 3600.0  # sub-jobs older than this before the last refresh are not read again
+FUTURE_SLACK = 86400.0  # clocks disagree, but not by more than a day
 
 
 class JobLister(Protocol):
@@ -172,10 +173,12 @@ class JobWatcher:
         now: float,
     ) -> JobsState:
         """The new state from what the lists showed: latest per server, failures counted."""
-        latest = {j.resource_id: j for j in (prev.latest if prev else ())}
+        latest = {j.resource_id: j for j in (prev.latest if prev else ()) if _believable(j, now)}
         for j in recent:
             old = latest.get(j.resource_id)
-            if j.resource_id and (old is None or (j.moment, j.id) >= (old.moment, old.id)):
+            if not j.resource_id or not _believable(j, now):
+                continue
+            if old is None or (j.moment, j.id) >= (old.moment, old.id):
                 latest[j.resource_id] = j
         failures = Counter(dict(prev.failures)) if prev else Counter()
         counted = dict(prev.counted) if prev else {}
@@ -211,6 +214,12 @@ class JobWatcher:
             counted=_still_readable(counted, failed, now),
             running=tuple(j for j in recent if j.in_flight),
         )
+
+
+def _believable(job: SubJob, now: float) -> bool:
+    """Whether a sub-job's times are not far ahead of this clock: one said to end in the
+    year 9999 would otherwise stay an image server's latest job for ever."""
+    return job.moment <= now + FUTURE_SLACK
 
 
 def _still_readable(

@@ -24,7 +24,8 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
-from exporter.cloud.sanitize import MAX_LABEL, MAX_MESSAGE
+from exporter.cloud.convert import MAX_TIME
+from exporter.cloud.sanitize import MAX_LABEL, MAX_MESSAGE, clean
 from exporter.domain.jobs import JobsState, SubJob
 from exporter.domain.state import CloudObject, DevServerImage, ImageServer, Snapshot, TargetState
 from exporter.domain.targets import PROJECT_ID_RE, Origin, Resource, TargetKey
@@ -33,7 +34,9 @@ VERSION = 1
 SLICE = 500  # objects encoded at a time
 
 Label = Annotated[str, StringConstraints(max_length=MAX_LABEL)]
-Time = Annotated[float, Field(allow_inf_nan=False)]
+# Unix seconds up to 2100: what the exporter writes is always within this (the clock, and
+# times from the cloud, which convert bounds the same way), so it always reads it back.
+Time = Annotated[float, Field(allow_inf_nan=False, ge=0, le=MAX_TIME)]
 _STRICT = ConfigDict(extra="forbid")
 
 
@@ -149,8 +152,8 @@ def _entry(s: TargetState) -> dict[str, object]:
         "origin": s.origin.value, "up": s.up, "exists": s.exists,
         "last_success": s.last_success, "status_since": s.status_since, "missing": s.missing,
     }  # fmt: skip
-    if s.error is not None:
-        entry["error"], entry["error_label"] = s.error, s.error_label
+    if s.error is not None:  # an error is cut to what a reader takes
+        entry["error"], entry["error_label"] = clean(s.error, MAX_MESSAGE), s.error_label
     if isinstance(s.obj, ImageServer):
         entry["image_server"] = {f: getattr(s.obj, f) for f in _IMAGE_SERVER_FIELDS}
     elif isinstance(s.obj, DevServerImage):
@@ -174,7 +177,7 @@ def _jobs_entry(j: JobsState) -> dict[str, object]:
         "running": [_sub_job(sub) for sub in j.running],
     }  # fmt: skip
     if j.error is not None:
-        entry["error"], entry["error_label"] = j.error, j.error_label
+        entry["error"], entry["error_label"] = clean(j.error, MAX_MESSAGE), j.error_label
     return entry
 
 
