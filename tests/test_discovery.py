@@ -406,3 +406,38 @@ async def test_one_bad_item_costs_only_itself(simulator: SimulatorServer, make: 
     assert set(simulator.cloud.paths) <= {f"/v1/{PROJECT}/image-servers",
                                           f"/v1/{PROJECT}/image-server-jobs",
                                           f"/v1/{PROJECT}/image-server-sub-jobs"}  # fmt: skip
+
+
+@pytest.mark.slow  # real time: pages answered half a second each
+async def test_a_drip_fed_project_neither_holds_the_cycle_nor_starves_the_others(
+    simulator: SimulatorServer,
+) -> None:
+    """Pages of one project answered 0.5 s each with thousands to read: the cycle still
+    ends by its interval, and the healthy project's sweep is complete."""
+    import time as _time
+
+    slow_project, healthy = "slowproject", PROJECT
+    for n in range(6000):  # 61 pages: 8 at a time, 0.5 s each, is about 4 s
+        sid = f"slow-{n:05d}"
+        simulator.cloud.put(Resource.IMAGE_SERVER, slow_project, sid, _item(sid))
+    servers = put_servers(simulator, 150)
+    simulator.cloud.faults[list_key(Resource.IMAGE_SERVER, slow_project)] = Fault(
+        FaultKind.SLOW, delay=0.5
+    )
+    sweeps = (sweep(simulator.url), Sweep(SweepKey(Resource.IMAGE_SERVER, slow_project),
+                                          simulator.url, AkSkCredentials(AK, SK)))  # fmt: skip
+    base = settings(simulator.url, interval=2.0, timeout=1.0, concurrency=8)
+    e = Exporter(replace(base, sweeps=sweeps), retry_policy=RetryPolicy(retries=0))
+    try:
+        started = _time.monotonic()
+        snap = await e.run_cycle()
+        took = _time.monotonic() - started
+    finally:
+        await e.stop()
+    assert took < 2.0 + 1.0 + 0.5, took  # the interval, one request's timeout, some slack
+    by_project = {s.key.project_id: s for s in snap.sweeps}
+    assert by_project[healthy].up and by_project[healthy].complete
+    assert {t.key.id for t in snap.targets if t.key.project_id == healthy} == set(servers)
+    assert by_project[slow_project].up is False
+    assert "time ran out" in (by_project[slow_project].error or "")
+    assert snap.ready

@@ -30,6 +30,9 @@ from dataclasses import dataclass
 # Enough pages for 100,000 objects at 100 a page, overlap included; past that the sweep is
 # incomplete (and says so) rather than endless.
 MAX_PAGES = 1020
+# Pages of one list in flight at once: a list of a million objects served slowly must not
+# hold every request slot, or the other projects' sweeps would wait behind it.
+PARALLEL_PAGES = 8
 
 
 def pages_needed(objects: int, size: int) -> int:
@@ -129,7 +132,7 @@ class _Reader:
                 plan = [start]
             else:
                 wanted = -(-(self.count - self.end) // step)
-                plan = [start + k * step for k in range(min(wanted, budget))]
+                plan = [start + k * step for k in range(min(wanted, budget, PARALLEL_PAGES))]
             answers = await asyncio.gather(*(self._get(o) for o in plan))
             for offset, page in zip(plan, answers, strict=True):
                 if offset != self.end - overlap:

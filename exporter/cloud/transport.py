@@ -140,6 +140,10 @@ class Transport:
         """
         attempt = 0
         while True:
+            if deadline is not None and time.monotonic() >= deadline:
+                # The cycle's time is up: no new call starts, so one slow project cannot keep
+                # a cycle (and readiness) waiting page after page.
+                raise ApiError(ErrorKind.TIMEOUT, "the poll cycle's time ran out before this call")
             try:
                 response = await self._once(
                     api, method, url, await headers(), body, max_body or self._max_body

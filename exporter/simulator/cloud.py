@@ -278,7 +278,9 @@ class SimulatedCloud:
             return self._count(api, denied)
         for key in fault_keys:
             fault = self._take_fault(key)
-            if fault is not None:
+            if fault is not None and fault.kind is FaultKind.SLOW:
+                await asyncio.sleep(fault.delay)  # then the list answers as it would
+            elif fault is not None:
                 return self._count(api, await self._misbehave(request, fault, None))
         return None
 
