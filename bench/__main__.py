@@ -50,6 +50,26 @@ def run_node(workload: list[str], args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def run_statuspage() -> dict[str, Any]:
+    """``python -m bench.statuspage``: /metrics latency with and without a crowd on ``/``."""
+    cmd = [sys.executable, "-m", "bench.statuspage"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=600, cwd=ROOT)
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def statuspage_section(r: dict[str, Any]) -> str:
+    goal = "met" if r["p99_ratio"] <= 2 else "MISSED"
+    return (
+        f"{r['objects']:,} objects; `/metrics` idle p50 / p99 {r['idle']['p50_ms']} / "
+        f"{r['idle']['p99_ms']} ms; with {r['crowd']} clients loading `/` back to back "
+        f"({r['page_loads']:,} page loads meanwhile) {r['with_crowd']['p50_ms']} / "
+        f"{r['with_crowd']['p99_ms']} ms: p99 {r['p99_ratio']}x the idle p99 "
+        f"(goal ≤ 2x): {goal}."
+    )
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f}"
 
@@ -165,6 +185,7 @@ def main() -> None:
         flags = ["--projects", projects, "--servers", servers, "--images", images]
         flags += ["--account"] if how == "account" else []
         discovered.append(run_node(flags, args))
+    page = run_statuspage()
     out = ROOT / args.output
     plot(results, out.with_suffix(".png"))
     command = "python -m bench " + " ".join(sys.argv[1:])
@@ -175,7 +196,7 @@ def main() -> None:
         discovery=discovery_table(discovered) if discovered else "(not run)",
         discovery_verdicts=discovery_verdicts(discovered[-1]) if discovered else "",
         discovery_largest=f"{discovered[-1]['targets']:,}" if discovered else "",
-        png=out.with_suffix(".png").name,
+        png=out.with_suffix(".png").name, statuspage=statuspage_section(page),
     ))  # fmt: skip
     print(f"wrote {out}")
 
@@ -184,9 +205,9 @@ TEMPLATE = """# Benchmarks
 
 Measured {started} on {machine}.
 
-Command: `pip install -e '.[bench]' && {command}` (about eight minutes; each point runs in a fresh
-process). L = {latency:.0f} ms simulated API latency, C = {concurrency} requests in flight,
-8 concurrent scrapers with Prometheus' own `Accept` and `Accept-Encoding: gzip` headers.
+Command: `.venv/bin/pip install -e '.[bench]' && .venv/bin/{command}` (about eight
+minutes; each point runs in a fresh process). L = {latency:.0f} ms simulated API latency,
+C = {concurrency} requests in flight, 8 concurrent scrapers with Prometheus' own `Accept` and `Accept-Encoding: gzip` headers.
 
 How each figure is taken (all in the same run):
 - **cycle**: wall time of one poll cycle after a warm-up cycle, from the first request to
@@ -210,8 +231,9 @@ Goals at {largest} targets:
 ## Discovery
 
 The same measurements with objects found by list sweeps instead of listed by ID: each
-project has its image servers listed 100 a call and its dev-server images in one call, so
-the floor of API calls per cycle is Σ(⌈image servers / 100⌉ + 1) per project. The cycle
+project has its image servers listed up to 100 a call, consecutive pages overlapping by one
+(so 1 + ⌈(servers - 100) / 99⌉ calls), and its dev-server images in one call; that, plus
+the project's build-job calls, is the floor of API calls per cycle. The cycle
 measured is a warm one (the second, nothing changed), against calls·L/C; CPU is per object.
 **first snapshot** is the first cycle from start (with an account, it lists the projects
 first); the account is read again every `poll.projects_refresh_interval`, not every cycle.
@@ -220,6 +242,14 @@ first); the account is read again every `poll.projects_refresh_interval`, not ev
 
 Goals at {discovery_largest} objects:
 {discovery_verdicts}
+
+## The status page under a crowd
+
+`python -m bench.statuspage` (in the same run): the exporter's app serving a fixed snapshot,
+`/metrics` scraped from another process while idle and while 20 clients load `/` over and
+over. The page is rendered once per snapshot, in slices, and shared by every request.
+
+{statuspage}
 
 <details><summary>Raw results</summary>
 

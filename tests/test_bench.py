@@ -76,3 +76,11 @@ def test_bench_statefile_writes_and_reads_back() -> None:
     assert report["objects"] == 300
     assert report["bytes_per_object"] > 100 and report["read_s"] >= 0 and report["write_s"] >= 0
     assert report["worst_loop_stall_ms_during_write"] >= 0
+
+
+def test_bench_statuspage_reports_both_phases() -> None:
+    result = run("bench.statuspage", "--objects", "500", "--scrapes", "20", "--crowd", "3")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert report["objects"] == 500 and report["page_loads"] > 0
+    assert report["idle"]["p99_ms"] > 0 and report["with_crowd"]["p99_ms"] > 0

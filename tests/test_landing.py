@@ -216,3 +216,40 @@ def test_a_target_never_answered_shows_no_job_of_its_own() -> None:
     never = server("srv-1", "ACTIVE", up=False, exists=None, obj=None, error="HTTP 401")
     [(_, cells)] = parse(render_landing(snapshot(never, jobs=jobs), NOW)).rows
     assert cells[9] == "poll failing: HTTP 401"
+
+
+async def test_the_page_is_rendered_once_per_snapshot_however_many_ask() -> None:
+    import asyncio
+
+    from exporter.web.pagecache import PageCache
+
+    renders: list[Snapshot] = []
+    clock = [0.0]
+
+    async def render(snap: Snapshot) -> str:
+        renders.append(snap)
+        await asyncio.sleep(0.01)
+        return "page"
+
+    cache = PageCache(render, clock=lambda: clock[0])
+    first = snapshot(server("srv-1", "ACTIVE"))
+    pages = await asyncio.gather(*(cache.page(first) for _ in range(20)))
+    assert pages == [b"page"] * 20 and renders == [first]
+    second = snapshot(server("srv-1", "ERROR"))
+    await cache.page(second)
+    await cache.page(second)
+    assert renders == [first, second]
+    clock[0] += 61  # older than the interval (60 s): rendered again, ages move on
+    await cache.page(second)
+    assert renders == [first, second, second]
+
+
+def test_long_values_are_cut_and_right_to_left_text_is_isolated() -> None:
+    rtl = "\u202edesrever"  # an override that would turn the rest of the row around
+    huge = server("srv-1", "B" * 1024, name=rtl, up=False, error="E" * 10_000)
+    page = render_landing(snapshot(huge), NOW)
+    [(_, cells)] = parse(page).rows
+    assert cells[4] == "B" * 299 + "…" and len(cells[9]) < 400
+    assert cells[3] == rtl
+    assert "unicode-bidi:isolate" in page
+    assert len(page) < 20_000

@@ -21,7 +21,8 @@ body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
 h1{margin:0 0 .2em}h2{margin:1.4em 0 .4em;font-size:1.15em}
 table{border-collapse:collapse;width:100%;table-layout:fixed;font-size:.9em}
 td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top;
-overflow-wrap:break-word}
+overflow-wrap:anywhere;unicode-bidi:isolate}
+.message{unicode-bidi:isolate}
 th{background:#f3f3f3}th[data-col]{cursor:pointer;user-select:none}
 th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
 tr.down td{background:#fdd}tr.s-error td{background:#f8d0d0}tr.s-busy td{background:#fff1c9}

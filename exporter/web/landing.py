@@ -10,6 +10,7 @@ string from the cloud is escaped, in text and in attributes.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -29,6 +30,8 @@ from exporter.domain.targets import Resource
 from exporter.web.assets import SCRIPT, STYLE, TARGET_COLUMN_WIDTHS
 
 MAX_ROWS = 5000  # beyond this the page gets slow to open; /metrics has everything
+MAX_CELL = 300  # characters of one value shown; /metrics and the log have them whole
+SLICE = 500  # rows rendered between two yields to the event loop
 KNOWN = {
     Resource.IMAGE_SERVER: IMAGE_SERVER_STATUSES,
     Resource.DEVSERVER_IMAGE: DEVSERVER_IMAGE_STATUSES,
@@ -94,8 +97,8 @@ class _Page:
             attrs += f' data-sort="{escape(sort)}"'
         title = title or (text if n in WHOLE_ON_HOVER else "")
         if title:
-            attrs += f' title="{escape(title)}"'
-        return f"<td{attrs}>{html or escape(text)}</td>"
+            attrs += f' title="{escape(_cut(title))}"'
+        return f"<td{attrs}>{html or escape(_cut(text))}</td>"
 
     def job(self, sub: SubJob | None) -> tuple[str, str]:
         """Text and HTML of an image server's last job: ``BUILD_IMAGE RUNNING for 2 h``,
@@ -108,10 +111,10 @@ class _Page:
                 text += f" for {age(self.now - sub.begin)}"
         elif sub.end is not None:
             text += f", ended {age(self.now - sub.end)} ago"
-        html = escape(text)
+        html = escape(_cut(text))
         if sub.failed and sub.error_message:
             text += " " + sub.error_message
-            html += f'<span class="message">{escape(sub.error_message)}</span>'
+            html += f'<span class="message">{escape(_cut(sub.error_message))}</span>'
         return text, html
 
     def row(self, t: TargetState) -> str:
@@ -139,7 +142,9 @@ class _Page:
         job_text, job_html = self.job(job)
         if not t.up:
             error = t.error or "no answer yet"
-            job_html = f'<span class="message">poll failing: {escape(error)}</span>' + job_html
+            job_html = (
+                f'<span class="message">poll failing: {escape(_cut(error))}</span>' + job_html
+            )
             job_text = f"poll failing: {error} {job_text}"
         poll = '<span class="badge">failing</span>' if not t.up else "up"
         project = self.project_names.get(key.project_id, "")
@@ -182,24 +187,29 @@ class _Page:
             lines.append(_chip("failing", "poll failing", failing, "failing"))
         return f'<div class="summary">{"".join(lines)}</div>' if lines else ""
 
-    def targets(self) -> str:
+    def shown(self) -> list[TargetState]:
+        """The targets in the table, trouble first, at most MAX_ROWS."""
         ordered = sorted(self.snapshot.targets, key=lambda t: (_rank(t), t.key.resource, t.key.id))
-        shown = ordered[:MAX_ROWS]
-        rows = "\n".join(self.row(t) for t in shown)
-        more = len(ordered) - len(shown)
+        return ordered[:MAX_ROWS]
+
+    def targets(self, rows: list[str]) -> str:
+        """The targets table around its already rendered rows."""
+        total = len(self.snapshot.targets)
+        more = total - len(rows)
         note = f"<p>{more} more targets not shown; /metrics has them all.</p>" if more > 0 else ""
         cols = "<col>" * len(COLUMNS)
         heads = "".join(
             f'<th data-col="{n}"{" data-type=number" if numeric else ""}>{escape(h)}</th>'
             for n, (h, numeric) in enumerate(COLUMNS)
         )
+        body = "\n".join(rows)
         return (
-            f"<h2>Targets ({len(ordered)})</h2>\n{self.summary()}\n"
+            f"<h2>Targets ({total})</h2>\n{self.summary()}\n"
             '<div class="controls"><label>Filter: <input id="filter" type="search" '
             'placeholder="name, ID, status, error…" autocomplete="off"></label> '
-            f'<span class="muted"><span id="shown">{len(shown)}</span> shown</span></div>\n'
+            f'<span class="muted"><span id="shown">{len(rows)}</span> shown</span></div>\n'
             f'<table id="targets"><colgroup>{cols}</colgroup><thead><tr>{heads}</tr></thead>'
-            f"<tbody>\n{rows}\n</tbody></table>{note}\n"
+            f"<tbody>\n{body}\n</tbody></table>{note}\n"
         )
 
     def jobs(self) -> str:
@@ -246,6 +256,11 @@ class _Page:
         return _table("Sweeps", heads, rows)
 
 
+def _cut(text: str) -> str:
+    """A value as a cell shows it: at most MAX_CELL characters, then an ellipsis."""
+    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
+
+
 def _rank(t: TargetState) -> int:
     """Trouble first: failing polls, ERROR, transitional, then gone, then the rest."""
     status = t.obj.status if t.obj is not None else ""
@@ -280,7 +295,7 @@ def _table(title: str, heads: tuple[str, ...], rows: Sequence[tuple[bool, tuple[
     head = "".join(f"<th>{escape(h)}</th>" for h in heads)
     body = "\n".join(
         f'<tr class="{"up" if up else "down"}">'
-        + "".join(f"<td>{escape(c)}</td>" for c in cells)
+        + "".join(f"<td>{escape(_cut(c))}</td>" for c in cells)
         + "</tr>"
         for up, cells in rows
     )
@@ -295,8 +310,25 @@ def _flag(value: bool | None) -> str:
 
 
 def render_landing(snapshot: Snapshot, now: float | None = None) -> str:
-    """The whole HTML page; every value from the cloud is escaped."""
+    """The whole HTML page at once; every value from the cloud is escaped."""
     page = _Page(snapshot, time.time() if now is None else now)
+    return _document(page, [page.row(t) for t in page.shown()])
+
+
+async def render_landing_sliced(snapshot: Snapshot, now: float | None = None) -> str:
+    """``render_landing``, yielding to the event loop every SLICE rows: 10,000 rows take
+    tens of milliseconds, which a scrape arriving meanwhile must not wait for."""
+    page = _Page(snapshot, time.time() if now is None else now)
+    shown = page.shown()
+    rows: list[str] = []
+    for start in range(0, len(shown), SLICE):
+        rows += [page.row(t) for t in shown[start : start + SLICE]]
+        await asyncio.sleep(0)
+    return _document(page, rows)
+
+
+def _document(page: _Page, rows: list[str]) -> str:
+    snapshot = page.snapshot
     poll = (
         f"last poll cycle finished {page.when(snapshot.last_poll_timestamp)[0]} "
         f"in {snapshot.last_poll_duration:.2f}s"
@@ -314,6 +346,6 @@ def render_landing(snapshot: Snapshot, now: float | None = None) -> str:
 Ages are as of {escape(_utc(page.now))}; reload for fresh ones.</p>
 <p><a href="metrics">Metrics</a> · <a href="-/healthy">Health</a> ·
 <a href="-/ready">Readiness</a></p>
-{page.targets()}{page.jobs()}{page.accounts()}{page.sweeps()}<script>{SCRIPT}</script>
+{page.targets(rows)}{page.jobs()}{page.accounts()}{page.sweeps()}<script>{SCRIPT}</script>
 </body></html>
 """

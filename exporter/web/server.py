@@ -10,13 +10,14 @@ from yarl import URL
 from exporter.config.errors import ConfigError
 from exporter.exposition.store import Exposition
 from exporter.web.assets import CONTENT_SECURITY_POLICY
-from exporter.web.landing import render_landing
 from exporter.web.negotiation import gzip_accepted, negotiate
+from exporter.web.pagecache import PageCache
 from exporter.web.webconfig import WebConfigModel, install
 
 Reloader = Callable[[], Awaitable[None]]
 EXPOSITION_KEY = web.AppKey("exposition", Exposition)
 RELOAD_KEY: web.AppKey[Reloader] = web.AppKey("reload")
+PAGE_KEY = web.AppKey("page", PageCache)
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
@@ -95,11 +96,8 @@ LANDING_HEADERS = {
 
 async def landing(request: web.Request) -> web.Response:
     """Version, links and a table of targets."""
-    page = render_landing(request.app[EXPOSITION_KEY].snapshot)
-    # Cloud strings are cleaned where they enter; "replace" is the second line of defence.
-    response = web.Response(
-        body=page.encode("utf-8", "replace"), content_type="text/html", charset="utf-8"
-    )
+    page = await request.app[PAGE_KEY].page(request.app[EXPOSITION_KEY].snapshot)
+    response = web.Response(body=page, content_type="text/html", charset="utf-8")
     response.headers.update(LANDING_HEADERS)
     return response
 
@@ -111,6 +109,7 @@ def build_app(
     app = web.Application()
     app[EXPOSITION_KEY] = exposition
     app[RELOAD_KEY] = reloader
+    app[PAGE_KEY] = PageCache()
     if web_config is not None:
         install(app, web_config)
     app.router.add_get("/metrics", metrics)
