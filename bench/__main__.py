@@ -207,7 +207,8 @@ Measured {started} on {machine}.
 
 Command: `.venv/bin/pip install -e '.[bench]' && .venv/bin/{command}` (about eight
 minutes; each point runs in a fresh process). L = {latency:.0f} ms simulated API latency,
-C = {concurrency} requests in flight, 8 concurrent scrapers with Prometheus' own `Accept` and `Accept-Encoding: gzip` headers.
+C = {concurrency} requests in flight, 8 concurrent scrapers with Prometheus' own `Accept`
+and `Accept-Encoding: gzip` headers.
 
 How each figure is taken (all in the same run):
 - **cycle**: wall time of one poll cycle after a warm-up cycle, from the first request to
