@@ -96,3 +96,28 @@ def test_accept_errors_are_logged_once_a_minute(caplog: pytest.LogCaptureFixture
         "socket.accept() out of system resource",
         "something else",
     ]
+
+
+async def test_300_refused_connections_make_one_line_and_no_traceback(
+    limited: tuple[str, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    host, port = limited
+    caplog.set_level(logging.WARNING)
+    held = [await asyncio.open_connection(host, port) for _ in range(4)]
+    refused = []
+    for _ in range(300):
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        refused.append((reader, writer))
+    for reader, writer in refused:
+        try:
+            await closed_by_server(reader, within=1.0)
+        except ConnectionResetError:
+            pass  # closed with the request unread: a reset, which is a refusal too
+        writer.close()
+    for _, writer in held:
+        writer.close()
+    await asyncio.sleep(0.2)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == ["connection limit reached; closing new connections"], lines[:3]
+    assert "Traceback" not in caplog.text  # was one per refused connection

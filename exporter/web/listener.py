@@ -57,7 +57,9 @@ class _Runner(web.AppRunner):
                         "connection limit reached; closing new connections",
                         extra={"max_connections": self._max_connections, "refused": self.refused},
                     )
-                transport.close()
+                # After the handler's first step has run: closed before it, aiohttp's
+                # handler task fails an assertion and asyncio logs a traceback for each.
+                asyncio.get_running_loop().call_soon(transport.close)
 
         server.connection_made = connection_made  # type: ignore[method-assign]
         return server
