@@ -322,3 +322,16 @@ async def test_reload_adds_an_account_at_once_and_removing_it_removes_its_object
     await e.apply(replace(with_account, accounts=()))
     snap = e.exposition.snapshot
     assert not snap.targets and not snap.sweeps and not snap.accounts
+
+
+async def test_thousands_of_projects_in_unknown_regions_are_a_few_log_lines(
+    cloud: SimulatorServer, make: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    for n in range(20_000):
+        cloud.cloud.add_project(f"pmars{n}", f"mars-{n}")
+    caplog.set_level(logging.INFO, logger="exporter")
+    e = make(account(cloud.url, endpoints={}))  # no endpoint for any region
+    snap = await e.run_cycle()
+    assert snap.accounts[0].projects == 20_004
+    lines = [r for r in caplog.records if "no known" in r.getMessage()]
+    assert len(lines) <= 20 + 10, len(lines)  # was one per project and resource: 40,008

@@ -9,8 +9,10 @@ twice when pages overlap or shift, and not lost when it arrives mid-read.
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field, replace
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -158,3 +160,19 @@ async def test_a_count_of_a_trillion_reads_a_bounded_number_of_pages() -> None:
     watcher = JobWatcher(listed, clock=lambda: NOW)
     state, calls = await watcher.refresh(SCOPE, None, None, None)  # was a MemoryError
     assert state.up and calls <= MAX_PAGES + JOB_CALLS
+
+
+async def test_thousands_of_failures_are_a_few_log_lines(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    listed = SubJobList([], oldest_first=False, cap=PAGE)
+    clock = [NOW]
+    watcher = JobWatcher(listed, clock=lambda: clock[0])
+    state, _ = await watcher.refresh(SCOPE, None, None, None)
+    listed.items[:0] = [sub_job(n, "FAILED", NOW + 10) for n in range(900)]
+    clock[0] += 60
+    caplog.set_level(logging.WARNING, logger="exporter")
+    state, _ = await watcher.refresh(SCOPE, state, None, None)
+    assert counted(state.failures) == 900
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 6 and lines[-1].startswith("895 more image build sub-jobs failed")

@@ -22,6 +22,9 @@ from exporter.domain.targets import Resource, Sweep, SweepKey, Target
 
 log = logging.getLogger(__name__)
 
+MAX_LOGGED_REGIONS = 20  # regions without an endpoint named one by one in the log
+MAX_REGIONS = 10_000  # remembered; past that, nothing more is logged or kept
+
 
 class ProjectLister(Protocol):
     """Lists an account's projects (the Huawei Cloud client in production)."""
@@ -155,11 +158,17 @@ class ProjectFinder:
 
     @staticmethod
     def _unreachable(account: Account, found: _Found, resource: Resource, region: str) -> None:
-        if (resource, region) not in found.unreachable:
-            found.unreachable.add((resource, region))
+        """One line per (resource, region) without an endpoint, for the first few; past
+        MAX_LOGGED_REGIONS, one line per thousand (a hostile IAM can list 100,000)."""
+        if (resource, region) in found.unreachable or len(found.unreachable) >= MAX_REGIONS:
+            return
+        found.unreachable.add((resource, region))
+        n = len(found.unreachable)
+        if n <= MAX_LOGGED_REGIONS or n % 1000 == 0:
             log.info(
-                "no known %s endpoint in region %s; its projects are not swept for it",
+                "no known %s endpoint in region %s; its projects are not swept for it%s",
                 resource.value,
                 region,
+                f" ({n} such regions so far)" if n > MAX_LOGGED_REGIONS else "",
                 extra={"account": account.name},
             )

@@ -43,6 +43,7 @@ MAX_FOLLOW_UPS = 20  # jobs whose in-flight sub-jobs are asked about one job at 
 JOB_CALLS = len(IN_FLIGHT_STATUSES) + 1
 HORIZON = 3600.0  # sub-jobs older than this before the last refresh are not read again
 FUTURE_SLACK = 86400.0  # clocks disagree, but not by more than a day
+MAX_LOGGED_FAILURES = 5  # per project and refresh; more are one line with their number
 
 
 class JobLister(Protocol):
@@ -188,20 +189,30 @@ class JobWatcher:
         last = prev.last_success if prev else None
         horizon = None if last is None else last - HORIZON
         failed = [j for j in recent if j.failed]
+        logged = 0
         for j in failed:
             if j.id in counted or prev is None:  # the first look at a project is the baseline
                 continue
             if horizon is not None and (j.end or j.begin) is not None and j.moment < horizon:
                 continue
             failures[(j.job_type, self.error_code(j.error_code))] += 1
+            logged += 1
+            if logged <= MAX_LOGGED_FAILURES:
+                log.warning(
+                    "image build sub-job failed: %s",
+                    j.error_message or "(no message)",
+                    extra={
+                        "project_id": project_id, "id": j.resource_id, "job_id": j.job_id,
+                        "job_type": j.job_type, "error_code": j.error_code,
+                    },
+                )  # fmt: skip
+        if logged > MAX_LOGGED_FAILURES:
             log.warning(
-                "image build sub-job failed: %s",
-                j.error_message or "(no message)",
-                extra={
-                    "project_id": project_id, "id": j.resource_id, "job_id": j.job_id,
-                    "job_type": j.job_type, "error_code": j.error_code,
-                },
-            )  # fmt: skip
+                "%d more image build sub-jobs failed (counted in "
+                "huaweicloud_workspace_image_job_failures_total)",
+                logged - MAX_LOGGED_FAILURES,
+                extra={"project_id": project_id},
+            )
         if prev is not None and not prev.up:
             log.info("reading image build jobs recovered", extra={"project_id": project_id})
         return JobsState(
