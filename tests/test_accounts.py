@@ -182,11 +182,13 @@ async def test_bad_projects_are_skipped_and_counted_and_the_rest_stands(
         {"id": "../../v3/auth/tokens", "name": "cn-north-4", "enabled": True},  # no ID shape
         {"id": NORTH, "name": "cn-north-4", "enabled": True},  # listed twice
         {"id": "pbad", "name": {"a name": "that is no string"}, "enabled": True},
+        {"id": "psur", "name": "cn-north-4_\ud800x", "enabled": True},  # a lone surrogate
     ]
     e = make(account(cloud.url))
     snap = await e.run_cycle()
-    assert snap.accounts[0].up and snap.accounts[0].projects == 4
-    assert sorted(p.id for p in snap.projects) == sorted([NORTH, SOUTHEAST, LATAM, SUB])
+    assert snap.accounts[0].up and snap.accounts[0].projects == 5
+    assert sorted(p.id for p in snap.projects) == sorted([NORTH, SOUTHEAST, LATAM, SUB, "psur"])
+    assert {p.name for p in snap.projects if p.id == "psur"} == {"cn-north-4_?x"}
     skipped = e.registry.get_sample_value(
         "huaweicloud_image_exporter_invalid_items_total", {"api": "iam_projects"}
     )

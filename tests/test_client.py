@@ -537,3 +537,10 @@ async def test_an_epoch_number_in_a_time_field_is_left_out(
     server = await harness.client.fetch(server_target(simulator.url))
     assert isinstance(server, ImageServer)
     assert server.created is None and server.updated == 1646649703.0
+
+
+def test_a_huge_time_is_not_parsed_nor_kept() -> None:
+    before = convert._parse_timestamp.cache_info().currsize
+    assert convert.parse_timestamp("2022-03-07T10:40:43Z" + "x" * 1_000_000) is None
+    assert convert.parse_timestamp("9999-12-31T00:00:00Z") is None  # past 2100
+    assert convert._parse_timestamp.cache_info().currsize == before + 1  # only the second

@@ -253,3 +253,25 @@ def test_long_values_are_cut_and_right_to_left_text_is_isolated() -> None:
     assert cells[3] == rtl
     assert "unicode-bidi:isolate" in page
     assert len(page) < 20_000
+
+
+def test_a_kind_of_warning_is_written_once_per_period_with_the_number_held_back(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    from exporter.support.ratelog import RateLimitedLog
+
+    clock = [0.0]
+    limited = RateLimitedLog(logging.getLogger("test.ratelog"), every=300, clock=lambda: clock[0])
+    caplog.set_level(logging.WARNING, logger="test.ratelog")
+    written = [limited.emit("bad", "item %d is bad", n) for n in range(20_000)]
+    clock[0] += 301
+    limited.emit("bad", "item %d is bad", 20_000)
+    limited.emit("other", "something else")
+    assert sum(written) == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        "item 0 is bad",
+        "item 20000 is bad (and 19999 more like it in the last 300s)",
+        "something else",
+    ]

@@ -55,6 +55,9 @@ def test_units_spread_evenly_and_a_new_shard_takes_about_its_share() -> None:
         (["--shard.from-hostname", "--total-shards", "2"], {}, "exporter", "does not end in -<number>"),
         (["--shard", "1", "--shard.from-hostname"], {}, "hie-1", "not both"),
         ([], {"HUAWEICLOUD_IMAGE_EXPORTER_TOTAL_SHARDS": "three"}, "h", "is not a whole number"),
+        (["--total-shards", "1000000000"], {}, "h", "there must be 1 to 1000 shards, not 1000000000"),
+        (["--shard.from-hostname", "--total-shards", "4"], {}, "hie-\u0663", "does not end in -<number>"),
+        ([], {"HUAWEICLOUD_IMAGE_EXPORTER_TOTAL_SHARDS": "\u0663"}, "h", "written in digits 0-9"),
     ],
 )  # fmt: skip
 def test_shard_flags(argv: list[str], env: dict[str, str], hostname: str, expected: Any) -> None:
@@ -65,6 +68,13 @@ def test_shard_flags(argv: list[str], env: dict[str, str], hostname: str, expect
     else:
         shard = shard_of(args, env, hostname)
         assert (shard.index, shard.total) == expected
+
+
+@pytest.mark.parametrize("flag", ["--shard", "--total-shards"])
+def test_shard_flags_take_ascii_digits_only(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([flag, "\u0663"])  # int() would take an Arabic-Indic 3
+    assert "is not a whole number written in digits 0-9" in capsys.readouterr().err
 
 
 async def test_shards_together_poll_everything_exactly_once() -> None:

@@ -114,7 +114,7 @@ class HuaweiCloudClient:
         self._metrics = metrics
         self._authenticator_for = authenticator_for
         self._authenticators: dict[Credentials, Authenticator] = {}
-        self._warn = RateLimitedLog(log).warning
+        self._warn = RateLimitedLog(log).emit
         # Domain IDs found through IAM, by IAM endpoint and credentials.
         self._domains: dict[tuple[str, Credentials], str] = {}
 

@@ -30,7 +30,7 @@ class RateLimitedLog:
         self._clock = clock
         self._last: dict[str, tuple[float, int]] = {}  # kind -> (when written, held back)
 
-    def warning(
+    def emit(
         self, kind: str, msg: str, *args: object, extra: Mapping[str, Any] | None = None
     ) -> bool:
         """Write ``msg % args`` unless a warning of ``kind`` was written recently; True if
