@@ -190,6 +190,14 @@ async def post(url: str, **headers: str) -> tuple[int, str]:
         {"Sec-Fetch-Site": "cross-site"},
         {"Sec-Fetch-Site": "same-site", "Origin": "http://other.localhost"},
         {"Origin": "http://evil.example", "Content-Type": "application/x-www-form-urlencoded"},
+        # DNS rebinding: evil.example now resolves to this machine, so its page is
+        # "same-origin" with the exporter, Host and Origin alike.
+        {"Origin": "http://evil.example:9887", "Host": "evil.example:9887"},
+        {
+            "Sec-Fetch-Site": "same-origin",
+            "Host": "evil.example:9887",
+            "Origin": "http://evil.example:9887",
+        },
     ],
 )
 async def test_reload_refuses_cross_site_requests(
@@ -209,7 +217,9 @@ async def test_reload_takes_post_only_and_tools_get_through(served: tuple[Export
     # curl -X POST, configmap-reload, and the page's own origin get to the reload itself
     # (which this exporter, started without a file, then refuses with 400).
     host = base.removeprefix("http://")
-    for headers in ({}, {"Origin": base, "Sec-Fetch-Site": "same-origin"}, {"Host": host}):
+    local = f"http://localhost:{host.rsplit(':', 1)[1]}"
+    for headers in ({}, {"Origin": base, "Sec-Fetch-Site": "same-origin"}, {"Host": host},
+                    {"Origin": local, "Host": local.removeprefix("http://")}):  # fmt: skip
         status, body = await post(base + "/-/reload", **headers)
         assert status == 400 and "configuration file" in body, headers
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Awaitable, Callable
 
 from aiohttp import hdrs, web
@@ -58,15 +59,33 @@ def cross_site(request: web.Request) -> bool:
     """Whether a browser sent this request from another site's page.
 
     Browsers send Origin with every POST (forms and no-cors fetches included) and, lately,
-    Sec-Fetch-Site; curl, configmap-reload and other tools send neither.
+    Sec-Fetch-Site; curl, configmap-reload and other tools send neither. A browser's request
+    is accepted only when the page was reached by an IP address or ``localhost``: a DNS name
+    can be rebound to this machine's address by whoever owns it, and then a page of theirs
+    is "same-origin" with the exporter, Host and Origin alike.
     """
     fetch_site = request.headers.get("Sec-Fetch-Site")
+    origin = request.headers.get(hdrs.ORIGIN)
+    if fetch_site is None and origin is None:
+        return False
     if fetch_site is not None and fetch_site not in ("same-origin", "none"):
         return True
-    origin = request.headers.get(hdrs.ORIGIN)
+    if not _unrebindable(URL(f"//{request.host}").host or ""):
+        return True
     if origin is None:
         return False
     return URL(origin).host_port_subcomponent != URL(f"//{request.host}").host_port_subcomponent
+
+
+def _unrebindable(host: str) -> bool:
+    """An IP address or localhost: names no one else's DNS can point here."""
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 async def reload(request: web.Request) -> web.Response:
