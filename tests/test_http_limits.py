@@ -121,3 +121,41 @@ async def test_300_refused_connections_make_one_line_and_no_traceback(
     lines = [r.getMessage() for r in caplog.records]
     assert lines == ["connection limit reached; closing new connections"], lines[:3]
     assert "Traceback" not in caplog.text  # was one per refused connection
+
+
+FLOOD = r"""
+import asyncio, sys
+async def main(port):
+    line = b"X-Pad: " + b"a" * 8000 + b"\r\n"
+    conns = []
+    for _ in range(400):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n" + line * 31)  # never finished
+        conns.append(writer)
+    await asyncio.sleep(1.0)
+    for writer in conns:
+        writer.close()
+asyncio.run(main(int(sys.argv[1])))
+"""
+
+
+@pytest.mark.slow  # real time: a flood from another process, then the trimmer's turn
+async def test_memory_held_by_a_flood_of_unfinished_headers_is_given_back() -> None:
+    import sys
+
+    import psutil
+
+    e = Exporter(settings("http://127.0.0.1:1", [], ["srv-1"]), limits=Limits(trim_every=0.3))
+    await e.start(ListenAddress("127.0.0.1", 0), schedule=False)
+    try:
+        me = psutil.Process()
+        before = me.memory_info().rss
+        flood = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", FLOOD, str(e.addresses[0][1])
+        )
+        await flood.wait()
+        await asyncio.sleep(1.5)
+        kept = me.memory_info().rss - before
+    finally:
+        await e.stop()
+    assert kept < 60 << 20, f"{kept >> 20} MiB kept"  # was 165 MiB more, 232 MiB in all

@@ -12,8 +12,12 @@ never runs out of descriptors and /metrics stays reachable once the flood ends.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
+import ctypes.util
 import logging
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +38,23 @@ class Limits:
     keepalive: float = 15.0  # seconds a connection may sit without a complete request
     max_headers: int = 32
     max_field_size: int = 8190  # bytes of one header line
+    # After a burst of at least this many connections has gone, the C heap is trimmed...
+    trim_after: int = 64
+    trim_every: float = 10.0  # ...checked this often (seconds)
+
+
+def _malloc_trim() -> Callable[[], object] | None:
+    """glibc's malloc_trim(0), or None elsewhere. The buffers of many
+    connections' headers leave the C heap fragmented: freed, yet kept from the system (232
+    MB after 400 connections with 250 KB of headers each had gone); trimming returns it."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    libc = ctypes.CDLL(name)
+    trim = getattr(libc, "malloc_trim", None)
+    if trim is None:
+        return None
+    return lambda: trim(0)
 
 
 class _Runner(web.AppRunner):
@@ -41,8 +62,36 @@ class _Runner(web.AppRunner):
 
     def __init__(self, app: web.Application, limits: Limits, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
+        self._limits = limits
         self._max_connections = limits.max_connections
         self.refused = 0
+        self.trims = 0
+        self._peak = 0
+        self._trim = _malloc_trim()
+        self._trimmer: asyncio.Task[None] | None = None
+
+    def start_trimming(self) -> None:
+        """Watch for bursts of connections that have gone, and give their memory back."""
+        if self._trim is not None and self._trimmer is None:
+            self._trimmer = asyncio.create_task(self._trim_after_bursts())
+
+    async def _trim_after_bursts(self) -> None:
+        while True:
+            await asyncio.sleep(self._limits.trim_every)
+            now = len(self.server.connections) if self.server is not None else 0
+            if self._peak >= self._limits.trim_after and now <= self._peak // 2:
+                assert self._trim is not None
+                await asyncio.to_thread(self._trim)  # ctypes lets go of the GIL meanwhile
+                self.trims += 1
+                self._peak = now
+
+    async def cleanup(self) -> None:
+        """Stop the trimmer, then the server."""
+        if self._trimmer is not None:
+            self._trimmer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._trimmer
+        await super().cleanup()
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
@@ -50,6 +99,7 @@ class _Runner(web.AppRunner):
 
         def connection_made(handler: RequestHandler, transport: asyncio.Transport) -> None:
             accept(handler, transport)
+            self._peak = max(self._peak, len(server.connections))
             if len(server.connections) > self._max_connections:
                 self.refused += 1
                 if self.refused == 1 or self.refused % 1000 == 0:
@@ -84,4 +134,5 @@ async def listen(
     )
     await runner.setup()
     await web.TCPSite(runner, host, port, ssl_context=tls).start()
+    runner.start_trimming()
     return runner
