@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -239,3 +240,20 @@ async def test_forbidden_list_falls_back_to_detail_calls_for_configured_ids() ->
     assert by_id(snap) == {"mine": (True, "ACTIVE", Origin.CONFIGURED, 0)}
     sweep = snap.sweeps[0]
     assert (sweep.up, sweep.list_allowed, sweep.error_label) == (False, False, "WKS.0403")
+
+
+async def test_an_outage_of_many_targets_is_a_few_log_lines(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ids = [f"t{n:04d}" for n in range(1000)]
+    fetcher = FakeFetcher(dict.fromkeys(ids, image("ACTIVE")))
+    now = [1000.0]
+    p, _ = poller(fetcher, ids, now, concurrency=50)
+    await p.run_cycle()
+    caplog.set_level(logging.INFO, logger="exporter")
+    fetcher.answers = dict.fromkeys(ids, ApiError(ErrorKind.HTTP, "down", status=503))
+    snap = await p.run_cycle()
+    assert not any(t.up for t in snap.targets)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 21, len(lines)  # was 1,000
+    assert lines[-1].startswith("980 more targets failed, recovered or were found gone")

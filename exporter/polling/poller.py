@@ -52,6 +52,7 @@ MISSING_SWEEPS_TO_DROP = 2
 # A service not offered in a project (404 APIGW.0101) is asked again after this long.
 UNAVAILABLE_RETRY = 3600.0
 SLICE = 500  # objects a sweep processes between two yields to the event loop
+MAX_TARGET_LINES = 20  # target state changes logged one by one per round
 
 
 class Listing(Protocol):
@@ -118,6 +119,9 @@ class _Round:
     details: list[Target] = field(default_factory=list)  # still to ask about, one by one
     calls: int = 0
     jobs: dict[str, JobsState] | None = None  # set by a full cycle
+    # Target state changes logged one by one this round, and those past MAX_TARGET_LINES.
+    logged: int = 0
+    unlogged: int = 0
 
 
 class Poller:
@@ -394,6 +398,12 @@ class Poller:
         )
         if found.details:
             await self._details(tuple(found.details), previous, deadline, slots, found)
+        if found.unlogged:
+            log.warning(
+                "%d more targets failed, recovered or were found gone in this cycle; "
+                "target_up and target_exists have every one",
+                found.unlogged,
+            )
         return found
 
     async def _details(
@@ -413,6 +423,7 @@ class Poller:
                 async with slots:
                     state = await self._poll_one(target, previous.get(target.key), deadline)
                 found.states[target.key] = state
+                _log_transition(previous.get(target.key), state, found)
 
         workers = min(self._concurrency, len(targets))
         await asyncio.gather(*(worker() for _ in range(workers)))
@@ -432,7 +443,6 @@ class Poller:
             state = observe_failure(prev, key, f"internal error: {type(exc).__name__}", "internal")
         else:
             state = observe_answer(prev, key, obj, self._clock(), origin)
-        _log_transition(prev, state)
         return state
 
     async def _sweep(
@@ -702,19 +712,24 @@ def _log_sweep_failure(
     )
 
 
-def _log_transition(prev: TargetState | None, state: TargetState) -> None:
-    """One line when a target starts failing, fails differently, or recovers; not every cycle."""
+def _log_transition(prev: TargetState | None, state: TargetState, found: _Round) -> None:
+    """One line when a target starts failing, fails differently, recovers or is gone; not
+    every cycle, and at most MAX_TARGET_LINES a round (an outage of 10,000 targets is one
+    more line with the rest's number)."""
     key = state.key
+    failed = not state.up and (prev is None or prev.up or prev.error_label != state.error_label)
+    recovered = state.up and prev is not None and not prev.up
+    gone = state.exists is False and (prev is None or prev.exists is not False)
+    if not (failed or recovered or gone):
+        return
+    if found.logged >= MAX_TARGET_LINES:
+        found.unlogged += 1
+        return
+    found.logged += 1
     fields = {"resource": key.resource.value, "project_id": key.project_id, "id": key.id}
-    if not state.up:
-        changed = prev is None or prev.up or prev.error_label != state.error_label
-        log.log(
-            logging.WARNING if changed else logging.DEBUG,
-            "poll failed: %s",
-            state.error,
-            extra=fields,
-        )
-    elif prev is not None and not prev.up:
+    if failed:
+        log.warning("poll failed: %s", state.error, extra=fields)
+    elif recovered:
         log.info("poll recovered", extra=fields)
-    if state.exists is False and (prev is None or prev.exists is not False):
+    if gone:
         log.warning("object does not exist (HTTP 404)", extra=fields)
