@@ -37,12 +37,18 @@ class Mistake:
     message: str  # after "<file>: "
 
 
+def _parent(data: dict[str, Any], path: str) -> tuple[Any, str]:
+    """The mapping holding the last key of a dotted ``path``, and that key."""
+    *parents, last = path.split(".")
+    node: Any = data
+    for part in parents:
+        node = node[int(part)] if part.isdigit() else node[part]
+    return node, last
+
+
 def _set(path: str, value: object) -> Callable[[dict[str, Any]], object]:
     def change(data: dict[str, Any]) -> None:
-        *parents, last = path.split(".")
-        node: Any = data
-        for part in parents:
-            node = node[int(part)] if part.isdigit() else node[part]
+        node, last = _parent(data, path)
         node[last] = value
 
     return change
@@ -50,10 +56,7 @@ def _set(path: str, value: object) -> Callable[[dict[str, Any]], object]:
 
 def _rename(path: str, new: str) -> Callable[[dict[str, Any]], object]:
     def change(data: dict[str, Any]) -> None:
-        *parents, last = path.split(".")
-        node: Any = data
-        for part in parents:
-            node = node[int(part)] if part.isdigit() else node[part]
+        node, last = _parent(data, path)
         node[new] = node.pop(last)
 
     return change
