@@ -59,6 +59,17 @@ class ApiError(Exception):
         return text
 
     @property
+    def forbidden(self) -> bool:
+        """The credentials may not make this call (HTTP 403): a permission is missing."""
+        return self.status == 403
+
+    @property
+    def not_offered(self) -> bool:
+        """The gateway does not know this API here (404 APIGW.0101): the service is not
+        offered in the project's region, or the endpoint is wrong."""
+        return self.status == 404 and (self.error_code or "").startswith(("APIGW.", "APIG."))
+
+    @property
     def label(self) -> str:
         """The ``error_code`` label: Huawei's code if it looks like one, else the failure kind."""
         if self.error_code and _CODE_RE.match(self.error_code):

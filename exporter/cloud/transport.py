@@ -82,12 +82,6 @@ def parse_retry_after(value: str | None) -> float | None:
         return None
 
 
-def is_gateway_not_found(error: ApiError | None) -> bool:
-    """A gateway 404 (APIGW.0101): the API path is unknown there; the object may well exist."""
-    code = (error.error_code or "") if error else ""
-    return code.startswith(("APIGW.", "APIG."))
-
-
 HeaderFactory = Callable[[], Awaitable[Mapping[str, str]]]
 
 
@@ -200,8 +194,8 @@ class Transport:
                 if resp.status >= 400:
                     retry_after = parse_retry_after(resp.headers.get("Retry-After"))
                     error = http_error(resp.status, data, request_id, retry_after)
-                    if resp.status == 404 and not is_gateway_not_found(error):
-                        error = None
+                    if resp.status == 404 and not error.not_offered:
+                        error = None  # the object does not exist: an answer, not a failure
                 elif resp.status >= 300:
                     # Never followed (it would carry signed headers elsewhere), never an answer.
                     error = ApiError(

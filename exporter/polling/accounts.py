@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from exporter.cloud.errors import ApiError
 from exporter.domain.accounts import Account, Project
 from exporter.domain.state import AccountState
 from exporter.domain.targets import Resource, Sweep, SweepKey, Target
+from exporter.polling.health import reason, worth_a_line
 
 log = logging.getLogger(__name__)
 
@@ -108,16 +108,12 @@ class ProjectFinder:
         try:
             listed = await self._lister.list_projects(account, deadline)
         except Exception as exc:
-            error = exc if isinstance(exc, ApiError) else None
-            if error is None:
-                log.exception("unexpected error listing the projects of %s", account.name)
-            message = str(error) if error else f"internal error: {type(exc).__name__}"
-            label = error.label if error else "internal"
+            message, label = reason(exc, f"listing the projects of {account.name}")
             found.state = AccountState(
                 account.name, False, prev.last_success if prev else None,
                 prev.projects if prev else None, message, label,
             )  # fmt: skip
-            if prev is None or prev.up or prev.error_label != label:
+            if worth_a_line(prev.up if prev else None, prev.error_label if prev else None, label):
                 log.warning(
                     "cannot list the account's projects; keeping the last list (%d projects): %s",
                     len(found.projects),

@@ -28,10 +28,10 @@ from dataclasses import replace
 from typing import Protocol
 
 from exporter.cloud.client import Page
-from exporter.cloud.errors import ApiError
 from exporter.cloud.metrics import MAX_ERROR_CODES, OTHER_ERROR_CODE
 from exporter.domain.jobs import IN_FLIGHT_STATUSES, JobsState, SubJob
 from exporter.domain.targets import ProjectEndpoint
+from exporter.polling.health import reason, worth_a_line
 
 log = logging.getLogger(__name__)
 
@@ -104,18 +104,16 @@ class JobWatcher:
         calls = [0]
         try:
             state = await self._refresh(scope, prev, deadline, slots, calls)
-        except ApiError as exc:
-            state = self._failed(scope, prev, str(exc), exc.label)
         except Exception as exc:
-            log.exception("unexpected error reading the jobs of project %s", scope.project_id)
-            state = self._failed(scope, prev, f"internal error: {type(exc).__name__}", "internal")
+            message, label = reason(exc, f"reading the jobs of project {scope.project_id}")
+            state = self._failed(scope, prev, message, label)
         return state, calls[0]
 
     def _failed(
         self, scope: ProjectEndpoint, prev: JobsState | None, error: str, label: str
     ) -> JobsState:
         fields = {"project_id": scope.project_id}
-        if prev is None or prev.up or prev.error_label != label:
+        if worth_a_line(prev.up if prev else None, prev.error_label if prev else None, label):
             log.warning("reading image build jobs failed: %s", error, extra=fields)
         if prev is None:
             return JobsState(scope.project_id, False, None, error=error, error_label=label)

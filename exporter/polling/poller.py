@@ -18,7 +18,6 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol, TypeVar
 
 from exporter.cloud.errors import ApiError
-from exporter.cloud.transport import is_gateway_not_found
 from exporter.domain.accounts import Project
 from exporter.domain.jobs import JobsState
 from exporter.domain.sharding import Shard, sweep_unit, target_unit
@@ -41,6 +40,7 @@ from exporter.domain.targets import (
     TargetKey,
 )
 from exporter.polling.accounts import ProjectFinder
+from exporter.polling.health import reason, worth_a_line
 from exporter.polling.jobs import JobWatcher
 
 log = logging.getLogger(__name__)
@@ -435,15 +435,10 @@ class Poller:
         origin = prev.origin if prev is not None else Origin.CONFIGURED
         try:
             obj = await self._fetcher.fetch(target, deadline)
-        except ApiError as exc:
-            state = observe_failure(prev, key, str(exc), exc.label, origin)
-        except Exception as exc:
-            # A bug in handling one answer must not hide every other target.
-            log.exception("unexpected error polling %s %s", key.resource, key.id)
-            state = observe_failure(prev, key, f"internal error: {type(exc).__name__}", "internal")
-        else:
-            state = observe_answer(prev, key, obj, self._clock(), origin)
-        return state
+        except Exception as exc:  # a bug in handling one answer must not hide the others
+            message, label = reason(exc, f"polling {key.resource.value} {key.id}")
+            return observe_failure(prev, key, message, label, origin)
+        return observe_answer(prev, key, obj, self._clock(), origin)
 
     async def _sweep(
         self,
@@ -457,10 +452,6 @@ class Poller:
         try:
             listing = await self._fetcher.list_objects(sweep, deadline, slots)
         except Exception as exc:
-            if not isinstance(exc, ApiError):
-                log.exception(
-                    "unexpected error sweeping %s in %s", sweep.key.resource, sweep.key.project_id
-                )
             self._sweep_failed(sweep, mine, prev, exc, found)
         else:
             await self._sweep_listed(sweep, mine, prev, listing, found)
@@ -477,12 +468,11 @@ class Poller:
         listing is forbidden, configured IDs are asked about one by one instead."""
         key = sweep.key
         error = exc if isinstance(exc, ApiError) else None
-        message = str(error) if error else f"internal error: {type(exc).__name__}"
-        label = error.label if error else "internal"
-        forbidden = error is not None and error.status == 403
+        message, label = reason(exc, f"sweeping {key.resource.value} in {key.project_id}")
+        forbidden = error is not None and error.forbidden
         found.calls += 1
         unavailable = None
-        if error is not None and error.status == 404 and is_gateway_not_found(error):
+        if error is not None and error.not_offered:
             unavailable = self._clock() + UNAVAILABLE_RETRY
         found.sweeps[key] = SweepState(
             key, False, prev.last_success if prev else None, prev.objects if prev else None,
@@ -706,7 +696,7 @@ def _log_sweep_failure(
                 extra=fields,
             )
         return
-    changed = prev is None or prev.up or prev.error_label != label
+    changed = worth_a_line(prev.up if prev else None, prev.error_label if prev else None, label)
     log.log(
         logging.WARNING if changed else logging.DEBUG, "sweep failed: %s", message, extra=fields
     )
@@ -717,7 +707,9 @@ def _log_transition(prev: TargetState | None, state: TargetState, found: _Round)
     every cycle, and at most MAX_TARGET_LINES a round (an outage of 10,000 targets is one
     more line with the rest's number)."""
     key = state.key
-    failed = not state.up and (prev is None or prev.up or prev.error_label != state.error_label)
+    failed = not state.up and worth_a_line(
+        prev.up if prev else None, prev.error_label if prev else None, state.error_label or ""
+    )
     recovered = state.up and prev is not None and not prev.up
     gone = state.exists is False and (prev is None or prev.exists is not False)
     if not (failed or recovered or gone):
