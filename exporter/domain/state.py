@@ -163,6 +163,8 @@ class Snapshot:
     projects: tuple[Project, ...] = ()  # projects watched through accounts
     shard: tuple[int, int] = (0, 1)  # this process's shard: index, total
     jobs: tuple[JobsState, ...] = ()  # image build jobs of each project with image servers
+    # Projects whose job counts this shard reports (None: every project's, as unsharded).
+    job_counts: frozenset[str] | None = None
 
     @property
     def ready(self) -> bool:

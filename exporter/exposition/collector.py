@@ -11,7 +11,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from prometheus_client.metrics_core import GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from exporter.domain.sharding import Shard
 from exporter.domain.state import (
     DEVSERVER_IMAGE_STATUSES,
     IMAGE_SERVER_STATUSES,
@@ -193,7 +192,7 @@ def _summary(snap: Snapshot) -> Iterator[Metric]:
     yield targets
     yield from _sweeps(snap.sweeps, snap.interval)
     yield from _accounts(snap)
-    yield from job_families(snap.jobs, snap.interval, Shard(*snap.shard))
+    yield from job_families(snap.jobs, snap.interval, snap.job_counts)
     shard = InfoMetricFamily(
         "huaweicloud_image_exporter_shard",
         "Which share of the work this process polls (shard 0 of 1: all of it); the value is 1.",

@@ -12,8 +12,6 @@ from collections.abc import Iterator, Sequence
 from prometheus_client.metrics_core import CounterMetricFamily, InfoMetricFamily, Metric
 
 from exporter.domain.jobs import IN_FLIGHT_STATUSES, JOB_TYPES, JobsState
-from exporter.domain.sharding import Shard, sweep_unit
-from exporter.domain.targets import Resource, SweepKey
 from exporter.exposition.families import gauge, polled
 
 PROJECT = ["project_id"]
@@ -21,14 +19,14 @@ SERVER = ["project_id", "id"]
 
 
 def job_families(
-    jobs: Sequence[JobsState], every: float, shard: Shard | None = None
+    jobs: Sequence[JobsState], every: float, counts_of: frozenset[str] | None = None
 ) -> Iterator[Metric]:
     """Every job family, with one project's series after another.
 
     With shards, several may watch image servers of one project (configured by ID, each
-    shard its own): each reports the last jobs of its own servers, and only the shard that
-    owns the project's sweep reports the project's counts, so that sums stay true."""
-    shard = shard or Shard()
+    shard its own): each reports the last jobs of its own servers, and the project's counts
+    only for the projects in ``counts_of`` (None: all), which the poller's assignment
+    names, so that sums over shards stay true."""
     in_flight = gauge(
         "huaweicloud_workspace_image_jobs",
         "Image-server jobs currently WAITING or RUNNING, by job type.",
@@ -76,7 +74,7 @@ def job_families(
             last_success.add_metric([pid], j.last_success)
         if j.last_success is None:
             continue  # never read: nothing to say about its jobs
-        if shard.owns(sweep_unit(SweepKey(Resource.IMAGE_SERVER, pid))):
+        if counts_of is None or pid in counts_of:
             counts = dict(j.in_flight)
             kinds = dict.fromkeys([*JOB_TYPES, *(kind for kind, _ in counts)])
             for kind in kinds:

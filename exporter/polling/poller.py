@@ -20,7 +20,7 @@ from typing import Protocol, TypeVar
 from exporter.cloud.errors import ApiError
 from exporter.domain.accounts import Project
 from exporter.domain.jobs import JobsState
-from exporter.domain.sharding import Shard, sweep_unit, target_unit
+from exporter.domain.sharding import Shard
 from exporter.domain.state import (
     TRANSITIONAL_STATUSES,
     CloudObject,
@@ -40,6 +40,7 @@ from exporter.domain.targets import (
     TargetKey,
 )
 from exporter.polling.accounts import ProjectFinder
+from exporter.polling.assignment import Assignment, assign, hashed_targets
 from exporter.polling.health import reason, worth_a_line
 from exporter.polling.jobs import JobWatcher
 
@@ -150,11 +151,9 @@ class Poller:
         self._sweeps = sweeps
         self._finder = finder
         self._shard = shard or Shard()
-        self._hashed = self._hash_owned(targets)
-        self._active: tuple[Sweep, ...] = ()  # the sweeps this shard runs
-        self._owned: tuple[Target, ...] = ()  # the configured targets this shard reports
-        self._plain: tuple[Target, ...] = ()  # ... of which those it asks one by one
-        self._assign(self._all_sweeps())
+        self._hashed = hashed_targets(self._shard, targets)
+        self._assignment = Assignment(self._shard)
+        self._assign()
         self._interval = interval
         self._concurrency = concurrency
         self._rate = rate
@@ -165,11 +164,6 @@ class Poller:
         """The targets currently configured (every shard's)."""
         return self._targets
 
-    @property
-    def sweeps(self) -> tuple[Sweep, ...]:
-        """The sweeps of the last cycle: configured ones and those of accounts' projects."""
-        return self._active
-
     def _all_sweeps(self) -> tuple[Sweep, ...]:
         """Every shard's sweeps: configured ones and those of accounts' projects (every
         shard finds the projects itself)."""
@@ -177,36 +171,13 @@ class Poller:
             return self._sweeps
         return self._sweeps + self._finder.sweeps(self._sweeps, self._targets)
 
-    def _hash_owned(self, targets: tuple[Target, ...]) -> frozenset[TargetKey]:
-        return frozenset(t.key for t in targets if self._shard.owns(target_unit(t.key)))
-
-    def _assign(self, sweeps: tuple[Sweep, ...]) -> None:
-        """This shard's part: the sweeps it owns, the configured targets it owns (by their
-        sweep's owner when a sweep covers them, by their own ID when none does), and the
-        projects whose image build jobs it reads."""
-        self._active = tuple(s for s in sweeps if self._shard.owns(sweep_unit(s.key)))
-        self._owned, self._plain = self._split(sweeps)
-        self._job_endpoints = _job_endpoints(self._owned, self._active)
-
-    def _split(self, sweeps: tuple[Sweep, ...]) -> tuple[tuple[Target, ...], tuple[Target, ...]]:
-        """The configured targets this shard owns, and those of them it asks one by one."""
-        if not sweeps:  # by ID alone (the common case): nothing to sort out per target
-            mine_by_id = tuple(
-                t for t in self._targets if self._shard.total == 1 or t.key in self._hashed
-            )
-            return mine_by_id, mine_by_id
-        covered = {(s.key.resource, s.key.project_id) for s in sweeps}
-        mine = {(s.key.resource, s.key.project_id) for s in self._active}
-        owned, plain = [], []
-        for t in self._targets:
-            k = (t.key.resource, t.key.project_id)
-            if k not in covered:
-                if self._shard.total == 1 or t.key in self._hashed:
-                    owned.append(t)
-                    plain.append(t)
-            elif k in mine:
-                owned.append(t)
-        return tuple(owned), tuple(plain)
+    def _assign(self) -> Assignment:
+        """This shard's part for the round about to run (accounts' projects may change)."""
+        accounts = self._finder is not None and bool(self._finder.accounts)
+        self._assignment = assign(
+            self._shard, self._targets, self._hashed, self._all_sweeps(), accounts=accounts
+        )
+        return self._assignment
 
     def reconfigure(
         self,
@@ -222,19 +193,14 @@ class Poller:
         A cycle in flight finishes; its results for what was removed are dropped when it
         merges.
         """
-        known = {t.key for t in self._owned}
-        known_sweeps = {s.key for s in self._active}
+        old = self._assignment
         self._targets = targets
         self._sweeps = sweeps
         self._interval = interval
         self._concurrency = concurrency
         self._rate = rate
-        self._hashed = self._hash_owned(targets)
-        self._assign(self._all_sweeps())
-        return (
-            tuple(t for t in self._plain if t.key not in known),
-            tuple(s for s in self._active if s.key not in known_sweeps),
-        )
+        self._hashed = hashed_targets(self._shard, targets)
+        return self._assign().diff(old)
 
     async def run_cycle(self) -> Snapshot:
         """Sweep and poll everything once, then publish the new snapshot."""
@@ -242,10 +208,10 @@ class Poller:
         deadline = started + self._interval
         if self._finder is not None:
             await self._finder.refresh(deadline)
-        self._assign(self._all_sweeps())
+        mine = self._assign()
         slots = asyncio.Semaphore(self._concurrency)
         found, jobs = await asyncio.gather(
-            self._poll(self._plain, self._active, deadline, slots),
+            self._poll(mine.plain, mine.sweeps, deadline, slots),
             self._refresh_jobs(deadline, slots),
         )
         found.jobs, job_calls = jobs
@@ -263,7 +229,8 @@ class Poller:
             for s in self._store.snapshot.sweeps
             if s.key.resource is Resource.IMAGE_SERVER and (s.unavailable_until or 0) > now
         }
-        return {pid: e for pid, e in self._job_endpoints.items() if pid not in resting}
+        scopes = self._assignment.job_scopes
+        return {pid: e for pid, e in scopes.items() if pid not in resting}
 
     async def _refresh_jobs(
         self, deadline: float, slots: asyncio.Semaphore
@@ -288,10 +255,10 @@ class Poller:
         or changed are listed now, and their projects swept."""
         deadline = time.monotonic() + self._interval
         if self._finder is not None:
-            before = {s.key for s in self._active}
+            before = {s.key for s in self._assignment.sweeps}
             await self._finder.refresh(deadline)
-            self._assign(self._all_sweeps())
-            sweeps = (*sweeps, *(s for s in self._active if s.key not in before))
+            added = self._assign().sweeps
+            sweeps = (*sweeps, *(s for s in added if s.key not in before))
         found = await self._poll(targets, sweeps, deadline, asyncio.Semaphore(self._concurrency))
         return await self._merge(found, None)
 
@@ -305,9 +272,10 @@ class Poller:
         }
         if not busy:  # the common case: nothing to look up
             return None
-        targets = [t async for t in _paced(self._owned) if t.key in busy]
+        mine = self._assignment
+        targets = [t async for t in _paced(mine.owned) if t.key in busy]
         configured = {t.key for t in targets}
-        sweeps = {(s.key.resource, s.key.project_id): s for s in self._active}
+        sweeps = {(s.key.resource, s.key.project_id): s for s in mine.sweeps}
         for k in busy - configured:
             sweep = sweeps.get((k.resource, k.project_id))
             if sweep is not None:
@@ -326,27 +294,16 @@ class Poller:
         Objects of accounts' projects cannot be checked until the projects are listed: they
         are kept when their sweep would be this shard's, and the first cycle drops the rest.
         """
-        owned = {t.key for t in self._owned}
-        swept = {(s.key.resource, s.key.project_id) for s in self._active}
-        accounts = self._finder is not None and bool(self._finder.accounts)
-
-        def watched(state: TargetState) -> bool:
-            k = state.key
-            if k in owned:
-                return True
-            if state.origin is not Origin.DISCOVERED:
-                return False
-            if (k.resource, k.project_id) in swept:
-                return True
-            return accounts and self._shard.owns(sweep_unit(SweepKey(k.resource, k.project_id)))
-
+        watched = self._assignment.watching()
         kept = tuple(s for s in states if watched(s))
         kept_jobs = tuple(jobs)
         if self._jobs is not None:
             self._jobs.remember(kept_jobs)
 
+        counts = self._assignment.job_counts
+
         async def change(current: Snapshot) -> Snapshot:
-            return replace(current, targets=kept, jobs=kept_jobs)
+            return replace(current, targets=kept, jobs=kept_jobs, job_counts=counts)
 
         return await self._store.update(change)
 
@@ -545,8 +502,9 @@ class Poller:
     def _projects(self) -> tuple[Project, ...]:
         """Every watched project: found through accounts, or configured (name unknown)."""
         found = self._finder.projects if self._finder else ()
+        mine = self._assignment
         watched = dict.fromkeys(
-            [t.key.project_id for t in self._owned] + [s.key.project_id for s in self._active]
+            [t.key.project_id for t in mine.owned] + [s.key.project_id for s in mine.sweeps]
         )
         if self._shard.total > 1:  # each shard names only the projects it polls
             found = tuple(p for p in found if p.id in watched)
@@ -588,9 +546,10 @@ class Poller:
                 known[k] = state
             for k in found.dropped:
                 known.pop(k, None)
-            swept = {(s.key.resource, s.key.project_id) for s in self._active}
-            config = {t.key for t in self._owned}
-            states = [known[t.key] async for t in _paced(self._owned) if t.key in known]
+            mine = self._assignment
+            swept = {(s.key.resource, s.key.project_id) for s in mine.sweeps}
+            config = {t.key for t in mine.owned}
+            states = [known[t.key] async for t in _paced(mine.owned) if t.key in known]
             if swept:
                 states += await _discovered(known, swept, config, before)
             sweeps = {s.key: s for s in current.sweeps} | found.sweeps
@@ -598,23 +557,24 @@ class Poller:
             calls = current.api_calls
             jobs = await _jobs_of_watched(
                 found.jobs if found.jobs is not None else {j.project_id: j for j in current.jobs},
-                self._job_endpoints.keys(),
+                mine.job_scopes.keys(),
                 states,
             )
             if cycle is not None:  # a full cycle, not a partial poll after a reload
                 finished, calls = (cycle[0], self._clock()), cycle[1]
             return Snapshot(
                 targets=tuple(states),
-                configured=configured(self._owned),
+                configured=configured(mine.owned),
                 interval=self._interval,
                 last_poll_duration=finished[0],
                 last_poll_timestamp=finished[1],
-                sweeps=tuple(sweeps[s.key] for s in self._active if s.key in sweeps),
+                sweeps=tuple(sweeps[s.key] for s in mine.sweeps if s.key in sweeps),
                 api_calls=calls,
                 accounts=self._finder.states if self._finder else (),
                 projects=self._projects(),
                 shard=(self._shard.index, self._shard.total),
                 jobs=jobs,
+                job_counts=mine.job_counts,
             )
 
         return await self._store.update(change)
@@ -626,22 +586,6 @@ async def _paced(items: Iterable[_T]) -> AsyncIterator[_T]:
         yield item
         if n % (SLICE * 10) == SLICE * 10 - 1:
             await asyncio.sleep(0)
-
-
-def _job_endpoints(
-    owned: tuple[Target, ...], active: tuple[Sweep, ...]
-) -> dict[str, ProjectEndpoint]:
-    """Each project with image servers among ``owned`` and ``active``, and where (and with
-    which credentials) its jobs are listed."""
-    server = Resource.IMAGE_SERVER
-    found: dict[str, ProjectEndpoint] = {}
-    for s in active:
-        if s.key.resource is server and s.key.project_id not in found:
-            found[s.key.project_id] = ProjectEndpoint(s.key.project_id, s.endpoint, s.credentials)
-    for t in owned:
-        if t.key.resource is server and t.key.project_id not in found:
-            found[t.key.project_id] = ProjectEndpoint(t.key.project_id, t.endpoint, t.credentials)
-    return found
 
 
 async def _jobs_of_watched(
