@@ -27,9 +27,11 @@ from exporter.exposition.live import ReloadMetrics, live_registry
 from exporter.exposition.store import Exposition
 from exporter.logs import Redactor
 from exporter.polling.accounts import ProjectFinder
+from exporter.polling.assignment import assign, hashed_targets
 from exporter.polling.budget import Budget
 from exporter.polling.jobs import JobWatcher
-from exporter.polling.poller import Poller, configured
+from exporter.polling.merge import snapshot
+from exporter.polling.poller import Poller
 from exporter.polling.scheduler import PollScheduler
 from exporter.storage.statefile import StateFile
 from exporter.web.listener import Limits
@@ -102,13 +104,9 @@ class Exporter:
         self._restored = False
         # The exposition owns the served snapshot; the poller hands it changes.
         shard = shard or Shard()
-        self.exposition = Exposition(
-            self.registry,
-            Snapshot(
-                (), configured(settings.targets), settings.poll.interval,
-                shard=(shard.index, shard.total),
-            ),
-        )  # fmt: skip
+        first = assign(shard, settings.targets, hashed_targets(shard, settings.targets),
+                       settings.sweeps)  # fmt: skip
+        self.exposition = Exposition(self.registry, snapshot(first, settings.poll.interval))
         # One transport and one client for the whole life of the process: a reload
         # reconfigures them, so IAM tokens and the rate limiter's state survive it.
         poll = settings.poll

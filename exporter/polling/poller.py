@@ -13,11 +13,10 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import replace
 from typing import Protocol, TypeVar
 
-from exporter.cloud.errors import ApiError
 from exporter.domain.accounts import Project
 from exporter.domain.jobs import JobsState
 from exporter.domain.sharding import Shard
@@ -25,7 +24,6 @@ from exporter.domain.state import (
     TRANSITIONAL_STATUSES,
     CloudObject,
     Snapshot,
-    SweepState,
     TargetState,
     observe_answer,
     observe_failure,
@@ -35,44 +33,19 @@ from exporter.domain.targets import (
     ProjectEndpoint,
     Resource,
     Sweep,
-    SweepKey,
     Target,
     TargetKey,
 )
 from exporter.polling.accounts import ProjectFinder
 from exporter.polling.assignment import Assignment, assign, hashed_targets
-from exporter.polling.health import reason, worth_a_line
+from exporter.polling.health import reason
 from exporter.polling.jobs import JobWatcher
+from exporter.polling.merge import merged, paced
+from exporter.polling.round import Round, log_transition
+from exporter.polling.sweeps import Listing, SweepReader
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
-
-# A discovered object leaves /metrics after this many consecutive complete sweeps without
-# it: objects shift between pages while a sweep runs, so one miss proves nothing.
-MISSING_SWEEPS_TO_DROP = 2
-# A service not offered in a project (404 APIGW.0101) is asked again after this long.
-UNAVAILABLE_RETRY = 3600.0
-SLICE = 500  # objects a sweep processes between two yields to the event loop
-MAX_TARGET_LINES = 20  # target state changes logged one by one per round
-
-
-class Listing(Protocol):
-    """What a sweep found (``exporter.cloud.client.Listing`` in production)."""
-
-    @property
-    def objects(self) -> dict[str, CloudObject]:
-        """Wanted objects by ID."""
-        ...
-
-    @property
-    def incomplete(self) -> str | None:
-        """Why the sweep may have left objects out; None when it is complete."""
-        ...
-
-    @property
-    def pages(self) -> int:
-        """List calls made."""
-        ...
 
 
 class Fetcher(Protocol):
@@ -102,29 +75,6 @@ class SnapshotStore(Protocol):
         ...
 
 
-def configured(targets: Iterable[Target]) -> dict[Resource, int]:
-    """How many targets of each resource there are."""
-    counts = dict.fromkeys(Resource, 0)
-    for t in targets:
-        counts[t.key.resource] += 1
-    return counts
-
-
-@dataclass
-class _Round:
-    """What one cycle (or partial poll) learnt, before it is merged."""
-
-    states: dict[TargetKey, TargetState] = field(default_factory=dict)
-    dropped: set[TargetKey] = field(default_factory=set)
-    sweeps: dict[SweepKey, SweepState] = field(default_factory=dict)
-    details: list[Target] = field(default_factory=list)  # still to ask about, one by one
-    calls: int = 0
-    jobs: dict[str, JobsState] | None = None  # set by a full cycle
-    # Target state changes logged one by one this round, and those past MAX_TARGET_LINES.
-    logged: int = 0
-    unlogged: int = 0
-
-
 class Poller:
     """Polls targets and sweeps with bounded concurrency and publishes what it learns."""
 
@@ -146,6 +96,7 @@ class Poller:
         self._clock = clock
         self._jobs = jobs
         self._fetcher = fetcher
+        self._sweeper = SweepReader(fetcher, clock)
         self._store = store
         self._targets = targets
         self._sweeps = sweeps
@@ -267,13 +218,13 @@ class Poller:
         one detail call each, and merge the answers; None when there is none."""
         busy = {
             state.key
-            async for state in _paced(self._store.snapshot.targets)
+            async for state in paced(self._store.snapshot.targets)
             if state.obj is not None and state.obj.status in TRANSITIONAL_STATUSES
         }
         if not busy:  # the common case: nothing to look up
             return None
         mine = self._assignment
-        targets = [t async for t in _paced(mine.owned) if t.key in busy]
+        targets = [t async for t in paced(mine.owned) if t.key in busy]
         configured = {t.key for t in targets}
         sweeps = {(s.key.resource, s.key.project_id): s for s in mine.sweeps}
         for k in busy - configured:
@@ -309,7 +260,7 @@ class Poller:
 
     async def publish_current(self) -> Snapshot:
         """Publish the snapshot restricted to what is configured (after a reload)."""
-        return await self._merge(_Round(), None)
+        return await self._merge(Round(), None)
 
     async def _poll(
         self,
@@ -317,19 +268,19 @@ class Poller:
         sweeps: tuple[Sweep, ...],
         deadline: float,
         slots: asyncio.Semaphore,
-    ) -> _Round:
+    ) -> Round:
         current = self._store.snapshot
         # Grouped once (each sweep looking through every state would cost sweeps x
         # objects), and paced: at 100,000 objects this alone would stall the loop.
         previous: dict[TargetKey, TargetState] = {}
         by_sweep: dict[tuple[Resource, str], dict[TargetKey, TargetState]] = {}
-        async for state in _paced(current.targets):
+        async for state in paced(current.targets):
             k = state.key
             previous[k] = state
             if sweeps:
                 by_sweep.setdefault((k.resource, k.project_id), {})[k] = state
         previous_sweeps = {s.key: s for s in current.sweeps}
-        found = _Round()
+        found = Round()
         now = self._clock()
         resting = [
             prev
@@ -342,7 +293,7 @@ class Poller:
         await asyncio.gather(
             self._details(targets, previous, deadline, slots, found),
             *(
-                self._sweep(
+                self._sweeper.read(
                     s,
                     by_sweep.get((s.key.resource, s.key.project_id), {}),
                     previous_sweeps.get(s.key),
@@ -369,7 +320,7 @@ class Poller:
         previous: dict[TargetKey, TargetState],
         deadline: float,
         slots: asyncio.Semaphore,
-        found: _Round,
+        found: Round,
     ) -> None:
         queue: Iterator[Target] = iter(targets)
         found.calls += len(targets)
@@ -380,7 +331,7 @@ class Poller:
                 async with slots:
                     state = await self._poll_one(target, previous.get(target.key), deadline)
                 found.states[target.key] = state
-                _log_transition(previous.get(target.key), state, found)
+                log_transition(previous.get(target.key), state, found)
 
         workers = min(self._concurrency, len(targets))
         await asyncio.gather(*(worker() for _ in range(workers)))
@@ -396,108 +347,6 @@ class Poller:
             message, label = reason(exc, f"polling {key.resource.value} {key.id}")
             return observe_failure(prev, key, message, label, origin)
         return observe_answer(prev, key, obj, self._clock(), origin)
-
-    async def _sweep(
-        self,
-        sweep: Sweep,
-        mine: dict[TargetKey, TargetState],
-        prev: SweepState | None,
-        deadline: float,
-        slots: asyncio.Semaphore,
-        found: _Round,
-    ) -> None:
-        try:
-            listing = await self._fetcher.list_objects(sweep, deadline, slots)
-        except Exception as exc:
-            self._sweep_failed(sweep, mine, prev, exc, found)
-        else:
-            await self._sweep_listed(sweep, mine, prev, listing, found)
-
-    def _sweep_failed(
-        self,
-        sweep: Sweep,
-        mine: dict[TargetKey, TargetState],
-        prev: SweepState | None,
-        exc: Exception,
-        found: _Round,
-    ) -> None:
-        """Nothing is lost: every object keeps its last values, marked down; when only
-        listing is forbidden, configured IDs are asked about one by one instead."""
-        key = sweep.key
-        error = exc if isinstance(exc, ApiError) else None
-        message, label = reason(exc, f"sweeping {key.resource.value} in {key.project_id}")
-        forbidden = error is not None and error.forbidden
-        found.calls += 1
-        unavailable = None
-        if error is not None and error.not_offered:
-            unavailable = self._clock() + UNAVAILABLE_RETRY
-        found.sweeps[key] = SweepState(
-            key, False, prev.last_success if prev else None, prev.objects if prev else None,
-            1, prev.complete if prev else None, not forbidden, message, label, unavailable,
-        )  # fmt: skip
-        if unavailable is not None:
-            log.info(
-                "the service is not offered in this project (404 APIGW.0101); asking again in %gs",
-                UNAVAILABLE_RETRY,
-                extra={"resource": key.resource.value, "project_id": key.project_id},
-            )
-        else:
-            _log_sweep_failure(sweep, prev, message, label, forbidden)
-        configured = set(sweep.configured)
-        for k, state in mine.items():
-            if not (forbidden and k.id in configured):
-                found.states[k] = observe_failure(state, k, message, label, state.origin)
-        for oid in sweep.configured:
-            k = TargetKey(key.resource, key.project_id, oid)
-            if forbidden:
-                found.details.append(sweep.target(oid))
-            elif k not in mine:
-                found.states[k] = observe_failure(None, k, message, label)
-
-    async def _sweep_listed(
-        self,
-        sweep: Sweep,
-        mine: dict[TargetKey, TargetState],
-        prev: SweepState | None,
-        listing: Listing,
-        found: _Round,
-    ) -> None:
-        key = sweep.key
-        configured = set(sweep.configured)
-        now = self._clock()
-        found.calls += listing.pages
-        complete = listing.incomplete is None
-        known = {k.id: state for k, state in mine.items()}
-        for n, (oid, obj) in enumerate(listing.objects.items()):
-            prev_state = known.get(oid)
-            k = prev_state.key if prev_state else TargetKey(key.resource, key.project_id, oid)
-            origin = Origin.CONFIGURED if oid in configured else Origin.DISCOVERED
-            found.states[k] = observe_answer(prev_state, k, obj, now, origin)
-            if n % SLICE == SLICE - 1:
-                await asyncio.sleep(0)  # a sweep of 10,000 objects must not stall the loop
-        # Configured IDs the list did not show: one detail call each decides (404: gone).
-        found.details += [sweep.target(o) for o in sweep.configured if o not in listing.objects]
-        if complete:  # an incomplete list proves nothing about what it left out
-            for k, state in mine.items():
-                if k.id in listing.objects or state.origin is not Origin.DISCOVERED:
-                    continue
-                if state.missing + 1 >= MISSING_SWEEPS_TO_DROP:
-                    found.dropped.add(k)
-                else:
-                    found.states[k] = replace(state, missing=state.missing + 1)
-        fields = {"resource": key.resource.value, "project_id": key.project_id}
-        if not complete and (prev is None or prev.complete is not False):
-            log.warning(
-                "list answer is incomplete (%s): nothing it lacks is removed, and configured "
-                "IDs it lacks are asked about one by one",
-                listing.incomplete,
-                extra=fields,
-            )
-        elif prev is not None and not prev.up:
-            log.info("sweep recovered", extra=fields)
-        found.sweeps[key] = SweepState(
-            key, True, now, len(listing.objects), listing.pages, complete
-        )
 
     def _projects(self) -> tuple[Project, ...]:
         """Every watched project: found through accounts, or configured (name unknown)."""
@@ -534,138 +383,17 @@ class Poller:
             log.info("poll cycles fit in poll.interval again")
         self._overrunning = overrun
 
-    async def _merge(self, found: _Round, cycle: tuple[float, int] | None) -> Snapshot:
+    async def _merge(self, found: Round, cycle: tuple[float, int] | None) -> Snapshot:
         # Read when the change is applied, not now: a reload may land while this cycle runs.
-        # The change yields to the loop as it goes: at 100,000 objects it takes 0.2 s.
         async def change(current: Snapshot) -> Snapshot:
-            known: dict[TargetKey, TargetState] = {}
-            async for t in _paced(current.targets):
-                known[t.key] = t
-            before = set(known)
-            async for k, state in _paced(found.states.items()):
-                known[k] = state
-            for k in found.dropped:
-                known.pop(k, None)
-            mine = self._assignment
-            swept = {(s.key.resource, s.key.project_id) for s in mine.sweeps}
-            config = {t.key for t in mine.owned}
-            states = [known[t.key] async for t in _paced(mine.owned) if t.key in known]
-            if swept:
-                states += await _discovered(known, swept, config, before)
-            sweeps = {s.key: s for s in current.sweeps} | found.sweeps
             finished = current.last_poll_duration, current.last_poll_timestamp
             calls = current.api_calls
-            jobs = await _jobs_of_watched(
-                found.jobs if found.jobs is not None else {j.project_id: j for j in current.jobs},
-                mine.job_scopes.keys(),
-                states,
-            )
             if cycle is not None:  # a full cycle, not a partial poll after a reload
                 finished, calls = (cycle[0], self._clock()), cycle[1]
-            return Snapshot(
-                targets=tuple(states),
-                configured=configured(mine.owned),
-                interval=self._interval,
-                last_poll_duration=finished[0],
-                last_poll_timestamp=finished[1],
-                sweeps=tuple(sweeps[s.key] for s in mine.sweeps if s.key in sweeps),
-                api_calls=calls,
-                accounts=self._finder.states if self._finder else (),
+            return await merged(
+                current, found, self._assignment, self._interval, finished=finished,
+                calls=calls, accounts=self._finder.states if self._finder else (),
                 projects=self._projects(),
-                shard=(self._shard.index, self._shard.total),
-                jobs=jobs,
-                job_counts=mine.job_counts,
-            )
+            )  # fmt: skip
 
         return await self._store.update(change)
-
-
-async def _paced(items: Iterable[_T]) -> AsyncIterator[_T]:
-    """``items``, yielding to the event loop every SLICE * 10 of them."""
-    for n, item in enumerate(items):
-        yield item
-        if n % (SLICE * 10) == SLICE * 10 - 1:
-            await asyncio.sleep(0)
-
-
-async def _jobs_of_watched(
-    jobs: dict[str, JobsState], projects: Collection[str], states: list[TargetState]
-) -> tuple[JobsState, ...]:
-    """The job states of watched projects, each naming the last job of watched image
-    servers only: the series stay bounded by the fleet, whatever the job list holds."""
-    kept = [jobs[pid] for pid in sorted(jobs.keys() & set(projects))]
-    if not any(j.latest for j in kept):
-        return tuple(kept)
-    server = Resource.IMAGE_SERVER
-    servers = {
-        (s.key.project_id, s.key.id) async for s in _paced(states) if s.key.resource is server
-    }
-    for n, j in enumerate(kept):
-        latest = tuple(sub for sub in j.latest if (j.project_id, sub.resource_id) in servers)
-        if len(latest) != len(j.latest):
-            kept[n] = replace(j, latest=latest)
-    return tuple(kept)
-
-
-async def _discovered(
-    known: dict[TargetKey, TargetState],
-    swept: set[tuple[Resource, str]],
-    config: set[TargetKey],
-    before: set[TargetKey],
-) -> list[TargetState]:
-    """Discovered objects of the active sweeps: those already served keep their place, new
-    ones follow in a stable order, so that only what is new is sorted."""
-    discovered = [
-        s
-        async for k, s in _paced(known.items())
-        if s.origin is Origin.DISCOVERED and (k.resource, k.project_id) in swept and k not in config
-    ]
-    fresh = sorted(
-        (s for s in discovered if s.key not in before),
-        key=lambda s: (s.key.resource, s.key.project_id, s.key.id),
-    )
-    return [s for s in discovered if s.key in before] + fresh
-
-
-def _log_sweep_failure(
-    sweep: Sweep, prev: SweepState | None, message: str, label: str, forbidden: bool
-) -> None:
-    """One line when a sweep starts failing or fails differently; not every cycle."""
-    fields = {"resource": sweep.key.resource.value, "project_id": sweep.key.project_id}
-    if forbidden:
-        if prev is None or prev.list_allowed:
-            log.warning(
-                "listing is forbidden; polling configured IDs one by one instead: %s",
-                message,
-                extra=fields,
-            )
-        return
-    changed = worth_a_line(prev.up if prev else None, prev.error_label if prev else None, label)
-    log.log(
-        logging.WARNING if changed else logging.DEBUG, "sweep failed: %s", message, extra=fields
-    )
-
-
-def _log_transition(prev: TargetState | None, state: TargetState, found: _Round) -> None:
-    """One line when a target starts failing, fails differently, recovers or is gone; not
-    every cycle, and at most MAX_TARGET_LINES a round (an outage of 10,000 targets is one
-    more line with the rest's number)."""
-    key = state.key
-    failed = not state.up and worth_a_line(
-        prev.up if prev else None, prev.error_label if prev else None, state.error_label or ""
-    )
-    recovered = state.up and prev is not None and not prev.up
-    gone = state.exists is False and (prev is None or prev.exists is not False)
-    if not (failed or recovered or gone):
-        return
-    if found.logged >= MAX_TARGET_LINES:
-        found.unlogged += 1
-        return
-    found.logged += 1
-    fields = {"resource": key.resource.value, "project_id": key.project_id, "id": key.id}
-    if failed:
-        log.warning("poll failed: %s", state.error, extra=fields)
-    elif recovered:
-        log.info("poll recovered", extra=fields)
-    if gone:
-        log.warning("object does not exist (HTTP 404)", extra=fields)

@@ -1,0 +1,144 @@
+"""Merging a round into the served snapshot, and building a snapshot: the only code that
+does either, for the first snapshot and every later one.
+
+Merging yields to the event loop as it goes: at 100,000 objects it takes 0.2 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Collection, Iterable
+from dataclasses import replace
+from typing import TypeVar
+
+from exporter.domain.accounts import Project
+from exporter.domain.jobs import JobsState
+from exporter.domain.state import AccountState, Snapshot, SweepState, TargetState
+from exporter.domain.targets import Origin, Resource, Target, TargetKey
+from exporter.polling.assignment import Assignment
+from exporter.polling.round import Round
+from exporter.polling.sweeps import SLICE
+
+_T = TypeVar("_T")
+
+
+def configured(targets: Iterable[Target]) -> dict[Resource, int]:
+    """How many targets of each resource there are."""
+    counts = dict.fromkeys(Resource, 0)
+    for t in targets:
+        counts[t.key.resource] += 1
+    return counts
+
+
+def snapshot(
+    mine: Assignment,
+    interval: float,
+    *,
+    targets: tuple[TargetState, ...] = (),
+    sweeps: tuple[SweepState, ...] = (),
+    jobs: tuple[JobsState, ...] = (),
+    finished: tuple[float | None, float | None] = (None, None),
+    calls: int | None = None,
+    accounts: tuple[AccountState, ...] = (),
+    projects: tuple[Project, ...] = (),
+) -> Snapshot:
+    """A snapshot of what ``mine`` watches (with nothing polled yet, the first one)."""
+    return Snapshot(
+        targets=targets,
+        configured=configured(mine.owned),
+        interval=interval,
+        last_poll_duration=finished[0],
+        last_poll_timestamp=finished[1],
+        sweeps=sweeps,
+        api_calls=calls,
+        accounts=accounts,
+        projects=projects,
+        shard=(mine.shard.index, mine.shard.total),
+        jobs=jobs,
+        job_counts=mine.job_counts,
+    )
+
+
+async def merged(
+    current: Snapshot,
+    found: Round,
+    mine: Assignment,
+    interval: float,
+    *,
+    finished: tuple[float | None, float | None],
+    calls: int | None,
+    accounts: tuple[AccountState, ...],
+    projects: tuple[Project, ...],
+) -> Snapshot:
+    """``current`` with what a round found, restricted to what ``mine`` watches."""
+    known: dict[TargetKey, TargetState] = {}
+    async for t in paced(current.targets):
+        known[t.key] = t
+    before = set(known)
+    async for k, state in paced(found.states.items()):
+        known[k] = state
+    for k in found.dropped:
+        known.pop(k, None)
+    swept = {(s.key.resource, s.key.project_id) for s in mine.sweeps}
+    config = {t.key for t in mine.owned}
+    states = [known[t.key] async for t in paced(mine.owned) if t.key in known]
+    if swept:
+        states += await _discovered(known, swept, config, before)
+    sweeps = {s.key: s for s in current.sweeps} | found.sweeps
+    jobs = await _jobs_of_watched(
+        found.jobs if found.jobs is not None else {j.project_id: j for j in current.jobs},
+        mine.job_scopes.keys(),
+        states,
+    )
+    return snapshot(
+        mine, interval, targets=tuple(states),
+        sweeps=tuple(sweeps[s.key] for s in mine.sweeps if s.key in sweeps),
+        jobs=jobs, finished=finished, calls=calls, accounts=accounts, projects=projects,
+    )  # fmt: skip
+
+
+async def paced(items: Iterable[_T]) -> AsyncIterator[_T]:
+    """``items``, yielding to the event loop every SLICE * 10 of them."""
+    for n, item in enumerate(items):
+        yield item
+        if n % (SLICE * 10) == SLICE * 10 - 1:
+            await asyncio.sleep(0)
+
+
+async def _jobs_of_watched(
+    jobs: dict[str, JobsState], projects: Collection[str], states: list[TargetState]
+) -> tuple[JobsState, ...]:
+    """The job states of watched projects, each naming the last job of watched image
+    servers only: the series stay bounded by the fleet, whatever the job list holds."""
+    kept = [jobs[pid] for pid in sorted(jobs.keys() & set(projects))]
+    if not any(j.latest for j in kept):
+        return tuple(kept)
+    server = Resource.IMAGE_SERVER
+    servers = {
+        (s.key.project_id, s.key.id) async for s in paced(states) if s.key.resource is server
+    }
+    for n, j in enumerate(kept):
+        latest = tuple(sub for sub in j.latest if (j.project_id, sub.resource_id) in servers)
+        if len(latest) != len(j.latest):
+            kept[n] = replace(j, latest=latest)
+    return tuple(kept)
+
+
+async def _discovered(
+    known: dict[TargetKey, TargetState],
+    swept: set[tuple[Resource, str]],
+    config: set[TargetKey],
+    before: set[TargetKey],
+) -> list[TargetState]:
+    """Discovered objects of the active sweeps: those already served keep their place, new
+    ones follow in a stable order, so that only what is new is sorted."""
+    discovered = [
+        s
+        async for k, s in paced(known.items())
+        if s.origin is Origin.DISCOVERED and (k.resource, k.project_id) in swept and k not in config
+    ]
+    fresh = sorted(
+        (s for s in discovered if s.key not in before),
+        key=lambda s: (s.key.resource, s.key.project_id, s.key.id),
+    )
+    return [s for s in discovered if s.key in before] + fresh

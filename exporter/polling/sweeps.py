@@ -1,0 +1,192 @@
+"""One list sweep of one kind of object in one project, read into a round.
+
+A sweep that fails loses nothing: every object keeps its last values, marked down. A sweep
+forbidden to list (403) asks about configured IDs one by one; a service not offered in the
+project (404 APIGW.0101) is asked again after UNAVAILABLE_RETRY. A discovered object leaves
+after MISSING_SWEEPS_TO_DROP complete sweeps without it: objects shift between pages while
+a sweep runs, so one miss proves nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Protocol
+
+from exporter.cloud.errors import ApiError
+from exporter.domain.state import (
+    CloudObject,
+    SweepState,
+    TargetState,
+    observe_answer,
+    observe_failure,
+)
+from exporter.domain.targets import Origin, Sweep, TargetKey
+from exporter.polling.health import reason, worth_a_line
+from exporter.polling.round import Round
+
+log = logging.getLogger(__name__)
+
+MISSING_SWEEPS_TO_DROP = 2
+UNAVAILABLE_RETRY = 3600.0  # a service not offered in a project is asked again after this
+SLICE = 500  # objects a sweep processes between two yields to the event loop
+
+
+class Listing(Protocol):
+    """What a sweep found (``exporter.cloud.client.Listing`` in production)."""
+
+    @property
+    def objects(self) -> dict[str, CloudObject]:
+        """Wanted objects by ID."""
+        ...
+
+    @property
+    def incomplete(self) -> str | None:
+        """Why the sweep may have left objects out; None when it is complete."""
+        ...
+
+    @property
+    def pages(self) -> int:
+        """List calls made."""
+        ...
+
+
+class Lister(Protocol):
+    """Lists a sweep's objects (the Huawei Cloud client in production)."""
+
+    async def list_objects(
+        self, sweep: Sweep, deadline: float | None = None, slots: asyncio.Semaphore | None = None
+    ) -> Listing:
+        """Every wanted object of a sweep; raises ApiError when any page fails."""
+        ...
+
+
+class SweepReader:
+    """Runs sweeps and records what they found, or what went wrong, in a round."""
+
+    def __init__(self, lister: Lister, clock: Callable[[], float]) -> None:
+        self._lister = lister
+        self._clock = clock
+
+    async def read(
+        self,
+        sweep: Sweep,
+        mine: dict[TargetKey, TargetState],
+        prev: SweepState | None,
+        deadline: float,
+        slots: asyncio.Semaphore,
+        found: Round,
+    ) -> None:
+        try:
+            listing = await self._lister.list_objects(sweep, deadline, slots)
+        except Exception as exc:
+            self._sweep_failed(sweep, mine, prev, exc, found)
+        else:
+            await self._sweep_listed(sweep, mine, prev, listing, found)
+
+    def _sweep_failed(
+        self,
+        sweep: Sweep,
+        mine: dict[TargetKey, TargetState],
+        prev: SweepState | None,
+        exc: Exception,
+        found: Round,
+    ) -> None:
+        """Nothing is lost: every object keeps its last values, marked down; when only
+        listing is forbidden, configured IDs are asked about one by one instead."""
+        key = sweep.key
+        error = exc if isinstance(exc, ApiError) else None
+        message, label = reason(exc, f"sweeping {key.resource.value} in {key.project_id}")
+        forbidden = error is not None and error.forbidden
+        found.calls += 1
+        unavailable = None
+        if error is not None and error.not_offered:
+            unavailable = self._clock() + UNAVAILABLE_RETRY
+        found.sweeps[key] = SweepState(
+            key, False, prev.last_success if prev else None, prev.objects if prev else None,
+            1, prev.complete if prev else None, not forbidden, message, label, unavailable,
+        )  # fmt: skip
+        if unavailable is not None:
+            log.info(
+                "the service is not offered in this project (404 APIGW.0101); asking again in %gs",
+                UNAVAILABLE_RETRY,
+                extra={"resource": key.resource.value, "project_id": key.project_id},
+            )
+        else:
+            log_sweep_failure(sweep, prev, message, label, forbidden)
+        configured = set(sweep.configured)
+        for k, state in mine.items():
+            if not (forbidden and k.id in configured):
+                found.states[k] = observe_failure(state, k, message, label, state.origin)
+        for oid in sweep.configured:
+            k = TargetKey(key.resource, key.project_id, oid)
+            if forbidden:
+                found.details.append(sweep.target(oid))
+            elif k not in mine:
+                found.states[k] = observe_failure(None, k, message, label)
+
+    async def _sweep_listed(
+        self,
+        sweep: Sweep,
+        mine: dict[TargetKey, TargetState],
+        prev: SweepState | None,
+        listing: Listing,
+        found: Round,
+    ) -> None:
+        key = sweep.key
+        configured = set(sweep.configured)
+        now = self._clock()
+        found.calls += listing.pages
+        complete = listing.incomplete is None
+        known = {k.id: state for k, state in mine.items()}
+        for n, (oid, obj) in enumerate(listing.objects.items()):
+            prev_state = known.get(oid)
+            k = prev_state.key if prev_state else TargetKey(key.resource, key.project_id, oid)
+            origin = Origin.CONFIGURED if oid in configured else Origin.DISCOVERED
+            found.states[k] = observe_answer(prev_state, k, obj, now, origin)
+            if n % SLICE == SLICE - 1:
+                await asyncio.sleep(0)  # a sweep of 10,000 objects must not stall the loop
+        # Configured IDs the list did not show: one detail call each decides (404: gone).
+        found.details += [sweep.target(o) for o in sweep.configured if o not in listing.objects]
+        if complete:  # an incomplete list proves nothing about what it left out
+            for k, state in mine.items():
+                if k.id in listing.objects or state.origin is not Origin.DISCOVERED:
+                    continue
+                if state.missing + 1 >= MISSING_SWEEPS_TO_DROP:
+                    found.dropped.add(k)
+                else:
+                    found.states[k] = replace(state, missing=state.missing + 1)
+        fields = {"resource": key.resource.value, "project_id": key.project_id}
+        if not complete and (prev is None or prev.complete is not False):
+            log.warning(
+                "list answer is incomplete (%s): nothing it lacks is removed, and configured "
+                "IDs it lacks are asked about one by one",
+                listing.incomplete,
+                extra=fields,
+            )
+        elif prev is not None and not prev.up:
+            log.info("sweep recovered", extra=fields)
+        found.sweeps[key] = SweepState(
+            key, True, now, len(listing.objects), listing.pages, complete
+        )
+
+
+def log_sweep_failure(
+    sweep: Sweep, prev: SweepState | None, message: str, label: str, forbidden: bool
+) -> None:
+    """One line when a sweep starts failing or fails differently; not every cycle."""
+    fields = {"resource": sweep.key.resource.value, "project_id": sweep.key.project_id}
+    if forbidden:
+        if prev is None or prev.list_allowed:
+            log.warning(
+                "listing is forbidden; polling configured IDs one by one instead: %s",
+                message,
+                extra=fields,
+            )
+        return
+    changed = worth_a_line(prev.up if prev else None, prev.error_label if prev else None, label)
+    log.log(
+        logging.WARNING if changed else logging.DEBUG, "sweep failed: %s", message, extra=fields
+    )
