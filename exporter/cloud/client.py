@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import re
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from yarl import URL
 
 from exporter.cloud import convert, paging, paths, permissions
+from exporter.cloud.answers import AnswerReader
 from exporter.cloud.auth import ACCOUNT_SCOPE, Authenticator, IamTokenAuth
-from exporter.cloud.errors import ApiError, ErrorKind, snippet
+from exporter.cloud.errors import ApiError, snippet
 from exporter.cloud.metrics import ApiMetrics
 from exporter.cloud.models import (
     DevServerImageListModel,
@@ -25,7 +24,6 @@ from exporter.cloud.models import (
     ImageServerListModel,
     ImageServerModel,
     JobListModel,
-    ListModel,
     ObjectModel,
     ProjectListModel,
     SubJobListModel,
@@ -50,7 +48,6 @@ from exporter.domain.targets import (
     Sweep,
     Target,
 )
-from exporter.support.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -108,13 +105,11 @@ class HuaweiCloudClient:
         redact: Callable[[str], str] = str,
     ) -> None:
         self._transport = transport
-        # Every error built from a cloud answer passes through this before it is stored,
-        # shown or written: gateways have been seen quoting credentials back.
         self._redact = redact
+        self._answers = AnswerReader(metrics, redact)
         self._metrics = metrics
         self._authenticator_for = authenticator_for
         self._authenticators: dict[Credentials, Authenticator] = {}
-        self._warn = RateLimitedLog(log).emit
         # Domain IDs found through IAM, by IAM endpoint and credentials.
         self._domains: dict[tuple[str, Credentials], str] = {}
 
@@ -183,7 +178,7 @@ class HuaweiCloudClient:
         found = {
             m.image_id: convert.devserver_image(m)
             for m in data
-            if self._usable_id(m.image_id, DEVSERVER_IMAGE_ID_RE, "devserver_image_list")
+            if self._answers.usable_id(m.image_id, DEVSERVER_IMAGE_ID_RE, "devserver_image_list")
             and m.image_id is not None
         }
         return Listing(_wanted(sweep, found), 1, incomplete)
@@ -201,12 +196,14 @@ class HuaweiCloudClient:
             query = {**base, "offset": str(offset)}
             answer = await self._list_page(sweep, query, ImageServerListModel, deadline, slots)
             if offset + len(answer.items) > answer.count:
-                raise self._page_error("image_server_list", answer.count, offset, answer.items)
+                raise self._answers.page_error(
+                    "image_server_list", answer.count, offset, answer.items
+                )
             ids = []
             for m in answer.items:
                 oid = convert.label(m.id)
                 ids.append(oid)  # a position all the same: paging checks overlaps with it
-                if self._usable_id(m.id, IMAGE_SERVER_ID_RE, "image_server_list"):
+                if self._answers.usable_id(m.id, IMAGE_SERVER_ID_RE, "image_server_list"):
                     found[oid] = convert.image_server(m)
             return paging.Positions(ids, answer.count)
 
@@ -240,8 +237,8 @@ class HuaweiCloudClient:
         async with slots or contextlib.nullcontext():
             resp = await self._call(api, url, scope.project_id, scope.credentials, deadline)
         if resp.status == 404:  # a list is never absent: the project or the path is wrong
-            raise self._invalid(api, resp, f"list answered 404: {snippet(resp.body)}")
-        return self._parse(api, resp, model)
+            raise self._answers.invalid(api, resp, f"list answered 404: {snippet(resp.body)}")
+        return self._answers.parse(api, resp, model)
 
     async def jobs_page(
         self,
@@ -265,7 +262,7 @@ class HuaweiCloudClient:
             for m in answer.items
             if m.id
         ]
-        self._skipped(api, len(answer.items) - len(items))
+        self._answers.skipped(api, len(answer.items) - len(items))
         return Page(items, answer.count)
 
     async def sub_jobs_page(
@@ -284,7 +281,7 @@ class HuaweiCloudClient:
             replace(job, error_message=self._redact(job.error_message))
             for job in (convert.sub_job(m) for m in answer.items if m.id)
         ]
-        self._skipped(api, len(answer.items) - len(items))
+        self._answers.skipped(api, len(answer.items) - len(items))
         return Page(items, answer.count)
 
     async def _get(self, target: Target, model: type[_M], deadline: float | None) -> _M | None:
@@ -293,10 +290,10 @@ class HuaweiCloudClient:
         resp = await self._call(api, url, target.key.project_id, target.credentials, deadline)
         if resp.status == 404:
             return None
-        answer = self._parse(api, resp, model)
+        answer = self._answers.parse(api, resp, model)
         if answer.object_id != target.key.id:
             # `{}`, an error envelope with status 200, or another object: not this one.
-            raise self._invalid(
+            raise self._answers.invalid(
                 api,
                 resp,
                 f"answer does not describe {target.key.id!r} (it names "
@@ -313,11 +310,12 @@ class HuaweiCloudClient:
         url = paths.url(account.iam_endpoint, paths.IAM_PROJECTS)
         resp = await self._call(api, url, ACCOUNT_SCOPE, account.credentials, deadline, domain_id)
         if resp.status == 404:
-            raise self._invalid(api, resp, f"project list answered 404: {snippet(resp.body)}")
-        answer = self._parse(api, resp, ProjectListModel)
+            detail = f"project list answered 404: {snippet(resp.body)}"
+            raise self._answers.invalid(api, resp, detail)
+        answer = self._answers.parse(api, resp, ProjectListModel)
         projects: dict[str, Project] = {}  # a project listed twice is one project
         for m in answer.projects:
-            if not self._usable_id(m.id, PROJECT_ID_RE, api) or m.id is None:
+            if not self._answers.usable_id(m.id, PROJECT_ID_RE, api) or m.id is None:
                 continue
             if m.enabled is False or m.is_domain:
                 continue
@@ -343,11 +341,12 @@ class HuaweiCloudClient:
         try:
             resp = await self._call(api, url, ACCOUNT_SCOPE, account.credentials, deadline)
             if resp.status == 404:
-                raise self._invalid(api, resp, f"answered 404: {snippet(resp.body)}")
-            ids = [d.id for d in self._parse(api, resp, DomainListModel).domains if d.id]
+                raise self._answers.invalid(api, resp, f"answered 404: {snippet(resp.body)}")
+            ids = [d.id for d in self._answers.parse(api, resp, DomainListModel).domains if d.id]
             if not ids or not PROJECT_ID_RE.fullmatch(ids[0]):
                 shown = clean(ids[0], 100) if ids else "none"
-                raise self._invalid(api, resp, f"no usable domain ID in the answer ({shown!r})")
+                detail = f"no usable domain ID in the answer ({shown!r})"
+                raise self._answers.invalid(api, resp, detail)
         except ApiError as exc:
             raise ApiError(
                 exc.kind,
@@ -374,16 +373,7 @@ class HuaweiCloudClient:
         try:
             return await self._get_once(api, url, project_id, credentials, deadline, domain_id)
         except ApiError as exc:
-            raise self._redacted(exc) from None
-
-    def _redacted(self, exc: ApiError) -> ApiError:
-        detail = self._redact(exc.detail)
-        if detail == exc.detail:
-            return exc
-        return ApiError(
-            exc.kind, detail, status=exc.status, error_code=exc.error_code,
-            request_id=exc.request_id, retry_after=exc.retry_after,
-        )  # fmt: skip
+            raise self._answers.redacted(exc) from None
 
     async def _get_once(
         self,
@@ -425,80 +415,3 @@ class HuaweiCloudClient:
                 )  # fmt: skip
             raise resp.error
         return resp
-
-    def _parse(self, api: str, resp: Response, model: type[_P]) -> _P:
-        try:
-            return model.model_validate_json(resp.body)
-        except ValidationError as exc:
-            if issubclass(model, ListModel):
-                salvaged = self._salvage(resp, model, exc)
-                if salvaged is not None:
-                    return salvaged
-            content_type = clean(resp.headers.get("Content-Type", "no content type"), 100)
-            raise self._invalid(
-                api,
-                resp,
-                f"answer is not the expected JSON object ({content_type}; "
-                f"{exc.error_count()} problem(s)): {snippet(resp.body) or 'empty body'}",
-            ) from None
-
-    def _salvage(self, resp: Response, model: type[_P], error: ValidationError) -> _P | None:
-        """A list answer whose envelope is sound but some items are not: each bad item
-        becomes an empty one (it keeps its position, which paging needs, and is then
-        skipped and counted for lack of an ID). None when the envelope itself is wrong."""
-        assert issubclass(model, ListModel)
-        if any(e["type"] == "too_long" for e in error.errors(include_input=False)):
-            return None  # more items than asked for: not worth reading one by one
-        try:
-            raw = json.loads(resp.body)  # unlike pydantic's parser, takes lone surrogates
-        except (ValueError, RecursionError):
-            return None
-        items = raw.get(model.ITEMS) if isinstance(raw, dict) else None
-        if not isinstance(items, list):
-            return None
-        kept = []
-        for item in items:
-            try:
-                kept.append(model.ITEM.model_validate(item))
-            except ValidationError:
-                kept.append(model.ITEM())
-        try:
-            return model.model_validate({**raw, model.ITEMS: kept})
-        except ValidationError:
-            return None
-
-    def _page_error(self, api: str, count: int, offset: int, items: list[Any]) -> ApiError:
-        """A page that contradicts its own total: neither is believed."""
-        self._metrics.error(api, ErrorKind.INVALID_RESPONSE.value)
-        return ApiError(
-            ErrorKind.INVALID_RESPONSE,
-            f"the page at offset {offset} holds {len(items)} items but the list counts {count}",
-        )
-
-    def _usable_id(self, oid: str | None, shape: re.Pattern[str], api: str) -> bool:
-        """Whether a listed object's ID has its documented shape; one that has not is
-        skipped and counted, never put into a URL or a label."""
-        if oid and shape.fullmatch(oid):
-            return True
-        self._skipped(api, 1)
-        return False
-
-    def _skipped(self, api: str, n: int) -> None:
-        """Count items of a list left out, with a warning now and then, not one per item."""
-        if n:
-            self._metrics.invalid(api, n)
-            self._warn(
-                f"skipped:{api}",
-                "%d item(s) of a %s answer are not what the API documents; skipped",
-                n,
-                api,
-            )
-
-    def _invalid(self, api: str, resp: Response, detail: str) -> ApiError:
-        self._metrics.error(api, ErrorKind.INVALID_RESPONSE.value)
-        return ApiError(
-            ErrorKind.INVALID_RESPONSE,
-            self._redact(detail),
-            status=resp.status,
-            request_id=resp.request_id,
-        )
