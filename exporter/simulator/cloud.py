@@ -1,15 +1,10 @@
-"""A fake Huawei Cloud: the two detail APIs and IAM tokens, with gateway-style authentication.
-
-It checks AK/SK signatures (rejecting bad ones with 401 APIGW.0301, and locking a key pair
-after five in a row as the gateway does), security tokens and IAM tokens, and can inject
-faults per object. The demo, the tests and the benchmarks all run against it, so they
-exercise the same client code as a real cloud would.
-"""
+"""A fake Huawei Cloud: detail and list APIs, build jobs and IAM, behind a gateway that checks
+signatures (``gateway``) and misbehaves on request (``faults``). The demo, the tests and the
+benchmarks all run against it, so they exercise the client as a real cloud would."""
 
 from __future__ import annotations
 
 import asyncio
-import enum
 import json
 import random
 import secrets
@@ -23,12 +18,23 @@ from typing import Any
 
 from aiohttp import web
 
-from exporter.cloud import signing
 from exporter.domain.targets import Resource
+from exporter.simulator.faults import (
+    BodyShape,
+    Fault,
+    FaultKind,
+    error_body,
+    json_response,
+    misbehave,
+)
+from exporter.simulator.gateway import (
+    AccessKey,
+    Token,
+    authenticate,
+    unauthorized,
+    unknown_route,
+)
 
-MAX_CLOCK_SKEW = 15 * 60
-LOCKOUT_AFTER = 5
-LOCKOUT_SECONDS = 300.0
 IAM_KEY = "iam"
 PROJECTS_KEY = "iam_projects"  # the faults key of IAM's project list
 DOMAINS_KEY = "iam_domains"  # the faults key of IAM's domain list
@@ -46,76 +52,6 @@ def jobs_key(project_id: str) -> str:
 def list_key(resource: Resource, project_id: str, offset: int | None = None) -> str:
     """The ``faults`` key of a list call: every page of it, or the page at ``offset``."""
     return f"list:{resource.value}:{project_id}" + ("" if offset is None else f":{offset}")
-
-
-class FaultKind(enum.Enum):
-    """Ways the simulator can misbehave for one object (or for IAM)."""
-
-    STATUS = "status"  # an error status with an error body in one of the known shapes
-    THROTTLE = "throttle"  # 429 APIGW.0308, with Retry-After if given
-    SLOW = "slow"  # answer correctly after ``delay`` seconds
-    HANG = "hang"  # never answer (until ``delay`` passes, which should exceed the timeout)
-    MALFORMED = "malformed"  # 200 with truncated JSON and a matching Content-Length
-    TRUNCATED = "truncated"  # 200 whose connection closes before the promised body ends
-    HTML = "html"  # 200 with an HTML error page
-    HUGE = "huge"  # 200 with a body of several MiB
-    RESET = "reset"  # close the connection without answering
-    BODY = "body"  # 200 with exactly ``body``: hostile answers, byte for byte
-
-
-class BodyShape(enum.Enum):
-    """The error body variants seen from Huawei Cloud services and gateways."""
-
-    STANDARD = "standard"  # {"error_code", "error_msg"}
-    CAMEL = "camel"  # {"errorCode", "errorMsg"}
-    CODE_MESSAGE = "code_message"  # {"code", "message"}
-    NESTED = "nested"  # {"error": {"code", "message"}}
-    TEXT = "text"  # not JSON at all
-
-
-@dataclass
-class Fault:
-    """A misbehaviour; ``times`` limits it to the next N requests (None: until removed)."""
-
-    kind: FaultKind
-    status: int = 500
-    error_code: str = "ModelArts.0001"
-    shape: BodyShape = BodyShape.STANDARD
-    delay: float = 0.0
-    retry_after: str | None = None
-    times: int | None = None
-    probability: float = 1.0
-    body: bytes = b""
-    message: str = "injected failure"  # the error message of a STATUS fault
-
-
-@dataclass
-class AccessKey:
-    """A key pair the gateway knows; a temporary one requires its security token."""
-
-    secret_key: str
-    security_token: str | None = None
-    failures: int = 0
-    locked_until: float = 0.0
-
-
-@dataclass
-class _Token:
-    project_id: str
-    expires_at: float
-
-
-def error_body(shape: BodyShape, code: str, message: str) -> bytes:
-    """Encode an error in one of the body shapes the client must understand."""
-    bodies: dict[BodyShape, Any] = {
-        BodyShape.STANDARD: {"error_code": code, "error_msg": message},
-        BodyShape.CAMEL: {"errorCode": code, "errorMsg": message},
-        BodyShape.CODE_MESSAGE: {"code": code, "message": message},
-        BodyShape.NESTED: {"error": {"code": code, "message": message}},
-    }
-    if shape is BodyShape.TEXT:
-        return f"{code} {message}".encode()
-    return json.dumps(bodies[shape]).encode()
 
 
 def iso(ts: float) -> str:
@@ -162,7 +98,7 @@ class SimulatedCloud:
     devserver_list_cap: int | None = None
     in_flight: int = 0
     peak_in_flight: int = 0
-    _tokens: dict[str, _Token] = field(default_factory=dict)
+    _tokens: dict[str, Token] = field(default_factory=dict)
     _encoded: dict[ObjectKey, bytes] = field(default_factory=dict)  # bodies as sent
     _changes: int = 0
     _index: tuple[tuple[int, int], dict[tuple[Resource, str], list[dict[str, Any]]]] = field(
@@ -238,7 +174,7 @@ class SimulatedCloud:
         app.router.add_post("/v3/auth/tokens", self._issue_token)
         app.router.add_get("/v3/auth/projects", self._list_projects)
         app.router.add_get("/v3/auth/domains", self._list_domains)
-        app.router.add_route("*", "/{tail:.*}", _unknown_route)
+        app.router.add_route("*", "/{tail:.*}", unknown_route)
         return app
 
     # --- list calls -------------------------------------------------------------------
@@ -281,7 +217,7 @@ class SimulatedCloud:
             if fault is not None and fault.kind is FaultKind.SLOW:
                 await asyncio.sleep(fault.delay)  # then the list answers as it would
             elif fault is not None:
-                return self._count(api, await self._misbehave(request, fault, None))
+                return self._count(api, await misbehave(request, fault, None))
         return None
 
     def _paging(self, request: web.Request, api: str) -> tuple[int, int] | web.StreamResponse:
@@ -294,7 +230,9 @@ class SimulatedCloud:
         if offset < 0 or not 1 <= limit <= MAX_LIST_LIMIT:
             return self._count(
                 api,
-                _json(400, error_body(BodyShape.STANDARD, "WKS.0001", "invalid offset or limit")),
+                json_response(
+                    400, error_body(BodyShape.STANDARD, "WKS.0001", "invalid offset or limit")
+                ),
             )
         return offset, limit if self.page_cap is None else min(limit, self.page_cap)
 
@@ -329,7 +267,7 @@ class SimulatedCloud:
                 items = [i for i in items if i.get(name) == request.query[name]]
         offset, limit = paging
         body = {"count": len(items), "items": items[offset : offset + limit]}
-        return self._count(api, _json(200, json.dumps(body).encode()))
+        return self._count(api, json_response(200, json.dumps(body).encode()))
 
     async def _list_image_servers(self, request: web.Request) -> web.StreamResponse:
         paging = self._paging(request, "image_server_list")
@@ -349,7 +287,7 @@ class SimulatedCloud:
             items = [i for i in items if part in str(i.get("name", ""))]
         page = items[offset : offset + limit]
         return self._count(
-            api, _json(200, json.dumps({"count": len(items), "items": page}).encode())
+            api, json_response(200, json.dumps({"count": len(items), "items": page}).encode())
         )
 
     async def _list_devserver_images(self, request: web.Request) -> web.StreamResponse:
@@ -364,7 +302,7 @@ class SimulatedCloud:
         data = items if cap is None else items[:cap]
         pages = 1 if cap is None or total <= cap else -(-total // cap)
         body = {"current": 1, "pages": pages, "size": len(data), "total": total, "data": data}
-        return self._count("devserver_image_list", _json(200, json.dumps(body).encode()))
+        return self._count("devserver_image_list", json_response(200, json.dumps(body).encode()))
 
     async def _devserver_image(self, request: web.Request) -> web.StreamResponse:
         return await self._detail(request, Resource.DEVSERVER_IMAGE, "ModelArts.6404")
@@ -399,16 +337,18 @@ class SimulatedCloud:
         fault = self._take_fault(key)
         body = self.objects.get(key)
         if fault is not None:
-            return self._count(resource.value, await self._misbehave(request, fault, body))
+            return self._count(resource.value, await misbehave(request, fault, body))
         if body is None:
             return self._count(
                 resource.value,
-                _json(404, error_body(BodyShape.STANDARD, not_found_code, "resource not found")),
+                json_response(
+                    404, error_body(BodyShape.STANDARD, not_found_code, "resource not found")
+                ),
             )
         encoded = self._encoded.get(key)
         if encoded is None:
             encoded = self._encoded[key] = json.dumps(body).encode()
-        return self._count(resource.value, _json(200, encoded))
+        return self._count(resource.value, json_response(200, encoded))
 
     async def _list_projects(self, request: web.Request) -> web.StreamResponse:
         api = "iam_projects"
@@ -417,7 +357,7 @@ class SimulatedCloud:
         denied = self._authenticate(request, None)
         signed = "X-Auth-Token" not in request.headers
         if denied is None and self.require_domain_id and signed and domain_id != DOMAIN_ID:
-            denied = _unauthorized(
+            denied = unauthorized(
                 "Incorrect IAM authentication information: the X-Domain-Id header is "
                 "missing or names another domain."
             )
@@ -425,9 +365,9 @@ class SimulatedCloud:
             return self._count(api, denied)
         fault = self._take_fault(PROJECTS_KEY)
         if fault is not None:
-            return self._count(api, await self._misbehave(request, fault, None))
+            return self._count(api, await misbehave(request, fault, None))
         body = {"links": {"self": str(request.url)}, "projects": self.projects}
-        return self._count(api, _json(200, json.dumps(body).encode()))
+        return self._count(api, json_response(200, json.dumps(body).encode()))
 
     async def _list_domains(self, request: web.Request) -> web.StreamResponse:
         api = "iam_domains"
@@ -436,18 +376,18 @@ class SimulatedCloud:
             return self._count(api, denied)
         fault = self._take_fault(DOMAINS_KEY)
         if fault is not None:
-            return self._count(api, await self._misbehave(request, fault, None))
+            return self._count(api, await misbehave(request, fault, None))
         links = {"self": str(request.url)}
         domain = {"id": DOMAIN_ID, "name": "simulated", "enabled": True, "description": "",
                   "links": links}  # fmt: skip
         return self._count(
-            api, _json(200, json.dumps({"domains": [domain], "links": links}).encode())
+            api, json_response(200, json.dumps({"domains": [domain], "links": links}).encode())
         )
 
     async def _issue_token(self, request: web.Request) -> web.StreamResponse:
         fault = self._take_fault(IAM_KEY)
         if fault is not None:
-            return self._count("iam_token", await self._misbehave(request, fault, None))
+            return self._count("iam_token", await misbehave(request, fault, None))
         try:
             data = await request.json()
             identity = data["auth"]["identity"]["password"]["user"]
@@ -461,19 +401,20 @@ class SimulatedCloud:
             )
         except (ValueError, KeyError, TypeError):
             return self._count(
-                "iam_token", _json(400, error_body(BodyShape.NESTED, "400", "malformed request"))
+                "iam_token",
+                json_response(400, error_body(BodyShape.NESTED, "400", "malformed request")),
             )
         known = self.iam_users.get(key)
         if known is None or not secrets.compare_digest(known, password):
             return self._count(
                 "iam_token",
-                _json(
+                json_response(
                     401, error_body(BodyShape.NESTED, "401", "The username or password is wrong.")
                 ),
             )
         token = secrets.token_hex(32)
         expires_at = time.time() + self.token_lifetime
-        self._tokens[token] = _Token(project_id, expires_at)
+        self._tokens[token] = Token(project_id, expires_at)
         answer: dict[str, Any] = {"expires_at": iso(expires_at)}
         if request.query.get("nocatalog") != "true":
             # As IAM does: every service's endpoints in every region, tens of kilobytes.
@@ -482,7 +423,7 @@ class SimulatedCloud:
                  for r in range(40)]}
                 for n in range(60)
             ]  # fmt: skip
-        resp = _json(201, json.dumps({"token": answer}).encode())
+        resp = json_response(201, json.dumps({"token": answer}).encode())
         resp.headers["X-Subject-Token"] = token
         return self._count("iam_token", resp)
 
@@ -504,114 +445,5 @@ class SimulatedCloud:
     # --- authentication ---------------------------------------------------------------
 
     def _authenticate(self, request: web.Request, project_id: str | None) -> web.Response | None:
-        """None when the request may pass; ``project_id`` None for an account-wide API,
-        which takes a domain-scoped token."""
-        token = request.headers.get("X-Auth-Token")
-        if token is not None:
-            issued = self._tokens.get(token)
-            if issued is None or issued.expires_at <= time.time():
-                return _unauthorized("The token is invalid or has expired.")
-            scoped_to_domain = issued.project_id.startswith("domain:")
-            if project_id is None and not scoped_to_domain:
-                return _unauthorized("The token must be scoped to the domain.")
-            if project_id is not None and issued.project_id != project_id:
-                return _unauthorized("The token is scoped to another project.")
-            return None
-        header = request.headers.get("Authorization", "")
-        auth = signing.parse_authorization(header)
-        if auth is None:
-            return _unauthorized("Missing or malformed authentication information.")
-        key = self.access_keys.get(auth.access_key)
-        if key is None:
-            return _unauthorized("The access key does not exist.")
-        now = time.time()
-        if key.locked_until > now:
-            return _unauthorized("Too many signature failures; the key pair is locked.")
-        date = signing.parse_sdk_date(request.headers.get(signing.DATE_HEADER, ""))
-        if date is None or abs(date.timestamp() - now) > MAX_CLOCK_SKEW:
-            return _unauthorized("X-Sdk-Date is missing or more than 15 minutes off.")
-        if key.security_token is not None and (
-            request.headers.get("X-Security-Token") != key.security_token
-            or "x-security-token" not in auth.signed_headers
-        ):
-            return _unauthorized("Temporary credentials need a valid, signed X-Security-Token.")
-        ok = signing.verify(
-            auth,
-            key.secret_key,
-            request.method,
-            request.raw_path.split("?", 1)[0],
-            request.query.items(),
-            request.headers,
-            b"",
-        )
-        if not ok:
-            key.failures += 1
-            if key.failures >= LOCKOUT_AFTER:
-                key.locked_until = now + LOCKOUT_SECONDS
-            return _unauthorized(
-                "Incorrect IAM authentication information: verify aksk signature fail."
-            )
-        key.failures = 0
-        return None
-
-    # --- faults -----------------------------------------------------------------------
-
-    async def _misbehave(
-        self, request: web.Request, fault: Fault, body: dict[str, Any] | None
-    ) -> web.StreamResponse:
-        kind = fault.kind
-        if kind is FaultKind.STATUS:
-            return _json(fault.status, error_body(fault.shape, fault.error_code, fault.message))
-        if kind is FaultKind.THROTTLE:
-            resp = _json(
-                429,
-                error_body(
-                    fault.shape,
-                    "APIGW.0308",
-                    "The throttling threshold has been reached: policy user over ratelimit,"
-                    "limit:20,time:1 minute",
-                ),
-            )
-            if fault.retry_after is not None:
-                resp.headers["Retry-After"] = fault.retry_after
-            return resp
-        if kind in (FaultKind.SLOW, FaultKind.HANG):
-            await asyncio.sleep(fault.delay)
-            if body is None:
-                return _json(404, error_body(BodyShape.STANDARD, "ModelArts.6404", "not found"))
-            return _json(200, json.dumps(body).encode())
-        if kind is FaultKind.BODY:
-            return _json(200, fault.body)
-        if kind is FaultKind.MALFORMED:
-            return _json(200, b'{"id": "x", "status": "ACT')
-        if kind is FaultKind.HTML:
-            page = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
-            return web.Response(status=200, body=page, content_type="text/html")
-        if kind is FaultKind.HUGE:
-            return _json(200, b'{"name": "' + b"x" * (4 << 20) + b'"}')
-        return await _break_connection(request, truncated=kind is FaultKind.TRUNCATED)
-
-
-async def _unknown_route(request: web.Request) -> web.Response:
-    """As the real gateway answers a path it does not know: JSON, APIGW.0101."""
-    return _json(404, error_body(BodyShape.STANDARD, "APIGW.0101", "The API does not exist."))
-
-
-def _json(status: int, body: bytes) -> web.Response:
-    return web.Response(status=status, body=body, content_type="application/json")
-
-
-def _unauthorized(message: str) -> web.Response:
-    return _json(401, error_body(BodyShape.STANDARD, "APIGW.0301", message))
-
-
-async def _break_connection(request: web.Request, *, truncated: bool) -> web.StreamResponse:
-    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
-    transport = request.transport
-    if truncated:
-        resp.content_length = 1000
-        await resp.prepare(request)
-        await resp.write(b'{"id": "truncated", "status": "AC')
-    if transport is not None:
-        transport.abort()
-    return resp
+        """None when the request may pass (see ``gateway.authenticate``)."""
+        return authenticate(request, project_id, self._tokens, self.access_keys)

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from exporter.domain.accounts import Account
 from exporter.domain.credentials import AkSkCredentials
 from exporter.domain.targets import Discovery, Resource, Target, TargetKey
-from exporter.simulator.cloud import Fault, FaultKind, SimulatedCloud
+from exporter.simulator.cloud import SimulatedCloud
+from exporter.simulator.faults import Fault, FaultKind
 from exporter.simulator.jobs import add_job, finish_job
 
 PROJECT_ID = "0a1b2c3d4e5f40718293a4b5c6d7e8f9"

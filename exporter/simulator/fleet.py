@@ -9,7 +9,8 @@ from dataclasses import replace
 from exporter.domain.accounts import Account
 from exporter.domain.credentials import AkSkCredentials
 from exporter.domain.targets import Discovery, Resource, Sweep, SweepKey, Target, TargetKey
-from exporter.simulator.cloud import BodyShape, Fault, FaultKind, SimulatedCloud
+from exporter.simulator.cloud import SimulatedCloud
+from exporter.simulator.faults import BodyShape, Fault, FaultKind
 
 PROJECT_ID = "f1ee7f1ee7f14ee7a1ee7f1ee7f1ee70"
 ACCESS_KEY = "FLEETACCESSKEY000001"
