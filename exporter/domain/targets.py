@@ -41,6 +41,11 @@ class TargetKey:
     project_id: str
     id: str
 
+    @property
+    def sweep(self) -> SweepKey:
+        """The sweep that lists objects like this one: its kind in its project."""
+        return SweepKey(self.resource, self.project_id)
+
 
 @dataclass(frozen=True, slots=True)
 class Target:

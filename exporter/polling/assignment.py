@@ -62,7 +62,7 @@ class Assignment:
         """Whether a state kept from before a restart is this shard's to serve (a predicate,
         so that the sets it checks against are built once for 100,000 states)."""
         owned = {t.key for t in self.owned}
-        swept = {(s.key.resource, s.key.project_id) for s in self.sweeps}
+        swept = {s.key for s in self.sweeps}
 
         def watches(state: TargetState) -> bool:
             k = state.key
@@ -70,9 +70,9 @@ class Assignment:
                 return True
             if state.origin is not Origin.DISCOVERED:
                 return False
-            if (k.resource, k.project_id) in swept:
+            if k.sweep in swept:
                 return True
-            unit = sweep_unit(SweepKey(k.resource, k.project_id))
+            unit = sweep_unit(k.sweep)
             return self.accounts and self.shard.owns(unit)
 
         return watches
@@ -111,11 +111,11 @@ def _split(
     if not sweeps:  # by ID alone (the common case): nothing to sort out per target
         mine_by_id = tuple(t for t in targets if shard.total == 1 or t.key in hashed)
         return mine_by_id, mine_by_id
-    covered = {(s.key.resource, s.key.project_id) for s in sweeps}
-    mine = {(s.key.resource, s.key.project_id) for s in active}
+    covered = {s.key for s in sweeps}
+    mine = {s.key for s in active}
     owned, plain = [], []
     for t in targets:
-        k = (t.key.resource, t.key.project_id)
+        k = t.key.sweep
         if k not in covered:
             if shard.total == 1 or t.key in hashed:
                 owned.append(t)

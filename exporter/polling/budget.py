@@ -17,9 +17,9 @@ def estimate_calls(targets: Iterable[Target], sweeps: Iterable[Sweep]) -> int:
     sweep (a sweep of image servers needs one more per hundred objects it finds), and
     JOB_CALLS per project with image servers for its build jobs."""
     targets = tuple(targets)
-    swept = {(s.key.resource, s.key.project_id) for s in sweeps}
-    by_id = sum(1 for t in targets if (t.key.resource, t.key.project_id) not in swept)
-    with_servers = {p for r, p in swept if r is Resource.IMAGE_SERVER} | {
+    swept = {s.key for s in sweeps}
+    by_id = sum(1 for t in targets if t.key.sweep not in swept)
+    with_servers = {k.project_id for k in swept if k.resource is Resource.IMAGE_SERVER} | {
         t.key.project_id for t in targets if t.key.resource is Resource.IMAGE_SERVER
     }
     return len(swept) + by_id + JOB_CALLS * len(with_servers)

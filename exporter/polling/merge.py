@@ -14,7 +14,7 @@ from typing import TypeVar
 from exporter.domain.accounts import Project
 from exporter.domain.jobs import JobsState
 from exporter.domain.state import AccountState, Snapshot, SweepState, TargetState
-from exporter.domain.targets import Origin, Resource, Target, TargetKey
+from exporter.domain.targets import Origin, Resource, SweepKey, Target, TargetKey
 from exporter.polling.assignment import Assignment
 from exporter.polling.round import Round
 from exporter.polling.sweeps import SLICE
@@ -79,7 +79,7 @@ async def merged(
         known[k] = state
     for k in found.dropped:
         known.pop(k, None)
-    swept = {(s.key.resource, s.key.project_id) for s in mine.sweeps}
+    swept = {s.key for s in mine.sweeps}
     config = {t.key for t in mine.owned}
     states = [known[t.key] async for t in paced(mine.owned) if t.key in known]
     if swept:
@@ -126,7 +126,7 @@ async def _jobs_of_watched(
 
 async def _discovered(
     known: dict[TargetKey, TargetState],
-    swept: set[tuple[Resource, str]],
+    swept: set[SweepKey],
     config: set[TargetKey],
     before: set[TargetKey],
 ) -> list[TargetState]:
@@ -135,7 +135,7 @@ async def _discovered(
     discovered = [
         s
         async for k, s in paced(known.items())
-        if s.origin is Origin.DISCOVERED and (k.resource, k.project_id) in swept and k not in config
+        if s.origin is Origin.DISCOVERED and k.sweep in swept and k not in config
     ]
     fresh = sorted(
         (s for s in discovered if s.key not in before),

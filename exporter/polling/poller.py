@@ -33,6 +33,7 @@ from exporter.domain.targets import (
     ProjectEndpoint,
     Resource,
     Sweep,
+    SweepKey,
     Target,
     TargetKey,
 )
@@ -226,9 +227,9 @@ class Poller:
         mine = self._assignment
         targets = [t async for t in paced(mine.owned) if t.key in busy]
         configured = {t.key for t in targets}
-        sweeps = {(s.key.resource, s.key.project_id): s for s in mine.sweeps}
+        sweeps = {s.key: s for s in mine.sweeps}
         for k in busy - configured:
-            sweep = sweeps.get((k.resource, k.project_id))
+            sweep = sweeps.get(k.sweep)
             if sweep is not None:
                 targets.append(sweep.target(k.id))
         deadline = time.monotonic() + self._interval
@@ -273,12 +274,12 @@ class Poller:
         # Grouped once (each sweep looking through every state would cost sweeps x
         # objects), and paced: at 100,000 objects this alone would stall the loop.
         previous: dict[TargetKey, TargetState] = {}
-        by_sweep: dict[tuple[Resource, str], dict[TargetKey, TargetState]] = {}
+        by_sweep: dict[SweepKey, dict[TargetKey, TargetState]] = {}
         async for state in paced(current.targets):
             k = state.key
             previous[k] = state
             if sweeps:
-                by_sweep.setdefault((k.resource, k.project_id), {})[k] = state
+                by_sweep.setdefault(k.sweep, {})[k] = state
         previous_sweeps = {s.key: s for s in current.sweeps}
         found = Round()
         now = self._clock()
@@ -295,7 +296,7 @@ class Poller:
             *(
                 self._sweeper.read(
                     s,
-                    by_sweep.get((s.key.resource, s.key.project_id), {}),
+                    by_sweep.get(s.key, {}),
                     previous_sweeps.get(s.key),
                     deadline,
                     slots,
