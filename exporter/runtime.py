@@ -127,10 +127,8 @@ class Exporter:
             self.client,
             self.exposition,
             settings.targets,
-            interval=poll.interval,
-            concurrency=poll.concurrency,
+            poll=poll,
             sweeps=settings.sweeps,
-            rate=poll.max_requests_per_second,
             finder=self.finder,
             shard=shard,
             jobs=JobWatcher(self.client, clock=clock),
@@ -299,11 +297,7 @@ class Exporter:
         self._configure_client(settings)
         self.finder.reconfigure(settings.accounts, refresh=settings.poll.projects_refresh_interval)
         added, added_sweeps = self.poller.reconfigure(
-            settings.targets,
-            interval=settings.poll.interval,
-            concurrency=settings.poll.concurrency,
-            sweeps=settings.sweeps,
-            rate=settings.poll.max_requests_per_second,
+            settings.targets, poll=settings.poll, sweeps=settings.sweeps
         )
         self._scheduler.reschedule(settings.poll.interval, settings.poll.transitional_interval)
         await self.poller.publish_current()

@@ -14,6 +14,7 @@ import pytest
 from exporter.cloud.transport import RetryPolicy
 from exporter.config.errors import ConfigError
 from exporter.config.load import parse_config
+from exporter.config.settings import PollSettings
 from exporter.domain.accounts import Account
 from exporter.domain.credentials import AkSkCredentials, IamCredentials
 from exporter.domain.state import Snapshot
@@ -202,7 +203,7 @@ async def test_targets_and_accounts_overlapping_poll_each_project_once(
                   Discovery(name_include=re.compile("nothing")))  # fmt: skip
     e = make(account(cloud.url))
     mine = targets(cloud.url, images=[image_id(len(SOUTHEAST))], project=SOUTHEAST)
-    e.poller.reconfigure(mine, interval=30, concurrency=8, sweeps=(sweep,))
+    e.poller.reconfigure(mine, poll=PollSettings(interval=30, concurrency=8), sweeps=(sweep,))
     snap = await e.run_cycle()
     keys = [s.key for s in snap.sweeps]
     assert len(keys) == len(set(keys))

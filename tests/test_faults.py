@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from exporter.cloud.transport import RetryPolicy
+from exporter.config.settings import PollSettings
 from exporter.domain.credentials import IamCredentials
 from exporter.domain.targets import Resource, Target
 from exporter.exposition.textformat import Format
@@ -109,7 +110,7 @@ async def test_fault_isolated_and_reported(
                 replace(t, endpoint=case.endpoint(t.endpoint)) if t.key.id == SICK else t
                 for t in base.targets
             )
-            e.poller.reconfigure(moved, interval=10, concurrency=8)
+            e.poller.reconfigure(moved, poll=PollSettings(interval=10, concurrency=8))
         before = errors(e, case.label)
         started = time.monotonic()
         snap = await e.run_cycle()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pytest
 
 from exporter.cloud.errors import ApiError, ErrorKind
+from exporter.config.settings import PollSettings
 from exporter.domain.credentials import AkSkCredentials
 from exporter.domain.state import CloudObject, DevServerImage, Snapshot
 from exporter.domain.targets import Origin, Resource, Sweep, SweepKey, Target, TargetKey
@@ -74,6 +75,10 @@ class MemoryStore:
             return self.snapshot
 
 
+def poll(concurrency: int = 4) -> PollSettings:
+    return PollSettings(interval=60, concurrency=concurrency)
+
+
 def target(oid: str) -> Target:
     return Target(
         TargetKey(Resource.DEVSERVER_IMAGE, "p", oid), "http://x", AkSkCredentials("a", "b")
@@ -88,7 +93,7 @@ def poller(
     fetcher: FakeFetcher, ids: list[str], now: list[float], concurrency: int = 4
 ) -> tuple[Poller, MemoryStore]:
     store = MemoryStore()
-    p = Poller(fetcher, store, tuple(target(i) for i in ids), interval=60, concurrency=concurrency,
+    p = Poller(fetcher, store, tuple(target(i) for i in ids), poll=poll(concurrency),
                clock=lambda: now[0])  # fmt: skip
     return p, store
 
@@ -155,7 +160,7 @@ async def test_target_removed_during_a_cycle_is_dropped_and_added_one_merged() -
     fetcher.gate = asyncio.Event()
     cycle = asyncio.create_task(p.run_cycle())
     await asyncio.sleep(0)
-    added, _ = p.reconfigure((target("a"), target("c")), interval=60, concurrency=4)
+    added, _ = p.reconfigure((target("a"), target("c")), poll=poll())
     assert [t.key.id for t in added] == ["c"]
     fetcher.gate.set()
     await p.poll_some(added)
@@ -173,8 +178,8 @@ def swept(
     now = [1000.0]
     store = MemoryStore()
     sweep = Sweep(SWEEP, "http://x", AkSkCredentials("a", "b"), configured=configured)
-    p = Poller(fetcher, store, tuple(target(i) for i in configured), interval=60,
-               concurrency=4, sweeps=(sweep,), clock=lambda: now[0])  # fmt: skip
+    p = Poller(fetcher, store, tuple(target(i) for i in configured), poll=poll(),
+               sweeps=(sweep,), clock=lambda: now[0])  # fmt: skip
     return p, store, now
 
 

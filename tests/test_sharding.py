@@ -21,7 +21,7 @@ from exporter.polling.poller import Poller
 from exporter.simulator import SimulatorServer
 from tests.helpers import AK, SK, image_server_body, samples, start_exporter, stop_exporter
 from tests.prom import generated_rules, prometheus, wait_for
-from tests.test_poller_fast import FakeFetcher, FakeListing, MemoryStore, image
+from tests.test_poller_fast import FakeFetcher, FakeListing, MemoryStore, image, poll
 
 # Assignments that must never change: a shard restarted on another machine or Python
 # version must own the same units.
@@ -93,8 +93,8 @@ async def test_shards_together_poll_everything_exactly_once() -> None:
     fetcher.answers.update({t.key.id: image("ACTIVE") for t in by_id})
     seen: list[tuple[str, str]] = []
     for index in range(3):
-        poller = Poller(fetcher, MemoryStore(), tuple(by_id + covered), interval=60,
-                        concurrency=4, sweeps=tuple(sweeps), shard=Shard(index, 3))  # fmt: skip
+        poller = Poller(fetcher, MemoryStore(), tuple(by_id + covered), poll=poll(),
+                        sweeps=tuple(sweeps), shard=Shard(index, 3))  # fmt: skip
         snap = await poller.run_cycle()
         seen += [(t.key.project_id, t.key.id) for t in snap.targets]
         assert snap.shard == (index, 3)

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import Protocol, TypeVar
 
+from exporter.config.settings import PollSettings
 from exporter.domain.accounts import Project
 from exporter.domain.jobs import JobsState
 from exporter.domain.sharding import Shard
@@ -85,10 +86,8 @@ class Poller:
         store: SnapshotStore,
         targets: tuple[Target, ...],
         *,
-        interval: float,
-        concurrency: int,
+        poll: PollSettings,
         sweeps: tuple[Sweep, ...] = (),
-        rate: float | None = None,
         finder: ProjectFinder | None = None,
         shard: Shard | None = None,
         jobs: JobWatcher | None = None,
@@ -106,15 +105,17 @@ class Poller:
         self._hashed = hashed_targets(self._shard, targets)
         self._assignment = Assignment(self._shard)
         self._assign()
-        self._interval = interval
-        self._concurrency = concurrency
-        self._rate = rate
+        self._settings = poll
         self._overrunning = False
 
     @property
     def targets(self) -> tuple[Target, ...]:
         """The targets currently configured (every shard's)."""
         return self._targets
+
+    def _slots(self) -> asyncio.Semaphore:
+        """The request slots of one round: ``poll.concurrency`` at once."""
+        return asyncio.Semaphore(self._settings.concurrency)
 
     def _all_sweeps(self) -> tuple[Sweep, ...]:
         """Every shard's sweeps: configured ones and those of accounts' projects (every
@@ -132,13 +133,7 @@ class Poller:
         return self._assignment
 
     def reconfigure(
-        self,
-        targets: tuple[Target, ...],
-        *,
-        interval: float,
-        concurrency: int,
-        sweeps: tuple[Sweep, ...] = (),
-        rate: float | None = None,
+        self, targets: tuple[Target, ...], *, poll: PollSettings, sweeps: tuple[Sweep, ...] = ()
     ) -> tuple[tuple[Target, ...], tuple[Sweep, ...]]:
         """Switch to a new configuration; return the targets and sweeps that are new.
 
@@ -148,20 +143,18 @@ class Poller:
         old = self._assignment
         self._targets = targets
         self._sweeps = sweeps
-        self._interval = interval
-        self._concurrency = concurrency
-        self._rate = rate
+        self._settings = poll
         self._hashed = hashed_targets(self._shard, targets)
         return self._assign().diff(old)
 
     async def run_cycle(self) -> Snapshot:
         """Sweep and poll everything once, then publish the new snapshot."""
         started = time.monotonic()
-        deadline = started + self._interval
+        deadline = started + self._settings.interval
         if self._finder is not None:
             await self._finder.refresh(deadline)
         mine = self._assign()
-        slots = asyncio.Semaphore(self._concurrency)
+        slots = self._slots()
         found, jobs = await asyncio.gather(
             self._poll(mine.plain, mine.sweeps, deadline, slots),
             self._refresh_jobs(deadline, slots),
@@ -205,13 +198,15 @@ class Poller:
     ) -> Snapshot:
         """Poll what a reload just added and merge it into the snapshot; accounts it added
         or changed are listed now, and their projects swept."""
-        deadline = time.monotonic() + self._interval
+        deadline = time.monotonic() + self._settings.interval
         if self._finder is not None:
             before = {s.key for s in self._assignment.sweeps}
             await self._finder.refresh(deadline)
             added = self._assign().sweeps
             sweeps = (*sweeps, *(s for s in added if s.key not in before))
-        found = await self._poll(targets, sweeps, deadline, asyncio.Semaphore(self._concurrency))
+        found = await self._poll(
+            targets, sweeps, deadline, asyncio.Semaphore(self._settings.concurrency)
+        )
         return await self._merge(found, None)
 
     async def poll_transitional(self) -> Snapshot | None:
@@ -232,8 +227,10 @@ class Poller:
             sweep = sweeps.get(k.sweep)
             if sweep is not None:
                 targets.append(sweep.target(k.id))
-        deadline = time.monotonic() + self._interval
-        found = await self._poll(tuple(targets), (), deadline, asyncio.Semaphore(self._concurrency))
+        deadline = time.monotonic() + self._settings.interval
+        found = await self._poll(
+            tuple(targets), (), deadline, asyncio.Semaphore(self._settings.concurrency)
+        )
         return await self._merge(found, None)
 
     async def restore(
@@ -334,7 +331,7 @@ class Poller:
                 found.states[target.key] = state
                 log_transition(previous.get(target.key), state, found)
 
-        workers = min(self._concurrency, len(targets))
+        workers = min(self._settings.concurrency, len(targets))
         await asyncio.gather(*(worker() for _ in range(workers)))
 
     async def _poll_one(
@@ -363,13 +360,13 @@ class Poller:
 
     def _check_overrun(self, duration: float, calls: int) -> None:
         """One warning when cycles start taking longer than the interval, with the reason."""
-        overrun = duration > self._interval
+        overrun = duration > self._settings.interval
         if overrun and not self._overrunning:
             reason = ""
-            if self._rate:
-                need = calls / self._rate
+            if self._settings.max_requests_per_second:
+                need = calls / self._settings.max_requests_per_second
                 reason = (
-                    f"; {calls} API calls at poll.max_requests_per_second={self._rate:g} take "
+                    f"; {calls} API calls at poll.max_requests_per_second={self._settings.max_requests_per_second:g} take "
                     f"at least {need:.1f}s, so poll.interval must be {math.ceil(need * 1.1)}s "
                     "or more (or raise the rate)"
                 )
@@ -377,7 +374,7 @@ class Poller:
                 "poll cycle took %.1fs, longer than poll.interval (%gs): the next cycle starts "
                 "late and the schedule skips runs%s",
                 duration,
-                self._interval,
+                self._settings.interval,
                 reason,
             )
         elif not overrun and self._overrunning:
@@ -392,7 +389,7 @@ class Poller:
             if cycle is not None:  # a full cycle, not a partial poll after a reload
                 finished, calls = (cycle[0], self._clock()), cycle[1]
             return await merged(
-                current, found, self._assignment, self._interval, finished=finished,
+                current, found, self._assignment, self._settings.interval, finished=finished,
                 calls=calls, accounts=self._finder.states if self._finder else (),
                 projects=self._projects(),
             )  # fmt: skip
