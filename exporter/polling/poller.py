@@ -204,9 +204,7 @@ class Poller:
             await self._finder.refresh(deadline)
             added = self._assign().sweeps
             sweeps = (*sweeps, *(s for s in added if s.key not in before))
-        found = await self._poll(
-            targets, sweeps, deadline, asyncio.Semaphore(self._settings.concurrency)
-        )
+        found = await self._poll(targets, sweeps, deadline, self._slots())
         return await self._merge(found, None)
 
     async def poll_transitional(self) -> Snapshot | None:
@@ -228,9 +226,7 @@ class Poller:
             if sweep is not None:
                 targets.append(sweep.target(k.id))
         deadline = time.monotonic() + self._settings.interval
-        found = await self._poll(
-            tuple(targets), (), deadline, asyncio.Semaphore(self._settings.concurrency)
-        )
+        found = await self._poll(tuple(targets), (), deadline, self._slots())
         return await self._merge(found, None)
 
     async def restore(
@@ -364,9 +360,10 @@ class Poller:
         if overrun and not self._overrunning:
             reason = ""
             if self._settings.max_requests_per_second:
-                need = calls / self._settings.max_requests_per_second
+                rate = self._settings.max_requests_per_second
+                need = calls / rate
                 reason = (
-                    f"; {calls} API calls at poll.max_requests_per_second={self._settings.max_requests_per_second:g} take "
+                    f"; {calls} API calls at poll.max_requests_per_second={rate:g} take "
                     f"at least {need:.1f}s, so poll.interval must be {math.ceil(need * 1.1)}s "
                     "or more (or raise the rate)"
                 )
