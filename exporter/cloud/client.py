@@ -1,4 +1,5 @@
-"""Typed calls to the two detail APIs, with the right authentication for each target."""
+"""Typed calls to every Huawei Cloud API the exporter uses (detail and list calls, build jobs,
+IAM projects and domains), each with the right authentication."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Response bodies of the two detail APIs, parsed leniently.
+"""Response bodies of the APIs the exporter calls: objects parsed leniently, list envelopes
+strictly.
 
 Unknown fields are ignored and every field is optional: the cloud adds fields and statuses
 without notice, and an undocumented value must never fail a poll. Interpreting statuses is
