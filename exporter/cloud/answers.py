@@ -31,11 +31,11 @@ class AnswerReader:
         self._metrics = metrics
         # Gateways have been seen quoting credentials back: every error built from an
         # answer passes through this before it is stored, shown or written.
-        self._redact = redact
+        self.redact = redact
         self._warn = RateLimitedLog(log).emit
 
     def redacted(self, exc: ApiError) -> ApiError:
-        detail = self._redact(exc.detail)
+        detail = self.redact(exc.detail)
         if detail == exc.detail:
             return exc
         return ApiError(
@@ -115,7 +115,7 @@ class AnswerReader:
         self._metrics.error(api, ErrorKind.INVALID_RESPONSE.value)
         return ApiError(
             ErrorKind.INVALID_RESPONSE,
-            self._redact(detail),
+            self.redact(detail),
             status=resp.status,
             request_id=resp.request_id,
         )

@@ -106,7 +106,6 @@ class HuaweiCloudClient:
         redact: Callable[[str], str] = str,
     ) -> None:
         self._transport = transport
-        self._redact = redact
         self._answers = AnswerReader(metrics, redact)
         self._metrics = metrics
         self._authenticator_for = authenticator_for
@@ -279,7 +278,7 @@ class HuaweiCloudClient:
             api, scope, paths.sub_jobs(scope.project_id), query, SubJobListModel, deadline, slots
         )
         items = [
-            replace(job, error_message=self._redact(job.error_message))
+            replace(job, error_message=self._answers.redact(job.error_message))
             for job in (convert.sub_job(m) for m in answer.items if m.id)
         ]
         self._answers.skipped(api, len(answer.items) - len(items))
