@@ -41,6 +41,10 @@ from exporter.web.webconfig import WebConfigModel, ssl_context
 
 log = logging.getLogger(__name__)
 
+# Collections of the middle generation between two automatic full collections (Python's
+# default: 10).
+FULL_COLLECTION_EVERY = 1000
+
 SettingsLoader = Callable[[], Settings]
 
 
@@ -101,7 +105,7 @@ class Exporter:
         self.reload_metrics = ReloadMetrics(self.registry)
         self.reload_metrics.record(True)
         self.state_file = StateFile(storage_path, self.registry) if storage_path else None
-        self._restored = False
+        self._restoring: asyncio.Task[None] | None = None
         # The exposition owns the served snapshot; the poller hands it changes.
         shard = shard or Shard()
         first = assign(shard, settings.targets, hashed_targets(shard, settings.targets),
@@ -214,19 +218,25 @@ class Exporter:
             await self.state_file.save(snapshot)
 
     async def restore(self) -> None:
-        """Serve the state file's states (once, before the first cycle)."""
-        if self.state_file is None or self._restored:
+        """Serve the state file's states (once, before the first cycle; whoever comes while
+        it runs waits for it)."""
+        if self.state_file is None:
             return
-        self._restored = True
-        # The read is I/O, in a thread; validating holds the GIL (3 s at 100,000 objects),
-        # which is why this runs before the server listens.
-        stored = await asyncio.to_thread(self.state_file.load)
+        if self._restoring is None:
+            self._restoring = asyncio.create_task(self._restore(self.state_file))
+        await asyncio.shield(self._restoring)
+
+    async def _restore(self, state_file: StateFile) -> None:
+        # In a thread, which reads and validates the file a slice at a time (see
+        # exporter.storage.codec), so that the server, listening already, answers probes.
+        stored = await asyncio.to_thread(state_file.load)
         if stored.targets or stored.jobs:
             await self.poller.restore(stored.targets, stored.jobs)
 
     async def start(self, listen: ListenAddress | None = None, *, schedule: bool = True) -> None:
-        """Serve HTTP (when ``listen`` is given) and start the schedule."""
-        await self.restore()
+        """Serve HTTP (when ``listen`` is given), restore the state file, and start the
+        schedule. The server listens first: probes are answered while a large state file is
+        read (``/-/ready`` waits for the first cycle, which waits for the file)."""
         if listen is not None:
             app = build_app(self.exposition, self.reload, self._web_config)
             tls: ssl.SSLContext | None = None
@@ -241,11 +251,16 @@ class Exporter:
                     "tls": tls is not None,
                 },
             )
+        await self.restore()
         # Everything built so far (modules, schemas, the app) lives as long as the process;
         # moving it out of the collector's reach shortens every full collection, which
         # otherwise stalls the loop for tens of milliseconds with 10,000 targets.
         gc.collect()
         gc.freeze()
+        # Each published snapshot is frozen too (see Exposition.update); in between, a full
+        # collection would scan only one cycle's survivors, and still cost 50 ms each, eight
+        # times a cycle at 100,000 objects. Young generations are collected as usual.
+        gc.set_threshold(*gc.get_threshold()[:2], FULL_COLLECTION_EVERY)
         if schedule:
             self._log_budget()
             self._scheduler.start()

@@ -57,8 +57,8 @@ def test_fast_writer_equals_prometheus_client(snap: Snapshot) -> None:
         rendered = render(snap)
     finally:
         exposition.SLICE = original
-    assert b"".join(rendered.text.chunks) == reference(snap, Format.TEXT)
-    assert b"".join(rendered.openmetrics.chunks) == reference(snap, Format.OPENMETRICS)
+    assert b"".join(rendered.chunks(Format.TEXT)) == reference(snap, Format.TEXT)
+    assert b"".join(rendered.chunks(Format.OPENMETRICS)) == reference(snap, Format.OPENMETRICS)
 
 
 def test_async_render_equals_sync_render_with_many_slices() -> None:
@@ -69,8 +69,8 @@ def test_async_render_equals_sync_render_with_many_slices() -> None:
     )  # fmt: skip
     snap = Snapshot(states, {Resource.DEVSERVER_IMAGE: len(states)}, 60.0, 1.5, 3.0)
     rendered, lines = asyncio.run(render_async(snap))
-    assert b"".join(rendered.text.chunks) == reference(snap, Format.TEXT)
-    assert b"".join(rendered.openmetrics.chunks) == b"".join(render(snap).openmetrics.chunks)
+    assert b"".join(rendered.chunks(Format.TEXT)) == reference(snap, Format.TEXT)
+    assert b"".join(rendered.chunks(Format.OPENMETRICS)) == b"".join(render(snap).chunks(Format.OPENMETRICS))
     assert set(lines) == {s.key for s in states}
 
 
@@ -82,7 +82,7 @@ def test_reused_cloud_lines_render_exactly_the_next_snapshot(
     changed, was added or went away in between."""
     _, lines = asyncio.run(render_async(first))
     again, kept = asyncio.run(render_async(second, lines))
-    assert b"".join(again.text.chunks) == reference(second, Format.TEXT)
+    assert b"".join(again.chunks(Format.TEXT)) == reference(second, Format.TEXT)
     assert set(kept) == {s.key for s in second.targets}
 
 

@@ -73,7 +73,7 @@ async def run_scenario(
     finally:
         await e.stop()
     snapshot = replace(e.exposition.snapshot, last_poll_duration=1.25)  # the one wall-time value
-    return b"".join(render(snapshot).text.chunks)
+    return b"".join(render(snapshot).chunks(Format.TEXT))
 
 
 def put_image(i: str, **fields: object) -> Step:
@@ -357,7 +357,7 @@ def test_openmetrics_rendering_of_golden_state() -> None:
         None, key, DevServerImage('n"\\\n', "ARM", "BMS", "ACTIVE"), START
     )
     snap = Snapshot((state,), {Resource.DEVSERVER_IMAGE: 1}, 60.0, 1.0, START)
-    body = b"".join(render(snap).part(Format.OPENMETRICS).chunks) + b"# EOF\n"
+    body = b"".join(render(snap).chunks(Format.OPENMETRICS)) + b"# EOF\n"
     families = {f.name: f for f in text_string_to_metric_families(body.decode())}  # type: ignore[no-untyped-call]
     assert families["huaweicloud_modelarts_devserver_image"].type == "info"
     sample = families["huaweicloud_modelarts_devserver_image"].samples[0]

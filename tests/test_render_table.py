@@ -106,7 +106,7 @@ CASES = [
 
 
 def object_lines(snapshot: Snapshot, fmt: Format) -> list[str]:
-    body = b"".join(render(snapshot).part(fmt).chunks).decode()
+    body = b"".join(render(snapshot).chunks(fmt)).decode()
     return [
         line
         for line in body.splitlines()

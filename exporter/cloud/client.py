@@ -17,6 +17,7 @@ from exporter.cloud import convert, paging, paths, permissions
 from exporter.cloud.answers import AnswerReader
 from exporter.cloud.auth import ACCOUNT_SCOPE, Authenticator, IamTokenAuth
 from exporter.cloud.errors import ApiError, snippet
+from exporter.cloud.memo import PageMemo
 from exporter.cloud.metrics import ApiMetrics
 from exporter.cloud.models import (
     DevServerImageListModel,
@@ -71,6 +72,17 @@ class Page(Generic[_T]):
 
 
 @dataclass(frozen=True, slots=True)
+class _Read:
+    """What one list page held, kept by the page memo: every item's ID in order (positions
+    for paging), the usable objects by ID, and the total the page reported."""
+
+    ids: list[str]
+    objects: Mapping[str, CloudObject]
+    count: int
+    incomplete: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Listing:
     """What one sweep found: wanted objects by ID, the list calls it took, and why it may
     have left objects out (None: it is complete)."""
@@ -112,6 +124,7 @@ class HuaweiCloudClient:
         self._authenticators: dict[Credentials, Authenticator] = {}
         # Domain IDs found through IAM, by IAM endpoint and credentials.
         self._domains: dict[tuple[str, Credentials], str] = {}
+        self._pages: PageMemo[_Read] = PageMemo()
 
     def retain(self, credentials: Collection[Credentials], *, iam_failure_backoff: float) -> None:
         """Keep the authenticators of ``credentials``, forget those of any others."""
@@ -167,45 +180,54 @@ class HuaweiCloudClient:
     async def _list_devserver_images(
         self, sweep: Sweep, deadline: float | None, slots: asyncio.Semaphore | None
     ) -> Listing:
-        query = sweep.discovery.query(Resource.DEVSERVER_IMAGE)
-        answer = await self._list_page(sweep, query, DevServerImageListModel, deadline, slots)
-        data = answer.data
-        incomplete = None
-        if answer.total is not None and answer.total > len(data):
-            incomplete = f"the answer holds {len(data)} of {answer.total} images"
-        elif answer.pages is not None and answer.pages > 1:
-            incomplete = f"the answer is the first of {answer.pages} pages"
-        found = {
-            m.image_id: convert.devserver_image(m)
-            for m in data
-            if self._answers.usable_id(m.image_id, DEVSERVER_IMAGE_ID_RE, "devserver_image_list")
-            and m.image_id is not None
-        }
-        return Listing(_wanted(sweep, found), 1, incomplete)
+        def read(resp: Response) -> _Read:
+            answer = self._answers.parse(api, resp, DevServerImageListModel)
+            data = answer.data
+            incomplete = None
+            if answer.total is not None and answer.total > len(data):
+                incomplete = f"the answer holds {len(data)} of {answer.total} images"
+            elif answer.pages is not None and answer.pages > 1:
+                incomplete = f"the answer is the first of {answer.pages} pages"
+            found = {
+                m.image_id: convert.devserver_image(m)
+                for m in data
+                if self._answers.usable_id(m.image_id, DEVSERVER_IMAGE_ID_RE, api)
+                and m.image_id is not None
+            }
+            return _Read([convert.label(m.image_id) for m in data], found, len(data), incomplete)
+
+        api = "devserver_image_list"
+        page = await self._list_page(sweep, sweep.discovery.query(Resource.DEVSERVER_IMAGE),
+                                     read, deadline, slots)  # fmt: skip
+        return Listing(_wanted(sweep, page.objects), 1, page.incomplete)
 
     async def _list_image_servers(
         self, sweep: Sweep, deadline: float | None, slots: asyncio.Semaphore | None
     ) -> Listing:
         base = {**sweep.discovery.query(Resource.IMAGE_SERVER), "limit": str(LIST_LIMIT)}
+        api = "image_server_list"
 
         # Objects that moved between pages while the sweep ran are counted once. Each page
         # is converted as it arrives, so its wire models do not outlive it.
         found: dict[str, CloudObject] = {}
 
         async def page(offset: int) -> paging.Positions:
+            def read(resp: Response) -> _Read:
+                answer = self._answers.parse(api, resp, ImageServerListModel)
+                if offset + len(answer.items) > answer.count:
+                    raise self._answers.page_error(api, answer.count, offset, answer.items)
+                ids, objects = [], {}
+                for m in answer.items:
+                    oid = convert.label(m.id)
+                    ids.append(oid)  # a position all the same: paging checks overlaps with it
+                    if self._answers.usable_id(m.id, IMAGE_SERVER_ID_RE, api):
+                        objects[oid] = convert.image_server(m)
+                return _Read(ids, objects, answer.count)
+
             query = {**base, "offset": str(offset)}
-            answer = await self._list_page(sweep, query, ImageServerListModel, deadline, slots)
-            if offset + len(answer.items) > answer.count:
-                raise self._answers.page_error(
-                    "image_server_list", answer.count, offset, answer.items
-                )
-            ids = []
-            for m in answer.items:
-                oid = convert.label(m.id)
-                ids.append(oid)  # a position all the same: paging checks overlaps with it
-                if self._answers.usable_id(m.id, IMAGE_SERVER_ID_RE, "image_server_list"):
-                    found[oid] = convert.image_server(m)
-            return paging.Positions(ids, answer.count)
+            read_page = await self._list_page(sweep, query, read, deadline, slots)
+            found.update(read_page.objects)
+            return paging.Positions(read_page.ids, read_page.count)
 
         read = await paging.read_all(page)
         return Listing(_wanted(sweep, found), read.pages, read.incomplete)
@@ -214,13 +236,39 @@ class HuaweiCloudClient:
         self,
         sweep: Sweep,
         query: dict[str, str],
-        model: type[_L],
+        read: Callable[[Response], _Read],
         deadline: float | None,
         slots: asyncio.Semaphore | None,
-    ) -> _L:
+    ) -> _Read:
+        """A page of a sweep's list, read by ``read`` unless the same bytes were read before
+        (see ``exporter.cloud.memo``)."""
         api = f"{sweep.key.resource.value}_list"
         scope = ProjectEndpoint(sweep.key.project_id, sweep.endpoint, sweep.credentials)
-        return await self._page(api, scope, paths.listing(sweep.key), query, model, deadline, slots)
+        url, resp = await self._answer(api, scope, paths.listing(sweep.key), query, deadline, slots)
+        digest, known = self._pages.recall(url, resp.body)
+        if known is None:
+            known = read(resp)
+            if len(known.objects) == len(known.ids):  # nothing skipped, nothing to count again
+                self._pages.keep(url, digest, known)
+        return known
+
+    async def _answer(
+        self,
+        api: str,
+        scope: ProjectEndpoint,
+        path: str,
+        query: dict[str, str],
+        deadline: float | None,
+        slots: asyncio.Semaphore | None,
+    ) -> tuple[str, Response]:
+        """The URL and answer of one page of a list in a project, holding one of ``slots``
+        while it runs."""
+        url = paths.url(scope.endpoint, path, query.items())
+        async with slots or contextlib.nullcontext():
+            resp = await self._call(api, url, scope.project_id, scope.credentials, deadline)
+        if resp.status == 404:  # a list is never absent: the project or the path is wrong
+            raise self._answers.invalid(api, resp, f"list answered 404: {snippet(resp.body)}")
+        return str(url), resp
 
     async def _page(
         self,
@@ -232,12 +280,8 @@ class HuaweiCloudClient:
         deadline: float | None,
         slots: asyncio.Semaphore | None,
     ) -> _P:
-        """One page of a list in a project, holding one of ``slots`` while it runs."""
-        url = paths.url(scope.endpoint, path, query.items())
-        async with slots or contextlib.nullcontext():
-            resp = await self._call(api, url, scope.project_id, scope.credentials, deadline)
-        if resp.status == 404:  # a list is never absent: the project or the path is wrong
-            raise self._answers.invalid(api, resp, f"list answered 404: {snippet(resp.body)}")
+        """One page of a list in a project, parsed."""
+        _, resp = await self._answer(api, scope, path, query, deadline, slots)
         return self._answers.parse(api, resp, model)
 
     async def jobs_page(

@@ -97,7 +97,7 @@ def observe_answer(
         name = prev.obj.name if prev is not None and prev.obj is not None else ""
         name = name or (prev.last_name if prev is not None else "")
         return TargetState(key, True, False, None, now, None, origin=origin, last_name=name)
-    if prev is not None and prev.obj == obj:
+    if prev is not None and (prev.obj is obj or prev.obj == obj):
         # Keep the old, equal object: fewer new long-lived objects, fewer full GC passes.
         return TargetState(key, True, True, prev.obj, now, prev.status_since, origin=origin)
     same = prev is not None and prev.obj is not None and prev.obj.status == obj.status

@@ -40,6 +40,14 @@ class TargetKey:
     resource: Resource
     project_id: str
     id: str
+    # Keys are looked up about ten times per object per cycle: the hash is worked out once.
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.resource, self.project_id, self.id)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @property
     def sweep(self) -> SweepKey:
@@ -71,6 +79,13 @@ class SweepKey:
 
     resource: Resource
     project_id: str
+    _hash: int = field(init=False, repr=False, compare=False)  # as TargetKey's
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.resource, self.project_id)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,6 @@ from exporter.domain.targets import (
     ProjectEndpoint,
     Resource,
     Sweep,
-    SweepKey,
     Target,
     TargetKey,
 )
@@ -42,7 +41,7 @@ from exporter.polling.accounts import ProjectFinder
 from exporter.polling.assignment import Assignment, assign, hashed_targets
 from exporter.polling.health import reason
 from exporter.polling.jobs import JobWatcher
-from exporter.polling.merge import merged, paced
+from exporter.polling.merge import merged, paced, slices
 from exporter.polling.round import Round, log_transition
 from exporter.polling.sweeps import Listing, SweepReader
 
@@ -240,7 +239,7 @@ class Poller:
         are kept when their sweep would be this shard's, and the first cycle drops the rest.
         """
         watched = self._assignment.watching()
-        kept = tuple(s for s in states if watched(s))
+        kept = tuple([s async for s in paced(states) if watched(s)])
         kept_jobs = tuple(jobs)
         if self._jobs is not None:
             self._jobs.remember(kept_jobs)
@@ -267,12 +266,13 @@ class Poller:
         # Grouped once (each sweep looking through every state would cost sweeps x
         # objects), and paced: at 100,000 objects this alone would stall the loop.
         previous: dict[TargetKey, TargetState] = {}
-        by_sweep: dict[SweepKey, dict[TargetKey, TargetState]] = {}
-        async for state in paced(current.targets):
-            k = state.key
-            previous[k] = state
-            if sweeps:
-                by_sweep.setdefault(k.sweep, {})[k] = state
+        by_sweep: dict[tuple[Resource, str], dict[TargetKey, TargetState]] = {}
+        async for part in slices(current.targets):
+            for state in part:
+                k = state.key
+                previous[k] = state
+                if sweeps:
+                    by_sweep.setdefault((k.resource, k.project_id), {})[k] = state
         previous_sweeps = {s.key: s for s in current.sweeps}
         found = Round()
         now = self._clock()
@@ -289,7 +289,7 @@ class Poller:
             *(
                 self._sweeper.read(
                     s,
-                    by_sweep.get(s.key, {}),
+                    by_sweep.get((s.key.resource, s.key.project_id), {}),
                     previous_sweeps.get(s.key),
                     deadline,
                     slots,

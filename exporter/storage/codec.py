@@ -11,6 +11,7 @@ field.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Literal, NotRequired
@@ -20,6 +21,7 @@ from pydantic import (
     Field,
     StringConstraints,
     TypeAdapter,
+    ValidationError,
     with_config,
 )
 from typing_extensions import TypedDict
@@ -29,6 +31,7 @@ from exporter.cloud.sanitize import MAX_LABEL, MAX_MESSAGE, clean
 from exporter.domain.jobs import JobsState, SubJob
 from exporter.domain.state import CloudObject, DevServerImage, ImageServer, Snapshot, TargetState
 from exporter.domain.targets import PROJECT_ID_RE, Origin, Resource, TargetKey
+from exporter.storage.jsonstream import JsonError, read_object
 
 VERSION = 1
 SLICE = 500  # objects encoded at a time
@@ -141,6 +144,9 @@ class StateFileEntry(TypedDict):
 
 
 _FILE = TypeAdapter(StateFileEntry)
+_TARGETS = TypeAdapter(list[TargetEntry])
+# A \uD800-\uDFFF escape: half of a pair (fine) or a lone surrogate, which is not text.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _DEVSERVER_FIELDS = tuple(DevServerImageEntry.__annotations__)
 _IMAGE_SERVER_FIELDS = tuple(ImageServerEntry.__annotations__)
 _SUB_JOB_FIELDS = tuple(SubJobEntry.__annotations__)
@@ -261,10 +267,73 @@ class Stored:
     jobs: tuple[JobsState, ...]
 
 
+class Unreadable(ValueError):
+    """Why a file is not a state file this exporter can read, in one phrase."""
+
+
+def _why(exc: ValidationError, within: str = "", offset: int = 0) -> str:
+    """What is wrong, in one phrase: the version, or the first field (its path in the file,
+    an item's index counted from ``offset`` within the list ``within``)."""
+    errors = exc.errors()
+    for e in errors:
+        if e["loc"] == ("version",):
+            if e["type"] == "missing":
+                return "it has no format version; it is not a state file"
+            return f"it has format version {e['input']!r}; this exporter reads {VERSION}"
+    first = errors[0]
+    loc = list(first["loc"])
+    if within:
+        loc = [within, offset + int(loc[0]), *loc[1:]] if loc else [within]
+    where = ".".join(str(p) for p in loc)
+    return f"{where}: {first['msg']}" if where else first["msg"]
+
+
+def _text(values: object) -> None:
+    """Raise Unreadable when a string holds a lone surrogate (JSON can spell one; it is
+    not text, and would fail the first time it is written out)."""
+    try:
+        json.dumps(values, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise Unreadable("a string holds a lone surrogate (a \\uD800-\\uDFFF escape)") from None
+
+
 def decode(data: bytes) -> Stored:
-    """What a file holds; raises ValidationError or ValueError when it is invalid."""
-    stored = _FILE.validate_json(data)
-    return Stored(
-        tuple(_state(e) for e in stored["targets"]),
-        tuple(_jobs(e) for e in stored.get("jobs", ())),
-    )
+    """What a file holds; raises Unreadable when it is not a valid state file.
+
+    The targets are read and validated SLICE at a time (see ``jsonstream``): a thread
+    reading a file of 100,000 objects never holds the GIL for long."""
+    try:
+        text = data.decode()
+    except UnicodeDecodeError as exc:
+        why = f"it is not valid JSON (truncated or corrupt?): byte {exc.start} is not UTF-8"
+        raise Unreadable(why) from None
+    escapes = _SURROGATE_ESCAPE.search(text) is not None
+    states: list[TargetState] = []
+    problems: list[str] = []
+
+    def targets(items: list[object]) -> None:
+        if problems:
+            return  # the rest is read only to find a wrong version, which is said first
+        try:
+            if escapes:
+                _text(items)
+            for entry in _TARGETS.validate_python(items):
+                states.append(_state(entry))
+        except ValidationError as exc:
+            problems.append(_why(exc, "targets", len(states)))
+        except ValueError as exc:  # Unreadable, or an entry whose parts disagree
+            problems.append(f"targets.{len(states)}: {exc}")
+
+    try:
+        envelope = read_object(text, "targets", SLICE, targets)
+    except JsonError as exc:
+        raise Unreadable(f"it is not valid JSON (truncated or corrupt?): {exc}") from None
+    if escapes:
+        _text(envelope)
+    try:
+        stored = _FILE.validate_python(envelope)
+    except ValidationError as exc:
+        raise Unreadable(_why(exc)) from None
+    if problems:
+        raise Unreadable(problems[0])
+    return Stored(tuple(states), tuple(_jobs(e) for e in stored.get("jobs", ())))

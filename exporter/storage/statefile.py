@@ -21,12 +21,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Gauge
-from pydantic import ValidationError
 
 from exporter.config.errors import ConfigError
 from exporter.config.files import read_bytes
 from exporter.domain.state import Snapshot
-from exporter.storage.codec import SLICE, VERSION, Stored, decode, encode_chunks
+from exporter.storage.codec import SLICE, Stored, Unreadable, decode, encode_chunks
 
 log = logging.getLogger(__name__)
 
@@ -60,21 +59,6 @@ class StateMetrics:
             "Objects whose state was read from the state file at start.",
             registry=registry,
         )
-
-
-def _why(exc: ValidationError) -> str:
-    """What is wrong with a file, in one phrase: its version, its JSON or its first field."""
-    errors = exc.errors()
-    for e in errors:
-        if e["loc"] == ("version",):
-            if e["type"] == "missing":
-                return "it has no format version; it is not a state file"
-            return f"it has format version {e['input']!r}; this exporter reads {VERSION}"
-    first = errors[0]
-    if first["type"] == "json_invalid":
-        return f"it is not valid JSON (truncated or corrupt?): {first['msg']}"
-    where = ".".join(str(p) for p in first["loc"])
-    return f"{where}: {first['msg']}" if where else first["msg"]
 
 
 async def _durable(snapshot: Snapshot) -> list[list[Hashable]]:
@@ -139,8 +123,8 @@ class StateFile:
             return self._unusable("the file is empty")
         try:
             stored = decode(data)
-        except ValidationError as exc:
-            return self._unusable(_why(exc))
+        except Unreadable as exc:
+            return self._unusable(str(exc))
         except Exception as exc:  # OverflowError, RecursionError, ...: still not ours to crash on
             return self._unusable(f"{type(exc).__name__}: {exc}"[:200])
         self._metrics.restored.set(len(stored.targets))

@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import ctypes.util
 import logging
 import ssl
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
+
+from exporter.support.memory import malloc_trim
 
 log = logging.getLogger(__name__)
 
@@ -43,20 +42,6 @@ class Limits:
     trim_every: float = 10.0  # ...checked this often (seconds)
 
 
-def _malloc_trim() -> Callable[[], object] | None:
-    """glibc's malloc_trim(0), or None elsewhere. The buffers of many
-    connections' headers leave the C heap fragmented: freed, yet kept from the system (232
-    MB after 400 connections with 250 KB of headers each had gone); trimming returns it."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    libc = ctypes.CDLL(name)
-    trim = getattr(libc, "malloc_trim", None)
-    if trim is None:
-        return None
-    return lambda: trim(0)
-
-
 class _Runner(web.AppRunner):
     """An AppRunner whose server closes connections past ``max_connections``."""
 
@@ -67,7 +52,7 @@ class _Runner(web.AppRunner):
         self.refused = 0
         self.trims = 0
         self._peak = 0
-        self._trim = _malloc_trim()
+        self._trim = malloc_trim()
         self._trimmer: asyncio.Task[None] | None = None
 
     def start_trimming(self) -> None:

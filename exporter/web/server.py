@@ -19,6 +19,10 @@ Reloader = Callable[[], Awaitable[None]]
 EXPOSITION_KEY = web.AppKey("exposition", Exposition)
 RELOAD_KEY: web.AppKey[Reloader] = web.AppKey("reload")
 PAGE_KEY = web.AppKey("page", PageCache)
+# Bytes handed to the connection at a time. Whatever the socket does not take at once is
+# copied into the connection's buffer: a 30 MB body written whole to eight slow scrapers
+# was 240 MB of copies.
+WRITE = 256 << 10
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
@@ -26,19 +30,21 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     exposition = request.app[EXPOSITION_KEY]
     fmt = negotiate(request.headers.get("Accept"))
     gzip = gzip_accepted(request.headers.get("Accept-Encoding"))
-    chunks = exposition.body(fmt, gzip)
+    body = await exposition.serve(fmt, gzip)
     response = web.StreamResponse(
         headers={"Content-Type": fmt.value, "Vary": "Accept, Accept-Encoding"}
     )
     if gzip:
         response.headers["Content-Encoding"] = "gzip"
-    response.content_length = sum(len(c) for c in chunks)
+    response.content_length = body.length
     await response.prepare(request)
     # aiohttp sends whatever is written, even to HEAD; a body there would be read as the
     # start of the next response on a keep-alive connection.
     if request.method != hdrs.METH_HEAD:
-        for chunk in chunks:
-            await response.write(chunk)
+        for chunk in body:
+            view = memoryview(chunk)
+            for start in range(0, len(view), WRITE):
+                await response.write(view[start : start + WRITE])
     await response.write_eof()
     return response
 
