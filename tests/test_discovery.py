@@ -441,3 +441,47 @@ async def test_a_drip_fed_project_neither_holds_the_cycle_nor_starves_the_others
     assert by_project[slow_project].up is False
     assert "time ran out" in (by_project[slow_project].error or "")
     assert snap.ready
+
+
+async def test_unchanged_pages_are_not_read_again(
+    simulator: SimulatorServer, make: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page answered with the same bytes as last time is neither validated nor converted
+    again; a page that changed is, and only it."""
+    from exporter.cloud import convert
+
+    converted: list[str] = []
+    real = convert.image_server
+
+    def counting(m: Any) -> Any:
+        converted.append(m.id)
+        return real(m)
+
+    monkeypatch.setattr(convert, "image_server", counting)
+    servers = put_servers(simulator, 250)
+    e = make(sweep(simulator.url), servers=())
+    await e.run_cycle()
+    assert len(converted) == 250 + 2  # three pages, overlapping by one
+    converted.clear()
+    second = await e.run_cycle()
+    assert converted == [] and ids(second) == set(servers)
+    simulator.cloud.set_status(Resource.IMAGE_SERVER, PROJECT, servers[120], "ERROR")
+    third = await e.run_cycle()
+    assert servers[120] in converted and len(converted) == 100  # its page alone
+    status = {t.key.id: t.obj.status for t in third.targets if t.obj is not None}
+    assert status[servers[120]] == "ERROR" and status[servers[0]] == "ACTIVE"
+
+
+async def test_a_page_with_a_bad_item_is_read_and_counted_every_time(
+    simulator: SimulatorServer, make: Any
+) -> None:
+    put_servers(simulator, 3)
+    simulator.cloud.put(Resource.IMAGE_SERVER, PROJECT, "bad-type",
+                        _item("bad-type", status={"x": 1}))  # fmt: skip
+    e = make(sweep(simulator.url), servers=())
+    for cycle in (1, 2, 3):
+        await e.run_cycle()
+        skipped = e.registry.get_sample_value(
+            "huaweicloud_image_exporter_invalid_items_total", {"api": "image_server_list"}
+        )
+        assert skipped == cycle

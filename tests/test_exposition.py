@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
+from dataclasses import replace
+from typing import Any
 
+import aiohttp
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry
 
 from exporter.domain.state import DevServerImage, ImageServer, Snapshot, TargetState
 from exporter.domain.targets import Resource, TargetKey
 from exporter.exposition import render as exposition
 from exporter.exposition.collector import SnapshotCollector
-from exporter.exposition.render import render, render_async
+from exporter.exposition.render import Rendered, render, render_async
+from exporter.exposition.store import Exposition
 from exporter.exposition.textformat import Format, encode
 from exporter.web.negotiation import gzip_accepted, negotiate
 
@@ -70,7 +76,9 @@ def test_async_render_equals_sync_render_with_many_slices() -> None:
     snap = Snapshot(states, {Resource.DEVSERVER_IMAGE: len(states)}, 60.0, 1.5, 3.0)
     rendered, lines = asyncio.run(render_async(snap))
     assert b"".join(rendered.chunks(Format.TEXT)) == reference(snap, Format.TEXT)
-    assert b"".join(rendered.chunks(Format.OPENMETRICS)) == b"".join(render(snap).chunks(Format.OPENMETRICS))
+    assert b"".join(rendered.chunks(Format.OPENMETRICS)) == b"".join(
+        render(snap).chunks(Format.OPENMETRICS)
+    )
     assert set(lines) == {s.key for s in states}
 
 
@@ -117,3 +125,63 @@ def test_negotiate(accept: str | None, fmt: Format) -> None:
 )
 def test_gzip_accepted(header: str | None, ok: bool) -> None:
     assert gzip_accepted(header) is ok
+
+
+def _served(states: int) -> Exposition:
+    snap = Snapshot(
+        tuple(
+            TargetState(TargetKey(Resource.DEVSERVER_IMAGE, "p", f"i{n}"), True, True,
+                        DevServerImage(f"n{n}", "ARM", "BMS", "ACTIVE"), 1.0 + n, 2.0)
+            for n in range(states)
+        ),
+        {Resource.DEVSERVER_IMAGE: states}, 60.0, 1.5, 3.0,
+    )  # fmt: skip
+    return Exposition(CollectorRegistry(), snap)
+
+
+async def test_gzip_is_made_once_and_only_for_formats_asked_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made: list[Format] = []
+    compress = Rendered.compress
+
+    def counting(self: Rendered, fmt: Format) -> Any:
+        made.append(fmt)
+        return compress(self, fmt)
+
+    monkeypatch.setattr(Rendered, "compress", counting)
+    store = _served(exposition.GROUP * 2 + 5)
+    bodies = await asyncio.gather(*(store.serve(Format.OPENMETRICS, True) for _ in range(5)))
+    assert made == [Format.OPENMETRICS]  # five scrapes at once: one compression
+    plain = b"".join(store.body(Format.OPENMETRICS, False))
+    assert all(gzip.decompress(b"".join(b)) == plain for b in bodies)
+    assert (
+        len(b"".join(bodies[0])) == bodies[0].length
+        and len(plain) == store.body(Format.OPENMETRICS, False).length
+    )
+
+    async def same(current: Snapshot) -> Snapshot:
+        return replace(current, last_poll_timestamp=4.0)
+
+    await store.update(same)  # the format asked for is ready before the new snapshot serves
+    assert made == [Format.OPENMETRICS] * 2
+    await store.serve(Format.OPENMETRICS, True)
+    await store.serve(Format.TEXT, False)
+    assert made == [Format.OPENMETRICS] * 2  # nothing more; plain text is never compressed
+
+
+async def test_a_body_larger_than_one_write_arrives_whole() -> None:
+    from exporter.web.server import WRITE, build_app
+    from tests.helpers import serving
+
+    async def no_reload() -> None:
+        raise AssertionError("not reloaded here")
+
+    store = _served(4000)
+    plain = b"".join(store.body(Format.TEXT, False))
+    assert len(plain) > 2 * WRITE
+    async with serving(build_app(store, no_reload)) as url, aiohttp.ClientSession() as s:
+        async with s.get(f"{url}/metrics", headers={"Accept-Encoding": "identity"}) as resp:
+            assert await resp.read() == plain
+        async with s.get(f"{url}/metrics", headers={"Accept-Encoding": "gzip"}) as resp:
+            assert resp.headers["Content-Encoding"] == "gzip" and await resp.read() == plain

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -12,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -337,3 +339,113 @@ def test_what_is_written_is_always_read_back(
     [back] = stored.targets
     assert back.obj == obj and back.error == clean(error, MAX_MESSAGE)
     assert stored.jobs[0].latest == (sub,)
+
+
+def _entries(n: int) -> list[dict[str, object]]:
+    return [
+        {"resource": "image_server", "project_id": PROJECT, "id": f"srv-{i}",
+         "origin": "discovered", "up": True, "exists": True, "last_success": 10.0,
+         "status_since": 5.0, "missing": 0}
+        for i in range(n)
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        # Read a slice at a time, a bad entry is still named by its place in the whole list.
+        (
+            lambda f: f["targets"][1100].update(project_id="p/x"),
+            "targets.1100.project_id: String should match pattern",
+        ),
+        (
+            lambda f: f["targets"][501].update(origin="found"),
+            "targets.501.origin: Input should be 'configured' or 'discovered'",
+        ),
+        (
+            lambda f: f["targets"][7].update(
+                devserver_image={"name": "x", "arch": "", "server_type": "", "status": ""}
+            ),
+            "targets.7: a image_server entry carries the other kind of object",
+        ),
+        # A wrong version is said first, whatever else is wrong after it.
+        (
+            lambda f: (f.update(version=2), f["targets"][3].update(up="maybe")),
+            "it has format version 2; this exporter reads 1",
+        ),
+        (
+            lambda f: f["targets"][700].update(id="srv-\ud800"),
+            "targets.700: a string holds a lone surrogate (a \\uD800-\\uDFFF escape)",
+        ),
+        (lambda f: f.pop("written"), "written: Field required"),
+        (lambda f: f.update(extra=1), "extra: Extra inputs are not permitted"),
+    ],
+)
+def test_a_bad_entry_anywhere_is_named(
+    change: Callable[[dict[str, Any]], object], reason: str
+) -> None:
+    from exporter.storage.codec import Unreadable, decode
+
+    file: dict[str, Any] = {"version": 1, "written": 10.0, "targets": _entries(1200)}
+    change(file)
+    with pytest.raises(Unreadable) as caught:
+        decode(json.dumps(file).encode())
+    assert str(caught.value).startswith(reason), str(caught.value)
+
+
+def test_names_outside_the_basic_plane_survive_the_file() -> None:
+    from exporter.domain.state import ImageServer, Snapshot, TargetState
+    from exporter.domain.targets import TargetKey
+    from exporter.storage.codec import decode, encode_chunks
+
+    obj = ImageServer("build 🚀 box", "", "", "", "", "", "", "", "ACTIVE", None, None, ())
+    state = TargetState(TargetKey(Resource.IMAGE_SERVER, PROJECT, "srv-1"), True, True, obj,
+                        10.0, 5.0)  # fmt: skip
+    data = b"".join(encode_chunks(Snapshot((state,), {}, 60.0), 11.0))
+    assert b"\\ud83d\\ude80" in data  # written as a surrogate pair, which is fine
+    assert decode(data).targets == (state,)
+
+
+async def test_probes_are_answered_while_the_state_file_is_read(
+    servers: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server listens first; /-/ready waits for the file and the first cycle."""
+    import threading
+
+    import aiohttp
+
+    from exporter.runtime import ListenAddress
+
+    path = tmp_path / "state.json"
+    first = make(servers, path, Clock(1_000_000.0))
+    await first.run_cycle()
+    await first.stop()
+    loop = asyncio.get_running_loop()
+    reading, release = asyncio.Event(), threading.Event()
+    load = StateFile.load
+
+    def slow_load(self: StateFile) -> Any:
+        loop.call_soon_threadsafe(reading.set)
+        release.wait(10)
+        return load(self)
+
+    monkeypatch.setattr(StateFile, "load", slow_load)
+    second = make(servers, path, Clock(1_000_060.0))
+    starting = asyncio.create_task(second.start(ListenAddress("127.0.0.1", 0), schedule=False))
+    try:
+        await reading.wait()
+        base = f"http://127.0.0.1:{second.addresses[0][1]}"
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{base}/-/healthy") as resp:
+                assert resp.status == 200
+            async with session.get(f"{base}/-/ready") as resp:
+                assert resp.status == 503
+            release.set()
+            await starting
+            assert since(text(second), "srv-a") == 1_000_000.0  # restored
+            await second.run_cycle()
+            async with session.get(f"{base}/-/ready") as resp:
+                assert resp.status == 200
+    finally:
+        release.set()
+        await second.stop()

@@ -315,8 +315,13 @@ def decode(data: bytes) -> Stored:
         if problems:
             return  # the rest is read only to find a wrong version, which is said first
         try:
-            if escapes:
-                _text(items)
+            if escapes:  # rare: a name outside the basic plane, or a planted surrogate
+                for n, item in enumerate(items):
+                    try:
+                        _text(item)
+                    except Unreadable as exc:
+                        problems.append(f"targets.{len(states) + n}: {exc}")
+                        return
             for entry in _TARGETS.validate_python(items):
                 states.append(_state(entry))
         except ValidationError as exc:

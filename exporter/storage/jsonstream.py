@@ -46,8 +46,9 @@ class _Reader:
 
     def expect(self, char: str) -> None:
         if not self.peek(char):
-            found = self._text[self._at : self._at + 1] or "the end"
-            raise JsonError(f"expected {char!r} at character {self._at}, found {found!r}")
+            next_char = self._text[self._at : self._at + 1]
+            found = repr(next_char) if next_char else "the end of the text"
+            raise JsonError(f"expected {char!r} at character {self._at}, found {found}")
 
     def value(self) -> object:
         """The next value."""
