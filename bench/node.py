@@ -16,8 +16,9 @@ import json
 import resource
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -29,7 +30,8 @@ from exporter.cloud.paging import pages_needed
 from exporter.cloud.transport import RetryPolicy
 from exporter.config.settings import PollSettings, Settings
 from exporter.domain.accounts import Account
-from exporter.domain.targets import Sweep, Target
+from exporter.domain.sharding import Shard
+from exporter.domain.targets import Resource, Sweep, Target
 from exporter.exposition.textformat import Format
 from exporter.polling.jobs import JOB_CALLS
 from exporter.runtime import Exporter, ListenAddress
@@ -63,6 +65,8 @@ class Workload:
     targets: Callable[[str], tuple[Target, ...]]
     sweeps: Callable[[str], tuple[Sweep, ...]]
     accounts: Callable[[str], tuple[Account, ...]] = lambda _: ()
+    # The floor of calls of one sweep of each kind (for a shard, which owns sweeps).
+    per_sweep: Mapping[Resource, int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, args: argparse.Namespace) -> Workload:
@@ -77,11 +81,12 @@ class Workload:
                 args.projects * (args.servers + args.images),
                 args.projects * per_project,
             )
+            per_sweep = {Resource.IMAGE_SERVER: per_project - 1, Resource.DEVSERVER_IMAGE: 1}
             if args.account:  # the same projects, found through IAM instead of configured
                 return cls(objects, calls, fleet, lambda _: (), lambda _: (),
-                           lambda url: (fleet_account(url),))  # fmt: skip
-            return cls(objects, calls, fleet, lambda _: (),
-                       lambda url: fleet_sweeps(url, args.projects))  # fmt: skip
+                           lambda url: (fleet_account(url),), per_sweep)  # fmt: skip
+            sweeps = partial(fleet_sweeps, projects=args.projects)
+            return cls(objects, calls, fleet, lambda _: (), sweeps, per_sweep=per_sweep)
         n = args.targets
         calls = n + (JOB_CALLS if n > 1 else 0)  # one project; its image servers' jobs
         return cls(n, calls, ("--objects", str(n)), lambda url: fleet_targets(url, n), lambda _: ())
@@ -89,73 +94,87 @@ class Workload:
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Cycle time and CPU, scrape latency against the floor, loop stall, peak RSS."""
-    work, latency, concurrency = Workload.of(args), args.latency, args.concurrency
+    work = Workload.of(args)
+    if args.cloud:  # a simulator already running (the sharded point shares one)
+        return await _measure_at(args.cloud, work, args)
     # The simulated cloud runs on uvloop when available, so that it is not what limits the
     # cycle (the real cloud has more than one core to spare); the exporter stays on asyncio.
-    async with simulator_process(0, latency, uvloop=args.uvloop, fleet=work.fleet) as url:
-        settings = Settings(
-            poll=PollSettings(interval=3600, timeout=30, concurrency=concurrency, retries=0),
-            targets=work.targets(url),
-            sweeps=work.sweeps(url),
-            accounts=work.accounts(url),
-        )
-        exporter = Exporter(settings, retry_policy=RetryPolicy(retries=0))
-        await exporter.start(ListenAddress("127.0.0.1", 0), schedule=False)
-        metrics_url = f"http://127.0.0.1:{exporter.addresses[0][1]}/metrics"
-        first = time.perf_counter()
-        await exporter.run_cycle()  # the first complete snapshot; then warm: connections, caches
-        first = time.perf_counter() - first
-        # Prometheus has scraped once, so the measured cycle compresses the format it asks
-        # for. (Not decompressed: this process's peak RSS is the exporter's alone.)
-        async with (
-            aiohttp.ClientSession(auto_decompress=False) as session,
-            session.get(metrics_url, headers=PROMETHEUS_HEADERS) as resp,
-        ):
-            await resp.read()
+    async with simulator_process(0, args.latency, uvloop=args.uvloop, fleet=work.fleet) as url:
+        return await _measure_at(url, work, args)
 
-        cpu, wall = time.process_time(), time.perf_counter()
-        snapshot = await exporter.run_cycle()
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        down = sum(1 for t in snapshot.targets if not t.up)
 
-        # Scrapes between cycles: what serving the pre-rendered bytes costs.
-        idle_scrapes = await _scrape(metrics_url, args.scrapers, args.scrape_seconds)
+async def _measure_at(url: str, work: Workload, args: argparse.Namespace) -> dict[str, Any]:
+    latency, concurrency = args.latency, args.concurrency
+    settings = Settings(
+        poll=PollSettings(interval=3600, timeout=30, concurrency=concurrency, retries=0),
+        targets=work.targets(url),
+        sweeps=work.sweeps(url),
+        accounts=work.accounts(url),
+    )
+    shard = Shard(args.shard, args.total_shards)
+    exporter = Exporter(settings, retry_policy=RetryPolicy(retries=0), shard=shard)
+    await exporter.start(ListenAddress("127.0.0.1", 0), schedule=False)
+    metrics_url = f"http://127.0.0.1:{exporter.addresses[0][1]}/metrics"
+    first = time.perf_counter()
+    await exporter.run_cycle()  # the first complete snapshot; then warm: connections, caches
+    first = time.perf_counter() - first
+    # Prometheus has scraped once, so the measured cycle compresses the format it asks
+    # for. (Not decompressed: this process's peak RSS is the exporter's alone.)
+    async with (
+        aiohttp.ClientSession(auto_decompress=False) as session,
+        session.get(metrics_url, headers=PROMETHEUS_HEADERS) as resp,
+    ):
+        await resp.read()
 
-        # Scrapes while cycles keep running; the loop's worst stall is watched throughout.
-        lag = LoopLag()
-        lag.start()
-        scraping = asyncio.create_task(
-            _scrape(metrics_url, args.scrapers, args.scrape_seconds, args.busy_rate)
-        )
-        # A liveness probe from outside, as a kubelet sends it, 20 times a second throughout.
-        healthy_url = metrics_url.removesuffix("/metrics") + "/-/healthy"
-        probing = asyncio.create_task(_scrape(healthy_url, 1, args.scrape_seconds, 20.0))
-        cycles_during = 0
-        while not scraping.done() or not probing.done():
-            await exporter.run_cycle()
-            cycles_during += 1
-        busy_scrapes, probes = await scraping, await probing
-        stall = await lag.stop()
+    cpu, wall = time.process_time(), time.perf_counter()
+    snapshot = await exporter.run_cycle()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    down = sum(1 for t in snapshot.targets if not t.up)
 
-        # The floor serves the very bytes a Prometheus scrape got, from memory.
-        floor = await _child("bench.floor")
-        if floor.stdin is None or floor.stdout is None:
-            raise RuntimeError("floor server has no pipes")
-        floor.stdin.write(b"".join(exporter.exposition.body(Format.OPENMETRICS, gzip=True)))
-        floor.stdin.close()
-        floor_url = json.loads(await floor.stdout.readline())["url"]
-        floor_scrapes = await _scrape(floor_url, args.scrapers, args.scrape_seconds)
-        floor.terminate()
-        await floor.wait()
-        await exporter.stop()
+    # Scrapes between cycles: what serving the pre-rendered bytes costs.
+    idle_scrapes = await _scrape(metrics_url, args.scrapers, args.scrape_seconds)
+
+    # Scrapes while cycles keep running; the loop's worst stall is watched throughout.
+    lag = LoopLag()
+    lag.start()
+    scraping = asyncio.create_task(
+        _scrape(metrics_url, args.scrapers, args.scrape_seconds, args.busy_rate)
+    )
+    # A liveness probe from outside, as a kubelet sends it, 20 times a second throughout.
+    healthy_url = metrics_url.removesuffix("/metrics") + "/-/healthy"
+    probing = asyncio.create_task(_scrape(healthy_url, 1, args.scrape_seconds, 20.0))
+    cycles_during = 0
+    while not scraping.done() or not probing.done():
+        await exporter.run_cycle()
+        cycles_during += 1
+    busy_scrapes, probes = await scraping, await probing
+    stall = await lag.stop()
+
+    # The floor serves the very bytes a Prometheus scrape got, from memory.
+    floor = await _child("bench.floor")
+    if floor.stdin is None or floor.stdout is None:
+        raise RuntimeError("floor server has no pipes")
+    floor.stdin.write(b"".join(exporter.exposition.body(Format.OPENMETRICS, gzip=True)))
+    floor.stdin.close()
+    floor_url = json.loads(await floor.stdout.readline())["url"]
+    floor_scrapes = await _scrape(floor_url, args.scrapers, args.scrape_seconds)
+    floor.terminate()
+    await floor.wait()
+    await exporter.stop()
 
     calls = snapshot.api_calls or 0
     ideal = calls * latency / concurrency
+    objects, floor_calls = work.objects, work.calls
+    if args.total_shards > 1:  # this shard's share of the work
+        objects = len(snapshot.targets)
+        floor_calls = sum(work.per_sweep[s.key.resource] for s in snapshot.sweeps)
     return {
-        "targets": work.objects,
+        "targets": objects,
+        "shard": args.shard,
+        "total_shards": args.total_shards,
         "projects": args.projects,
         "api_calls": calls,
-        "floor_calls": work.calls,
+        "floor_calls": floor_calls,
         "latency_s": latency,
         "concurrency": concurrency,
         "account": bool(args.account),
@@ -164,7 +183,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "ideal_cycle_s": round(ideal, 3),
         "cycle_ratio": round(wall / ideal, 3),
         "cpu_us_per_request": round(cpu / calls * 1e6, 1),
-        "cpu_us_per_object": round(cpu / work.objects * 1e6, 1),
+        "cpu_us_per_object": round(cpu / objects * 1e6, 1),
         "targets_down": down,
         "scrape": idle_scrapes,
         "floor": floor_scrapes,
@@ -188,6 +207,9 @@ def main() -> None:
     p.add_argument(
         "--account", action="store_true", help="find the projects through one account (IAM)"
     )
+    p.add_argument("--cloud", help="URL of a simulator already serving the fleet")
+    p.add_argument("--shard", type=int, default=0)
+    p.add_argument("--total-shards", type=int, default=1)
     p.add_argument("--latency", type=float, default=0.05)
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--scrapers", type=int, default=8)

@@ -84,3 +84,24 @@ def test_bench_statuspage_reports_both_phases() -> None:
     report = json.loads(result.stdout.splitlines()[-1])
     assert report["objects"] == 500 and report["page_loads"] > 0
     assert report["idle"]["p99_ms"] > 0 and report["with_crowd"]["p99_ms"] > 0
+
+
+def test_bench_startup_reports_when_each_thing_was_served() -> None:
+    result = run("bench.startup", "--objects", "500")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert report["objects"] == 500
+    assert 0 < report["first_healthy_s"] <= report["restored_s"] <= report["ready_s"]
+
+
+def test_bench_shards_split_the_fleet_and_report_each_shard() -> None:
+    result = run(
+        "bench.shards", "--projects", "4", "--servers", "120", "--images", "3",
+        "--total-shards", "2", "--scrape-seconds", "0.3", "--latency", "0.01",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert [s["shard"] for s in report["shards"]] == [0, 1]
+    assert report["objects"] == 4 * 123  # every object watched by exactly one shard
+    assert report["api_calls"] == report["floor_calls"]
+    assert report["objects_max_over_mean"] >= 1.0
