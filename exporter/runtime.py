@@ -34,6 +34,7 @@ from exporter.polling.merge import snapshot
 from exporter.polling.poller import Poller
 from exporter.polling.scheduler import PollScheduler
 from exporter.storage.statefile import StateFile
+from exporter.support.memory import limit_arenas
 from exporter.web.listener import Limits
 from exporter.web.listener import listen as serve
 from exporter.web.server import build_app
@@ -258,11 +259,12 @@ class Exporter:
         # restored objects would hold the loop for 150 ms.)
         gc.collect()
         gc.freeze()
-        await self.restore()
         # Each published snapshot is frozen too (see Exposition.update); in between, a full
         # collection would scan only one cycle's survivors, and still cost 50 ms each, eight
         # times a cycle at 100,000 objects. Young generations are collected as usual.
         gc.set_threshold(*gc.get_threshold()[:2], FULL_COLLECTION_EVERY)
+        limit_arenas()
+        await self.restore()
         if schedule:
             self._log_budget()
             self._scheduler.start()
