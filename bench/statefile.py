@@ -17,6 +17,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from exporter.domain.health import Health
 from exporter.domain.jobs import JobsState, SubJob
 from exporter.domain.state import ImageServer, Snapshot, TargetState
 from exporter.domain.targets import Origin, Resource, TargetKey
@@ -33,15 +34,16 @@ def fleet(n: int, now: float) -> Snapshot:
                           "ag-1", "0", "ACTIVE", now - 86_400, now - 3_600,
                           (("USER", 2), ("USER_GROUP", 1)))  # fmt: skip
         key = TargetKey(Resource.IMAGE_SERVER, PROJECT, f"srv-{i:06d}")
-        return TargetState(key, True, True, obj, now, now - 3_600, origin=Origin.DISCOVERED)
+        return TargetState(key, ok, True, obj, now - 3_600, origin=Origin.DISCOVERED)
 
     def job(i: int) -> SubJob:
         return SubJob(f"sj-{i}", f"job-{i}", "BUILD_IMAGE", f"srv-{i:06d}", "", "SUCCESS",
                       "", "", now - 7_200, now - 3_600)  # fmt: skip
 
+    ok = Health(True, now)
     targets = tuple(server(i) for i in range(n))
     latest = tuple(job(i) for i in range(0, n, 10))
-    return Snapshot(targets, {}, 60.0, jobs=(JobsState(PROJECT, True, now, latest=latest),))
+    return Snapshot(targets, {}, 60.0, jobs=(JobsState(PROJECT, ok, latest=latest),))
 
 
 async def measure(n: int) -> dict[str, float]:

@@ -17,6 +17,7 @@ import time
 
 import aiohttp
 
+from exporter.domain.health import Health
 from exporter.domain.state import ImageServer, Snapshot, TargetState
 from exporter.domain.targets import Origin, Resource, TargetKey
 from exporter.exposition.live import live_registry
@@ -35,10 +36,14 @@ def fleet(n: int, now: float) -> Snapshot:
         obj = ImageServer(f"server {i:05d}", "img", "private", "aps", "ecs", "sg", "ag", "0",
                           status, now - 86400, now - 60, (("USER", 2),))  # fmt: skip
         up = i % 50 != 7
+        health = (
+            Health(True, now - 30)
+            if up
+            else Health(False, now - 30, "HTTP 503 WKS.0503 unavailable", "http_503")
+        )
         targets.append(TargetState(
-            TargetKey(Resource.IMAGE_SERVER, PROJECT, f"srv-{i:06d}"), up, True, obj,
-            now - 30, now - 60 * (i % 500), None if up else "HTTP 503 WKS.0503 unavailable",
-            None if up else "http_503", Origin.DISCOVERED,
+            TargetKey(Resource.IMAGE_SERVER, PROJECT, f"srv-{i:06d}"), health, True, obj,
+            now - 60 * (i % 500), Origin.DISCOVERED,
         ))  # fmt: skip
     return Snapshot(tuple(targets), {}, 60.0, 1.0, now)
 

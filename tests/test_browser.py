@@ -18,6 +18,7 @@ import bcrypt
 import pytest
 from pydantic import SecretStr
 
+from exporter.domain.health import Health
 from exporter.domain.jobs import JobsState, SubJob
 from exporter.domain.state import DevServerImage, ImageServer, Snapshot, TargetState
 from exporter.domain.targets import Origin, Resource, TargetKey
@@ -49,10 +50,14 @@ def fleet(now: float) -> Snapshot:
         name = HOSTILE if n == 4 else LONG if n == 8 else f"server {n:04d}"
         obj = ImageServer(name, "img", "private", "", "", "", "", "0", status, now, now, ())
         up = n % 50 != 7
+        health = (
+            Health(True, now - 30)
+            if up
+            else Health(False, now - 30, f"HTTP 503 WKS.0503 {HOSTILE}", "http_503")
+        )
         targets.append(TargetState(
-            TargetKey(Resource.IMAGE_SERVER, P, sid), up, n % 100 != 99,
-            obj if n % 100 != 99 else None, now - 30, now - 60 * n,
-            None if up else f"HTTP 503 WKS.0503 {HOSTILE}", None if up else "http_503",
+            TargetKey(Resource.IMAGE_SERVER, P, sid), health, n % 100 != 99,
+            obj if n % 100 != 99 else None, now - 60 * n,
             Origin.DISCOVERED if n % 3 else Origin.CONFIGURED,
         ))  # fmt: skip
         if status == "ERROR":
@@ -62,9 +67,9 @@ def fleet(now: float) -> Snapshot:
     for n in range(400):
         iid = f"00000000-0000-4000-8000-{n:012d}"
         obj2 = DevServerImage(f"image {n:04d}", "ARM", "BMS", "INACTIVE" if n % 7 else "ACTIVE")
-        targets.append(TargetState(TargetKey(Resource.DEVSERVER_IMAGE, P, iid), True, True,
-                                   obj2, now - 30, now - 3600))  # fmt: skip
-    jobs = (JobsState(P, True, now, in_flight=((("BUILD_IMAGE", "RUNNING"), 3),),
+        targets.append(TargetState(TargetKey(Resource.DEVSERVER_IMAGE, P, iid),
+                                   Health(True, now - 30), True, obj2, now - 3600))  # fmt: skip
+    jobs = (JobsState(P, Health(True, now), in_flight=((("BUILD_IMAGE", "RUNNING"), 3),),
                       latest=tuple(latest)),)  # fmt: skip
     return Snapshot(tuple(targets), {}, 60.0, 1.2, now, jobs=jobs)
 

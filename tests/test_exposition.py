@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
+from exporter.domain.health import Health
 from exporter.domain.state import DevServerImage, ImageServer, Snapshot, TargetState
 from exporter.domain.targets import Resource, TargetKey
 from exporter.exposition import render as exposition
@@ -46,7 +47,8 @@ def snapshots(draw: st.DrawFn) -> Snapshot:
         key = TargetKey(resource, draw(st.sampled_from(["p1", "p-2"])), f"id-{n}")
         up = draw(st.booleans())
         exists = None if obj is None and not up else obj is not None
-        states.append(TargetState(key, up, exists, obj, draw(_stamp), draw(_stamp)))
+        health = Health(up, draw(_stamp))
+        states.append(TargetState(key, health, exists, obj, draw(_stamp)))
     interval = draw(st.sampled_from([1.0, 60.0, 2.5]))
     return Snapshot(tuple(states), {Resource.IMAGE_SERVER: 3}, interval, draw(_stamp), draw(_stamp))
 
@@ -69,8 +71,8 @@ def test_fast_writer_equals_prometheus_client(snap: Snapshot) -> None:
 
 def test_async_render_equals_sync_render_with_many_slices() -> None:
     states = tuple(
-        TargetState(TargetKey(Resource.DEVSERVER_IMAGE, "p", f"i{n}"), True, True,
-                    DevServerImage(f"n{n}", "ARM", "BMS", "ACTIVE"), 1.0 + n, 2.0)
+        TargetState(TargetKey(Resource.DEVSERVER_IMAGE, "p", f"i{n}"), Health(True, 1.0 + n),
+                    True, DevServerImage(f"n{n}", "ARM", "BMS", "ACTIVE"), 2.0)
         for n in range(exposition.SLICE * 3 + 7)
     )  # fmt: skip
     snap = Snapshot(states, {Resource.DEVSERVER_IMAGE: len(states)}, 60.0, 1.5, 3.0)
@@ -130,8 +132,9 @@ def test_gzip_accepted(header: str | None, ok: bool) -> None:
 def _served(states: int) -> Exposition:
     snap = Snapshot(
         tuple(
-            TargetState(TargetKey(Resource.DEVSERVER_IMAGE, "p", f"i{n}"), True, True,
-                        DevServerImage(f"n{n}", "ARM", "BMS", "ACTIVE"), 1.0 + n, 2.0)
+            TargetState(TargetKey(Resource.DEVSERVER_IMAGE, "p", f"i{n}"),
+                        Health(True, 1.0 + n), True,
+                        DevServerImage(f"n{n}", "ARM", "BMS", "ACTIVE"), 2.0)
             for n in range(states)
         ),
         {Resource.DEVSERVER_IMAGE: states}, 60.0, 1.5, 3.0,

@@ -349,12 +349,13 @@ def test_promtool_accepts_golden(name: str) -> None:
 def test_openmetrics_rendering_of_golden_state() -> None:
     from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
+    from exporter.domain.health import Health
     from exporter.domain.state import DevServerImage, Snapshot, TargetState, observe_answer
     from exporter.domain.targets import TargetKey
 
     key = TargetKey(Resource.DEVSERVER_IMAGE, PROJECT, image_id(1))
     state: TargetState = observe_answer(
-        None, key, DevServerImage('n"\\\n', "ARM", "BMS", "ACTIVE"), START
+        None, key, DevServerImage('n"\\\n', "ARM", "BMS", "ACTIVE"), Health(True, START)
     )
     snap = Snapshot((state,), {Resource.DEVSERVER_IMAGE: 1}, 60.0, 1.0, START)
     body = b"".join(render(snap).chunks(Format.OPENMETRICS)) + b"# EOF\n"

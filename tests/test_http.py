@@ -225,6 +225,7 @@ async def test_reload_takes_post_only_and_tools_get_through(served: tuple[Export
 
 
 def test_landing_page_shows_accounts_and_sweeps_escaped() -> None:
+    from exporter.domain.health import Health
     from exporter.domain.state import AccountState, Snapshot, SweepState
     from exporter.domain.targets import SweepKey
     from exporter.web.landing import render_landing
@@ -235,12 +236,12 @@ def test_landing_page_shows_accounts_and_sweeps_escaped() -> None:
         {},
         60.0,
         sweeps=(
-            SweepState(SweepKey(Resource.IMAGE_SERVER, "p1"), False, 10.0, 3, 1, True,
-                       error=f"HTTP 500: {evil}", error_label="http_500"),
-            SweepState(SweepKey(Resource.DEVSERVER_IMAGE, "p2"), False, None, None, 1, None,
-                       unavailable_until=99.0),
+            SweepState(SweepKey(Resource.IMAGE_SERVER, "p1"),
+                       Health(False, 10.0, f"HTTP 500: {evil}", "http_500"), 3, 1, True),
+            SweepState(SweepKey(Resource.DEVSERVER_IMAGE, "p2"), Health(False, None), None, 1,
+                       None, unavailable_until=99.0),
         ),
-        accounts=(AccountState("prod", False, 5.0, 4, f"HTTP 503: {evil}", "http_503"),),
+        accounts=(AccountState("prod", Health(False, 5.0, f"HTTP 503: {evil}", "http_503"), 4),),
     )  # fmt: skip
     page = render_landing(snap)
     assert evil not in page and "&lt;script&gt;" in page

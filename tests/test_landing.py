@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from exporter.domain.health import Health
 from exporter.domain.jobs import JobsState, SubJob
 from exporter.domain.state import DevServerImage, ImageServer, Snapshot, TargetState
 from exporter.domain.targets import Resource, TargetKey
@@ -21,15 +22,19 @@ def server(sid: str, status: str, name: str | None = None, **state: object) -> T
     obj = ImageServer(
         sid if name is None else name, "", "", "", "", "", "", "", status, None, None, ()
     )
-    fields: dict[str, object] = {"up": True, "exists": True, "obj": obj,
-                                 "last_success": NOW - 30, "status_since": NOW - 720}  # fmt: skip
-    fields.update(state)
-    return TargetState(TargetKey(Resource.IMAGE_SERVER, P, sid), **fields)  # type: ignore[arg-type]
+    health: dict[str, object] = {"up": True, "last_success": NOW - 30}
+    fields: dict[str, object] = {"exists": True, "obj": obj, "status_since": NOW - 720}
+    for field, value in state.items():  # the Health's fields, or the state's
+        (health if field in Health.__slots__ else fields)[field] = value
+    key = TargetKey(Resource.IMAGE_SERVER, P, sid)
+    return TargetState(key, Health(**health), **fields)  # type: ignore[arg-type]
 
 
 def image(iid: str, status: str) -> TargetState:
     obj = DevServerImage(iid, "ARM", "BMS", status)
-    return TargetState(TargetKey(Resource.DEVSERVER_IMAGE, P, iid), True, True, obj, NOW, NOW)
+    return TargetState(
+        TargetKey(Resource.DEVSERVER_IMAGE, P, iid), Health(True, NOW), True, obj, NOW
+    )
 
 
 def failed_build(sid: str, message: str) -> SubJob:
@@ -129,7 +134,7 @@ def test_counts_by_resource_and_status_filter_the_table() -> None:
 
 def test_an_error_image_server_shows_its_last_jobs_message() -> None:
     message = 'disk full: "/" at 100% <b>'
-    jobs = JobsState(P, True, NOW, latest=(failed_build("srv-err", message),))
+    jobs = JobsState(P, Health(True, NOW), latest=(failed_build("srv-err", message),))
     page = render_landing(snapshot(server("srv-err", "ERROR"), jobs=(jobs,)), NOW)
     ((_attrs, cells),) = parse(page).rows
     assert cells[9] == f"BUILD_IMAGE FAILED WKS.0500, ended 5 min ago{message}"
@@ -142,7 +147,7 @@ CLOUD_TEXT = st.text(alphabet=st.characters(blacklist_categories=["Cs", "Cc"]), 
 
 @given(name=CLOUD_TEXT, message=CLOUD_TEXT, error=CLOUD_TEXT)
 def test_every_string_from_the_cloud_stays_text(name: str, message: str, error: str) -> None:
-    jobs = JobsState(P, True, NOW, latest=(failed_build("srv-x", message),))
+    jobs = JobsState(P, Health(True, NOW), latest=(failed_build("srv-x", message),))
     targets = (
         server("srv-x", "ERROR", name=name),
         server("srv-y", "ACTIVE", name=name, up=False, error=error, error_label="e"),
@@ -165,9 +170,10 @@ def test_a_deleted_object_keeps_its_last_name_through_observation() -> None:
     from exporter.domain.state import observe_answer
 
     key = TargetKey(Resource.IMAGE_SERVER, P, "srv-1")
-    seen = observe_answer(None, key, server("srv-1", "ACTIVE", name="build box").obj, NOW)
-    gone = observe_answer(seen, key, None, NOW + 60)
-    still_gone = observe_answer(gone, key, None, NOW + 120)
+    obj = server("srv-1", "ACTIVE", name="build box").obj
+    seen = observe_answer(None, key, obj, Health(True, NOW))
+    gone = observe_answer(seen, key, None, Health(True, NOW + 60))
+    still_gone = observe_answer(gone, key, None, Health(True, NOW + 120))
     assert (gone.obj, gone.last_name, still_gone.last_name) == (None, "build box", "build box")
     [(attrs, cells)] = parse(render_landing(snapshot(still_gone), NOW + 120)).rows
     assert cells[3] == "build box" and cells[4] == "(deleted)" and attrs["class"] == "s-gone"
@@ -205,14 +211,14 @@ def test_job_wording_never_contradicts_itself(
 ) -> None:
     sub = SubJob("sj", "job", "BUILD_IMAGE", "srv-1", "a", status,
                  "WKS.0500" if status == "FAILED" else "", "disk full", begin, end)  # fmt: skip
-    jobs = (JobsState(P, True, NOW, latest=(sub,)),)
+    jobs = (JobsState(P, Health(True, NOW), latest=(sub,)),)
     [(_, cells)] = parse(render_landing(snapshot(server("srv-1", "ACTIVE"), jobs=jobs), NOW)).rows
     assert cells[9] == text
 
 
 def test_a_target_never_answered_shows_no_job_of_its_own() -> None:
     sub = failed_build("srv-1", "an old failure")
-    jobs = (JobsState(P, True, NOW, latest=(sub,)),)
+    jobs = (JobsState(P, Health(True, NOW), latest=(sub,)),)
     never = server("srv-1", "ACTIVE", up=False, exists=None, obj=None, error="HTTP 401")
     [(_, cells)] = parse(render_landing(snapshot(never, jobs=jobs), NOW)).rows
     assert cells[9] == "poll failing: HTTP 401"

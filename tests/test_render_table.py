@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from exporter.domain.health import Health
 from exporter.domain.state import DevServerImage, ImageServer, Snapshot, TargetState
 from exporter.domain.targets import Resource, TargetKey
 from exporter.exposition.render import render
@@ -54,7 +55,7 @@ K_SRV = 'id="s1",project_id="p1"'
 
 CASES = [
     Case("dev-server image, ACTIVE",
-         TargetState(IMG, True, True, image(), 50.0, 40.0),
+         TargetState(IMG, Health(True, 50.0), True, image(), 40.0),
          ['huaweicloud_modelarts_devserver_image_info{arch="X86_64",id="i1",name="base",project_id="p1",server_type="ECS"} 1.0',
           f'huaweicloud_modelarts_devserver_image_status{{{K_IMG},status="ACTIVE"}} 1.0',
           f'huaweicloud_modelarts_devserver_image_status{{{K_IMG},status="INACTIVE"}} 0.0',
@@ -63,7 +64,7 @@ CASES = [
           f"huaweicloud_image_exporter_target_last_success_timestamp_seconds{{{T_IMG}}} 50.0",
           f"huaweicloud_image_exporter_status_last_change_timestamp_seconds{{{T_IMG}}} 40.0"]),
     Case("dev-server image in an undocumented status gets its own series",
-         TargetState(IMG, True, True, image("FROZEN"), 50.0, 40.0),
+         TargetState(IMG, Health(True, 50.0), True, image("FROZEN"), 40.0),
          ['huaweicloud_modelarts_devserver_image_info{arch="X86_64",id="i1",name="base",project_id="p1",server_type="ECS"} 1.0',
           f'huaweicloud_modelarts_devserver_image_status{{{K_IMG},status="ACTIVE"}} 0.0',
           f'huaweicloud_modelarts_devserver_image_status{{{K_IMG},status="INACTIVE"}} 0.0',
@@ -73,15 +74,15 @@ CASES = [
           f"huaweicloud_image_exporter_target_last_success_timestamp_seconds{{{T_IMG}}} 50.0",
           f"huaweicloud_image_exporter_status_last_change_timestamp_seconds{{{T_IMG}}} 40.0"]),
     Case("deleted (404): no object series, exists 0, no status clock",
-         TargetState(IMG, True, False, None, 50.0, None),
+         TargetState(IMG, Health(True, 50.0), False, None, None),
          [f"huaweicloud_image_exporter_target_up{{{T_IMG}}} 1.0",
           f"huaweicloud_image_exporter_target_exists{{{T_IMG}}} 0.0",
           f"huaweicloud_image_exporter_target_last_success_timestamp_seconds{{{T_IMG}}} 50.0"]),
     Case("never answered: only up 0",
-         TargetState(IMG, False, None, None, None, None, "timeout", "timeout"),
+         TargetState(IMG, Health(False, None, "timeout", "timeout"), None, None, None),
          [f"huaweicloud_image_exporter_target_up{{{T_IMG}}} 0.0"]),
     Case("image server failing now keeps its last values",
-         TargetState(SRV, False, True, server("ERROR", accounts=()), 50.0, 45.0, "HTTP 500", "http_500"),
+         TargetState(SRV, Health(False, 50.0, "HTTP 500", "http_500"), True, server("ERROR", accounts=()), 45.0),
          ['huaweicloud_workspace_image_server_info{app_group_id="ag",enterprise_project_id="0",id="s1",image_id="img",image_type="private",instance_id="ecs",name="lab",project_id="p1",server_group_id="sg",server_id="aps"} 1.0',
           *(f'huaweicloud_workspace_image_server_status{{{K_SRV},status="{s}"}} {1.0 if s == "ERROR" else 0.0}'
             for s in ("CREATING", "ACTIVE", "BUILDING", "BUILT", "ERROR", "DELETING", "NULL")),
@@ -92,7 +93,7 @@ CASES = [
           f"huaweicloud_image_exporter_target_last_success_timestamp_seconds{{{T_SRV}}} 50.0",
           f"huaweicloud_image_exporter_status_last_change_timestamp_seconds{{{T_SRV}}} 45.0"]),
     Case("image server without times, accounts by type, label values escaped",
-         TargetState(SRV, True, True, server("NULL", name='a "b"\\c\nd', created=None, updated=None), 50.0, 45.0),
+         TargetState(SRV, Health(True, 50.0), True, server("NULL", name='a "b"\\c\nd', created=None, updated=None), 45.0),
          ['huaweicloud_workspace_image_server_info{app_group_id="ag",enterprise_project_id="0",id="s1",image_id="img",image_type="private",instance_id="ecs",name="a \\"b\\"\\\\c\\nd",project_id="p1",server_group_id="sg",server_id="aps"} 1.0',
           *(f'huaweicloud_workspace_image_server_status{{{K_SRV},status="{s}"}} {1.0 if s == "NULL" else 0.0}'
             for s in ("CREATING", "ACTIVE", "BUILDING", "BUILT", "ERROR", "DELETING", "NULL")),

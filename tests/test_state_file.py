@@ -258,14 +258,15 @@ def test_a_read_only_directory_keeps_polling(tmp_path: Path) -> None:
 
 
 def test_a_gone_objects_last_name_and_counted_failures_survive_the_file() -> None:
+    from exporter.domain.health import Health
     from exporter.domain.jobs import JobsState
     from exporter.domain.state import Snapshot, TargetState
     from exporter.domain.targets import TargetKey
     from exporter.storage.codec import decode, encode_chunks
 
-    gone = TargetState(TargetKey(Resource.IMAGE_SERVER, PROJECT, "srv-1"), True, False, None,
-                       10.0, None, last_name="build box")  # fmt: skip
-    jobs = JobsState(PROJECT, True, 10.0, counted=(("sj-1", 9.0), ("sj-2", 0.0)))
+    gone = TargetState(TargetKey(Resource.IMAGE_SERVER, PROJECT, "srv-1"), Health(True, 10.0),
+                       False, None, None, last_name="build box")  # fmt: skip
+    jobs = JobsState(PROJECT, Health(True, 10.0), counted=(("sj-1", 9.0), ("sj-2", 0.0)))
     data = b"".join(encode_chunks(Snapshot((gone,), {}, 60.0, jobs=(jobs,)), 11.0))
     stored = decode(data)
     assert stored.targets == (gone,) and stored.jobs == (jobs,)
@@ -322,6 +323,7 @@ def test_what_is_written_is_always_read_back(
     """The writer keeps to the reader's bounds: an error of any length (a gateway's 729
     characters once lost every object's state at each restart), any string, any time."""
     from exporter.cloud.convert import label
+    from exporter.domain.health import Health
     from exporter.domain.jobs import JobsState, SubJob
     from exporter.domain.state import ImageServer, Snapshot, TargetState, observe_failure
     from exporter.domain.targets import TargetKey
@@ -330,11 +332,11 @@ def test_what_is_written_is_always_read_back(
     a, b, c = times
     key = TargetKey(Resource.IMAGE_SERVER, PROJECT, "srv-1")
     obj = ImageServer(label(name), "", "", "", "", "", "", "", label(name), a, b, ())
-    seen = TargetState(key, True, True, obj, a, b)
+    seen = TargetState(key, Health(True, a), True, obj, b)
     failed = observe_failure(seen, key, error, "http_503")
     sub = SubJob("sj", "job", "BUILD_IMAGE", "srv-1", label(name), "FAILED", "WKS.1",
                  clean(message), a, c)  # fmt: skip
-    jobs = JobsState(PROJECT, False, c, latest=(sub,), counted=(("sj", c),), error=error)
+    jobs = JobsState(PROJECT, Health(False, c, error), latest=(sub,), counted=(("sj", c),))
     stored = decode(b"".join(encode_chunks(Snapshot((failed,), {}, 60.0, jobs=(jobs,)), c)))
     [back] = stored.targets
     assert back.obj == obj and back.error == clean(error, MAX_MESSAGE)
@@ -394,13 +396,14 @@ def test_a_bad_entry_anywhere_is_named(
 
 
 def test_names_outside_the_basic_plane_survive_the_file() -> None:
+    from exporter.domain.health import Health
     from exporter.domain.state import ImageServer, Snapshot, TargetState
     from exporter.domain.targets import TargetKey
     from exporter.storage.codec import decode, encode_chunks
 
     obj = ImageServer("build 🚀 box", "", "", "", "", "", "", "", "ACTIVE", None, None, ())
-    state = TargetState(TargetKey(Resource.IMAGE_SERVER, PROJECT, "srv-1"), True, True, obj,
-                        10.0, 5.0)  # fmt: skip
+    state = TargetState(TargetKey(Resource.IMAGE_SERVER, PROJECT, "srv-1"), Health(True, 10.0),
+                        True, obj, 5.0)  # fmt: skip
     data = b"".join(encode_chunks(Snapshot((state,), {}, 60.0), 11.0))
     assert b"\\ud83d\\ude80" in data  # written as a surrogate pair, which is fine
     assert decode(data).targets == (state,)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from exporter.domain.health import Health, Healthy
+
 JOB_TYPES = (
     "CREATE_SERVER",
     "CREATE_SERVER_IMAGE",
@@ -65,12 +67,11 @@ class SubJob:
 
 
 @dataclass(frozen=True, slots=True)
-class JobsState:
+class JobsState(Healthy):
     """One project's jobs after the latest refresh."""
 
     project_id: str
-    up: bool
-    last_success: float | None
+    health: Health
     # (job_type, status) -> jobs in that state now; WAITING and RUNNING only.
     in_flight: tuple[tuple[tuple[str, str], int], ...] = ()
     # The latest sub-job of each image server the exporter watches, by server ID.
@@ -83,5 +84,3 @@ class JobsState:
     # Sub-jobs in flight at the last refresh: their outcome is asked for if it does not
     # show up among the recent ones.
     running: tuple[SubJob, ...] = ()
-    error: str | None = None
-    error_label: str | None = None

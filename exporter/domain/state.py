@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from exporter.domain.accounts import Project
+from exporter.domain.health import Health, Healthy, failed
 from exporter.domain.jobs import JobsState
 from exporter.domain.targets import Origin, Resource, SweepKey, TargetKey
 
@@ -68,17 +69,14 @@ CloudObject = DevServerImage | ImageServer
 
 
 @dataclass(frozen=True, slots=True)
-class TargetState:
+class TargetState(Healthy):
     """The exporter's knowledge of one target after its latest poll."""
 
     key: TargetKey
-    up: bool
+    health: Health
     exists: bool | None  # None until the API has answered once
     obj: CloudObject | None  # last known object, kept while polls fail
-    last_success: float | None
     status_since: float | None
-    error: str | None = None
-    error_label: str | None = None
     origin: Origin = Origin.CONFIGURED
     missing: int = 0  # consecutive complete sweeps that did not list this discovered object
     # The name it had when last seen, kept after a 404 (the status page shows what is gone).
@@ -89,20 +87,22 @@ def observe_answer(
     prev: TargetState | None,
     key: TargetKey,
     obj: CloudObject | None,
-    now: float,
+    ok: Health,
     origin: Origin = Origin.CONFIGURED,
 ) -> TargetState:
-    """The API answered: ``obj`` is the object, or None after a 404."""
+    """The API answered (``ok``: up, and when): ``obj`` is the object, or None after a 404.
+
+    The objects of one sweep share one ``ok``: one Health for a thousand states."""
     if obj is None:
         name = prev.obj.name if prev is not None and prev.obj is not None else ""
         name = name or (prev.last_name if prev is not None else "")
-        return TargetState(key, True, False, None, now, None, origin=origin, last_name=name)
+        return TargetState(key, ok, False, None, None, origin=origin, last_name=name)
     if prev is not None and (prev.obj is obj or prev.obj == obj):
         # Keep the old, equal object: fewer new long-lived objects, fewer full GC passes.
-        return TargetState(key, True, True, prev.obj, now, prev.status_since, origin=origin)
+        return TargetState(key, ok, True, prev.obj, prev.status_since, origin=origin)
     same = prev is not None and prev.obj is not None and prev.obj.status == obj.status
-    since = prev.status_since if same and prev is not None else now
-    return TargetState(key, True, True, obj, now, since, origin=origin)
+    since = prev.status_since if same and prev is not None else ok.last_success
+    return TargetState(key, ok, True, obj, since, origin=origin)
 
 
 def observe_failure(
@@ -114,38 +114,32 @@ def observe_failure(
 ) -> TargetState:
     """No usable answer: keep the last known values and mark the target down."""
     if prev is None:
-        return TargetState(key, False, None, None, None, None, error, error_label, origin)
-    return replace(prev, up=False, error=error, error_label=error_label)
+        return TargetState(key, failed(None, error, error_label), None, None, None, origin)
+    return replace(prev, health=prev.health.failed(error, error_label))
 
 
 @dataclass(frozen=True, slots=True)
-class SweepState:
+class SweepState(Healthy):
     """The health of one (resource, project) list sweep after the latest cycle."""
 
     key: SweepKey
-    up: bool
-    last_success: float | None
+    health: Health
     objects: int | None  # objects the last successful sweep listed (after filters)
     pages: int  # list calls the last sweep made
     complete: bool | None  # False when the API said it left objects out
     list_allowed: bool = True  # False after 403: detail calls for configured IDs instead
-    error: str | None = None
-    error_label: str | None = None
     # Set when the service answered that it is not offered in this project (404 APIGW.0101):
     # it is not asked again until then.
     unavailable_until: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class AccountState:
+class AccountState(Healthy):
     """The health of one account's project list after its latest refresh."""
 
     name: str
-    up: bool
-    last_success: float | None
+    health: Health
     projects: int | None  # projects watched after the region and name filters
-    error: str | None = None
-    error_label: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

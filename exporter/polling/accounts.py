@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from exporter.domain.accounts import Account, Project
+from exporter.domain.health import Health, failed, news
 from exporter.domain.state import AccountState
 from exporter.domain.targets import Resource, Sweep, SweepKey, Target
-from exporter.polling.health import reason, worth_a_line
+from exporter.polling.health import reason
 
 log = logging.getLogger(__name__)
 
@@ -109,11 +110,11 @@ class ProjectFinder:
             listed = await self._lister.list_projects(account, deadline)
         except Exception as exc:
             message, label = reason(exc, f"listing the projects of {account.name}")
+            health = prev.health if prev else None
             found.state = AccountState(
-                account.name, False, prev.last_success if prev else None,
-                prev.projects if prev else None, message, label,
-            )  # fmt: skip
-            if worth_a_line(prev.up if prev else None, prev.error_label if prev else None, label):
+                account.name, failed(health, message, label), prev.projects if prev else None
+            )
+            if news(health, label):
                 log.warning(
                     "cannot list the account's projects; keeping the last list (%d projects): %s",
                     len(found.projects),
@@ -122,7 +123,7 @@ class ProjectFinder:
                 )
             return
         found.projects = tuple(p for p in listed if account.wants(p))
-        found.state = AccountState(account.name, True, self._clock(), len(found.projects))
+        found.state = AccountState(account.name, Health(True, self._clock()), len(found.projects))
         if prev is not None and not prev.up:
             log.info("project list recovered", extra={"account": account.name})
 

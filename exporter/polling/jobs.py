@@ -29,9 +29,10 @@ from typing import Protocol
 
 from exporter.cloud.client import Page
 from exporter.cloud.metrics import MAX_ERROR_CODES, OTHER_ERROR_CODE
+from exporter.domain.health import UNKNOWN, Health, news
 from exporter.domain.jobs import IN_FLIGHT_STATUSES, JobsState, SubJob
 from exporter.domain.targets import ProjectEndpoint
-from exporter.polling.health import reason, worth_a_line
+from exporter.polling.health import reason
 
 log = logging.getLogger(__name__)
 
@@ -113,11 +114,11 @@ class JobWatcher:
         self, scope: ProjectEndpoint, prev: JobsState | None, error: str, label: str
     ) -> JobsState:
         fields = {"project_id": scope.project_id}
-        if worth_a_line(prev.up if prev else None, prev.error_label if prev else None, label):
+        if news(prev.health if prev else None, label):
             log.warning("reading image build jobs failed: %s", error, extra=fields)
         if prev is None:
-            return JobsState(scope.project_id, False, None, error=error, error_label=label)
-        return replace(prev, up=False, error=error, error_label=label)
+            return JobsState(scope.project_id, UNKNOWN.failed(error, label))
+        return replace(prev, health=prev.health.failed(error, label))
 
     async def _refresh(
         self,
@@ -215,8 +216,7 @@ class JobWatcher:
             log.info("reading image build jobs recovered", extra={"project_id": project_id})
         return JobsState(
             project_id,
-            True,
-            now,
+            Health(True, now),
             in_flight=tuple(sorted(in_flight.items())),
             latest=tuple(sorted(latest.values(), key=lambda j: j.resource_id)),
             failures=tuple(sorted(failures.items())),

@@ -19,6 +19,7 @@ from typing import Protocol, TypeVar
 
 from exporter.config.settings import PollSettings
 from exporter.domain.accounts import Project
+from exporter.domain.health import Health
 from exporter.domain.jobs import JobsState
 from exporter.domain.sharding import Shard
 from exporter.domain.state import (
@@ -340,7 +341,7 @@ class Poller:
         except Exception as exc:  # a bug in handling one answer must not hide the others
             message, label = reason(exc, f"polling {key.resource.value} {key.id}")
             return observe_failure(prev, key, message, label, origin)
-        return observe_answer(prev, key, obj, self._clock(), origin)
+        return observe_answer(prev, key, obj, Health(True, self._clock()), origin)
 
     def _projects(self) -> tuple[Project, ...]:
         """Every watched project: found through accounts, or configured (name unknown)."""

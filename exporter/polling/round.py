@@ -7,10 +7,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from exporter.domain.health import news
 from exporter.domain.jobs import JobsState
 from exporter.domain.state import SweepState, TargetState
 from exporter.domain.targets import SweepKey, Target, TargetKey
-from exporter.polling.health import worth_a_line
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,7 @@ def log_transition(prev: TargetState | None, state: TargetState, found: Round) -
     every cycle, and at most MAX_TARGET_LINES a round (an outage of 10,000 targets is one
     more line with the rest's number)."""
     key = state.key
-    failed = not state.up and worth_a_line(
-        prev.up if prev else None, prev.error_label if prev else None, state.error_label or ""
-    )
+    failed = not state.up and news(prev.health if prev else None, state.error_label or "")
     recovered = state.up and prev is not None and not prev.up
     gone = state.exists is False and (prev is None or prev.exists is not False)
     if not (failed or recovered or gone):

@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Protocol
 
 from exporter.cloud.errors import ApiError
+from exporter.domain.health import Health, failed, news
 from exporter.domain.state import (
     CloudObject,
     SweepState,
@@ -24,7 +25,7 @@ from exporter.domain.state import (
     observe_failure,
 )
 from exporter.domain.targets import Origin, Sweep, TargetKey
-from exporter.polling.health import reason, worth_a_line
+from exporter.polling.health import reason
 from exporter.polling.round import Round
 
 log = logging.getLogger(__name__)
@@ -109,8 +110,9 @@ class SweepReader:
         if error is not None and error.not_offered:
             unavailable = self._clock() + UNAVAILABLE_RETRY
         found.sweeps[key] = SweepState(
-            key, False, prev.last_success if prev else None, prev.objects if prev else None,
-            1, prev.complete if prev else None, not forbidden, message, label, unavailable,
+            key, failed(prev.health if prev else None, message, label),
+            prev.objects if prev else None, 1, prev.complete if prev else None, not forbidden,
+            unavailable,
         )  # fmt: skip
         if unavailable is not None:
             log.info(
@@ -141,7 +143,7 @@ class SweepReader:
     ) -> None:
         key = sweep.key
         configured = set(sweep.configured)
-        now = self._clock()
+        ok = Health(True, self._clock())  # one for the sweep and every object it listed
         found.calls += listing.pages
         complete = listing.incomplete is None
         known = {k.id: state for k, state in mine.items()}
@@ -149,7 +151,7 @@ class SweepReader:
             prev_state = known.get(oid)
             k = prev_state.key if prev_state else TargetKey(key.resource, key.project_id, oid)
             origin = Origin.CONFIGURED if oid in configured else Origin.DISCOVERED
-            found.states[k] = observe_answer(prev_state, k, obj, now, origin)
+            found.states[k] = observe_answer(prev_state, k, obj, ok, origin)
             if n % SLICE == SLICE - 1:
                 await asyncio.sleep(0)  # a sweep of 10,000 objects must not stall the loop
         # Configured IDs the list did not show: one detail call each decides (404: gone).
@@ -172,9 +174,7 @@ class SweepReader:
             )
         elif prev is not None and not prev.up:
             log.info("sweep recovered", extra=fields)
-        found.sweeps[key] = SweepState(
-            key, True, now, len(listing.objects), listing.pages, complete
-        )
+        found.sweeps[key] = SweepState(key, ok, len(listing.objects), listing.pages, complete)
 
 
 def log_sweep_failure(
@@ -190,7 +190,7 @@ def log_sweep_failure(
                 extra=fields,
             )
         return
-    changed = worth_a_line(prev.up if prev else None, prev.error_label if prev else None, label)
+    changed = news(prev.health if prev else None, label)
     log.log(
         logging.WARNING if changed else logging.DEBUG, "sweep failed: %s", message, extra=fields
     )

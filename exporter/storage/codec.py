@@ -28,6 +28,7 @@ from typing_extensions import TypedDict
 
 from exporter.cloud.convert import MAX_TIME
 from exporter.cloud.sanitize import MAX_LABEL, MAX_MESSAGE, clean
+from exporter.domain.health import Health
 from exporter.domain.jobs import JobsState, SubJob
 from exporter.domain.state import CloudObject, DevServerImage, ImageServer, Snapshot, TargetState
 from exporter.domain.targets import PROJECT_ID_RE, Origin, Resource, TargetKey
@@ -229,23 +230,33 @@ def _object(entry: TargetEntry) -> CloudObject | None:
     return None
 
 
-def _state(e: TargetEntry) -> TargetState:
+def _health(e: TargetEntry | JobsEntry, shared: dict[tuple[bool, float | None], Health]) -> Health:
+    """An entry's health; one object for every healthy entry of the same time, as the
+    objects of one sweep share one."""
+    if e.get("error") is not None:
+        return Health(e["up"], e["last_success"], e.get("error"), e.get("error_label"))
+    key = (e["up"], e["last_success"])
+    found = shared.get(key)
+    if found is None:
+        found = shared[key] = Health(*key)
+    return found
+
+
+def _state(e: TargetEntry, shared: dict[tuple[bool, float | None], Health]) -> TargetState:
     return TargetState(
-        TargetKey(e["resource"], e["project_id"], e["id"]), e["up"], e["exists"], _object(e),
-        e["last_success"], e["status_since"], e.get("error"), e.get("error_label"),
-        e["origin"], e["missing"], e.get("last_name", ""),
+        TargetKey(e["resource"], e["project_id"], e["id"]), _health(e, shared), e["exists"],
+        _object(e), e["status_since"], e["origin"], e["missing"], e.get("last_name", ""),
     )  # fmt: skip
 
 
 def _jobs(e: JobsEntry) -> JobsState:
     return JobsState(
-        e["project_id"], e["up"], e["last_success"],
+        e["project_id"], _health(e, {}),
         in_flight=tuple(((kind, status), n) for kind, status, n in e["in_flight"]),
         latest=tuple(SubJob(**sub) for sub in e["latest"]),
         failures=tuple(((kind, code), n) for kind, code, n in e["failures"]),
         counted=_counted(e["counted"], e["last_success"]),
         running=tuple(SubJob(**sub) for sub in e["running"]),
-        error=e.get("error"), error_label=e.get("error_label"),
     )  # fmt: skip
 
 
@@ -310,6 +321,7 @@ def decode(data: bytes) -> Stored:
     escapes = _SURROGATE_ESCAPE.search(text) is not None
     states: list[TargetState] = []
     problems: list[str] = []
+    shared: dict[tuple[bool, float | None], Health] = {}
 
     def targets(items: list[object]) -> None:
         if problems:
@@ -323,7 +335,7 @@ def decode(data: bytes) -> Stored:
                         problems.append(f"targets.{len(states) + n}: {exc}")
                         return
             for entry in _TARGETS.validate_python(items):
-                states.append(_state(entry))
+                states.append(_state(entry, shared))
         except ValidationError as exc:
             problems.append(_why(exc, "targets", len(states)))
         except ValueError as exc:  # Unreadable, or an entry whose parts disagree

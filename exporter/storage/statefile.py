@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from exporter.config.errors import ConfigError
 from exporter.config.files import read_bytes
+from exporter.domain.health import Health
 from exporter.domain.state import Snapshot
 from exporter.storage.codec import SLICE, Stored, Unreadable, decode, encode_chunks
 
@@ -72,7 +73,9 @@ async def _durable(snapshot: Snapshot) -> list[list[Hashable]]:
             for t in targets[start : start + SLICE]
         ])  # fmt: skip
         await asyncio.sleep(0)
-    parts.append([replace(j, last_success=None, error=None) for j in snapshot.jobs])
+    parts.append(
+        [replace(j, health=Health(j.up, None, None, j.error_label)) for j in snapshot.jobs]
+    )
     return parts
 
 
