@@ -23,8 +23,3 @@ def reason(exc: BaseException, doing: str) -> tuple[str, str]:
         return str(exc), exc.label
     log.error("unexpected error %s", doing, exc_info=exc)
     return f"internal error: {type(exc).__name__}", INTERNAL
-
-
-def worth_a_line(was_up: bool | None, old_label: str | None, label: str) -> bool:
-    """Whether a failure is news: the first, one after success, or a different one."""
-    return was_up is None or was_up or old_label != label

@@ -23,7 +23,7 @@ from exporter.simulator import Fault, FaultKind, SimulatorServer
 from exporter.simulator.jobs import add_job
 from tests.helpers import AK, PROJECT, SK, devserver_body, image_id, image_server_body, settings
 
-METRICS_DOC = Path(__file__).resolve().parent.parent / "docs" / "metrics.md"
+METRICS_DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 ROW_RE = re.compile(r"^\| `(?P<name>[a-z_]+)` \| (?P<type>\w+) \|(?P<labels>[^|]*)\|")
 
 

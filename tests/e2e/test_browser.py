@@ -31,7 +31,7 @@ from tests.helpers import serving
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts"))
 USER, PASSWORD = "viewer", "a-test-password"
 STATUSES = ("ACTIVE", "ACTIVE", "ACTIVE", "BUILDING", "ERROR", "BUILT", "CREATING", "DELETING")

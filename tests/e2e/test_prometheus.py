@@ -16,7 +16,7 @@ from tests.prom import JOB, Prometheus, generated_rules, prometheus, wait_for
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "huaweicloud-image-exporter.json"
 # How a user shortens the rules for a demo: the generator's documented flags.
 TUNING = ["--pending-scale", "0.01", "--stuck-after", "5s"]

@@ -16,7 +16,7 @@ from exporter.domain.targets import Discovery, Resource, Sweep, SweepKey
 from exporter.polling.budget import actions_needed
 from tests.helpers import AK, PROJECT, SK, image_id, settings
 
-IAM = Path(__file__).resolve().parent.parent / "deploy" / "iam"
+IAM = Path(__file__).resolve().parents[2] / "deploy" / "iam"
 URL = "https://example.invalid"
 CREDS = AkSkCredentials(AK, SK)
 SWEEP = Sweep(SweepKey(Resource.IMAGE_SERVER, PROJECT), URL, CREDS)

@@ -35,7 +35,7 @@ from tests.prom import alertmanager, generated_rules, prometheus, wait_for
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "deploy" / "docker" / "alertmanager.yml"
 STUCK = "HuaweiCloudImageServerStuck"
 STUCK_AFTER = 20  # seconds BUILDING before the alert fires

@@ -24,7 +24,7 @@ from tests.helpers import require_tool
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BASE = "docker.io/library/python:3.11-slim"
 IMAGE = "localhost/huaweicloud-image-exporter:test"
 DEMO_PORT = 9887  # the port the image's HEALTHCHECK asks

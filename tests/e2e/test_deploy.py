@@ -19,7 +19,7 @@ from exporter.domain.sharding import Shard
 from exporter.rules import Tuning, render, rule_groups
 from tests.helpers import require_tool
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 PROM = DEPLOY / "prometheus"
 K8S = DEPLOY / "kubernetes"

@@ -21,8 +21,8 @@ from exporter.cloud.metrics import MAX_ERROR_CODES, ApiMetrics
 from exporter.cloud.models import ImageServerModel
 from exporter.cloud.transport import RetryPolicy
 from exporter.runtime import Exporter, ListenAddress
+from tests.harness import SRV, Harness, server_target
 from tests.helpers import RawHttpServer, image_server_body, settings
-from tests.test_client import SRV, Harness, server_target
 
 BOMB = gzip.compress(bytes(64 << 20), compresslevel=9)  # 64 MiB of zeros in about 64 KiB
 DEEP = b"[" * 200_000 + b"]" * 200_000

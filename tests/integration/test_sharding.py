@@ -19,9 +19,9 @@ from exporter.domain.targets import Resource, Sweep, SweepKey, Target, TargetKey
 from exporter.polling.jobs import JOB_CALLS
 from exporter.polling.poller import Poller
 from exporter.simulator import SimulatorServer
+from tests.fakes import FakeFetcher, FakeListing, MemoryStore, image, poll
 from tests.helpers import AK, SK, image_server_body, samples, start_exporter, stop_exporter
 from tests.prom import generated_rules, prometheus, wait_for
-from tests.test_poller_fast import FakeFetcher, FakeListing, MemoryStore, image, poll
 
 # Assignments that must never change: a shard restarted on another machine or Python
 # version must own the same units.

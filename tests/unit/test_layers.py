@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "exporter"
 TOP = "(top level)"  # cli, runtime, logs, rules: they wire everything together
 EVERYTHING = {"support", "domain", "cloud", "config", "storage", "polling", "exposition",

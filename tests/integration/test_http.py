@@ -9,9 +9,13 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from prometheus_client import CollectorRegistry
 
 from exporter.cloud.transport import RetryPolicy
+from exporter.domain.state import Snapshot
 from exporter.domain.targets import Resource
+from exporter.exposition.store import Exposition
+from exporter.exposition.textformat import Format
 from exporter.runtime import Exporter, ListenAddress
 from exporter.simulator import SimulatorServer
 from tests.helpers import (
@@ -248,3 +252,33 @@ def test_landing_page_shows_accounts_and_sweeps_escaped() -> None:
     assert "<h2>Accounts (1)</h2>" in page and "<h2>Sweeps (2)</h2>" in page
     assert "not offered" in page and "HTTP 503: &lt;script&gt;" in page
     assert "<h2>Accounts" not in render_landing(Snapshot((), {}, 60.0)), "no empty tables"
+
+
+def _devserver_images(n: int) -> Snapshot:
+    from exporter.domain.health import Health
+    from exporter.domain.state import DevServerImage, TargetState
+    from exporter.domain.targets import TargetKey
+
+    states = tuple(
+        TargetState(TargetKey(Resource.DEVSERVER_IMAGE, "p", f"i{i}"), Health(True, 1.0 + i),
+                    True, DevServerImage(f"n{i}", "ARM", "BMS", "ACTIVE"), 2.0)
+        for i in range(n)
+    )  # fmt: skip
+    return Snapshot(states, {Resource.DEVSERVER_IMAGE: n}, 60.0, 1.5, 3.0)
+
+
+async def test_a_body_larger_than_one_write_arrives_whole() -> None:
+    from exporter.web.server import WRITE, build_app
+    from tests.helpers import serving
+
+    async def no_reload() -> None:
+        raise AssertionError("not reloaded here")
+
+    store = Exposition(CollectorRegistry(), _devserver_images(4000))
+    plain = b"".join(store.body(Format.TEXT, False))
+    assert len(plain) > 2 * WRITE
+    async with serving(build_app(store, no_reload)) as url, aiohttp.ClientSession() as s:
+        async with s.get(f"{url}/metrics", headers={"Accept-Encoding": "identity"}) as resp:
+            assert await resp.read() == plain
+        async with s.get(f"{url}/metrics", headers={"Accept-Encoding": "gzip"}) as resp:
+            assert resp.headers["Content-Encoding"] == "gzip" and await resp.read() == plain

@@ -17,7 +17,7 @@ from exporter.config.settings import PollSettings, parse_duration
 from exporter.domain.credentials import AkSkCredentials, IamCredentials
 from exporter.domain.targets import Resource
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "2f1a5c8e-6d3b-4c1e-9a7f-0b8e4d2c6a10"
 SECRET = "SUPERSECRET-sk-value-4711"
 

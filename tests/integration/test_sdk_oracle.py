@@ -40,8 +40,8 @@ from exporter.simulator import SimulatedCloud, SimulatorServer
 from exporter.simulator.cloud import DOMAIN_ID
 from exporter.simulator.jobs import add_job
 from tests import sdk
+from tests.harness import Harness
 from tests.helpers import AK, PROJECT, SK, devserver_body, image_id, image_server_body, serving
-from tests.test_client import Harness
 
 IMG = image_id(7)
 SRV = "srv 1/x?y"  # characters a path must escape, as the SDK escapes them
@@ -484,5 +484,5 @@ async def test_the_simulators_iam_token_answer_is_an_sdk_token(
 
 
 def test_the_sdk_version_checked_against_is_the_one_documented() -> None:
-    readme = (__import__("pathlib").Path(__file__).parent.parent / "README.md").read_text()
+    readme = (__import__("pathlib").Path(__file__).parents[2] / "README.md").read_text()
     assert f"huaweicloudsdkcore {sdk.sdk_version}" in readme

@@ -1,6 +1,6 @@
 """Golden files: fixed simulator states rendered exactly, covering every contract edge case.
 
-Regenerate after an intended change with ``UPDATE_GOLDEN=1 python -m pytest tests/test_golden.py``
+Regenerate after an intended change with ``UPDATE_GOLDEN=1 python -m pytest tests/integration/test_golden.py``
 and review the diff: these files are the public interface alerts and dashboards depend on.
 """
 

@@ -194,7 +194,7 @@ async def test_token_revoked_mid_run_recovers_in_the_same_cycle(
 
 
 async def test_dns_failure_through_the_exporter(healthy_cloud: SimulatorServer) -> None:
-    from tests.test_client import FailingResolver
+    from tests.harness import FailingResolver
 
     async with aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(resolver=FailingResolver())

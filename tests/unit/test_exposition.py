@@ -7,7 +7,6 @@ import gzip
 from dataclasses import replace
 from typing import Any
 
-import aiohttp
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -171,20 +170,3 @@ async def test_gzip_is_made_once_and_only_for_formats_asked_for(
     await store.serve(Format.OPENMETRICS, True)
     await store.serve(Format.TEXT, False)
     assert made == [Format.OPENMETRICS] * 2  # nothing more; plain text is never compressed
-
-
-async def test_a_body_larger_than_one_write_arrives_whole() -> None:
-    from exporter.web.server import WRITE, build_app
-    from tests.helpers import serving
-
-    async def no_reload() -> None:
-        raise AssertionError("not reloaded here")
-
-    store = _served(4000)
-    plain = b"".join(store.body(Format.TEXT, False))
-    assert len(plain) > 2 * WRITE
-    async with serving(build_app(store, no_reload)) as url, aiohttp.ClientSession() as s:
-        async with s.get(f"{url}/metrics", headers={"Accept-Encoding": "identity"}) as resp:
-            assert await resp.read() == plain
-        async with s.get(f"{url}/metrics", headers={"Accept-Encoding": "gzip"}) as resp:
-            assert resp.headers["Content-Encoding"] == "gzip" and await resp.read() == plain
