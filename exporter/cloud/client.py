@@ -6,17 +6,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel
 from yarl import URL
 
-from exporter.cloud import convert, paging, paths, permissions
+from exporter.cloud import convert, listing, paging, paths, permissions
 from exporter.cloud.answers import AnswerReader
 from exporter.cloud.auth import ACCOUNT_SCOPE, Authenticator, IamTokenAuth
 from exporter.cloud.errors import ApiError, snippet
+from exporter.cloud.listing import Listing, PageRead
 from exporter.cloud.memo import PageMemo
 from exporter.cloud.metrics import ApiMetrics
 from exporter.cloud.models import (
@@ -42,8 +44,6 @@ from exporter.domain.jobs import (
 )
 from exporter.domain.state import CloudObject
 from exporter.domain.targets import (
-    DEVSERVER_IMAGE_ID_RE,
-    IMAGE_SERVER_ID_RE,
     PROJECT_ID_RE,
     ProjectEndpoint,
     Resource,
@@ -71,37 +71,6 @@ class Page(Generic[_T]):
     count: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class _Read:
-    """What one list page held, kept by the page memo: every item's ID in order (positions
-    for paging), the usable objects by ID, and the total the page reported."""
-
-    ids: list[str]
-    objects: Mapping[str, CloudObject]
-    count: int
-    incomplete: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Listing:
-    """What one sweep found: wanted objects by ID, the list calls it took, and why it may
-    have left objects out (None: it is complete)."""
-
-    objects: dict[str, CloudObject]
-    pages: int
-    incomplete: str | None = None
-
-
-def _wanted(sweep: Sweep, found: Mapping[str, CloudObject]) -> dict[str, CloudObject]:
-    """Objects the discovery filters keep, and configured IDs whatever their name."""
-    configured = set(sweep.configured)
-    return {
-        oid: obj
-        for oid, obj in found.items()
-        if oid in configured or sweep.discovery.wants(obj.name)
-    }
-
-
 class HuaweiCloudClient:
     """Fetches one object per call; returns it, None when it does not exist, or raises ApiError.
 
@@ -124,7 +93,7 @@ class HuaweiCloudClient:
         self._authenticators: dict[Credentials, Authenticator] = {}
         # Domain IDs found through IAM, by IAM endpoint and credentials.
         self._domains: dict[tuple[str, Credentials], str] = {}
-        self._pages: PageMemo[_Read] = PageMemo()
+        self._pages: PageMemo[PageRead] = PageMemo()
 
     def retain(self, credentials: Collection[Credentials], *, iam_failure_backoff: float) -> None:
         """Keep the authenticators of ``credentials``, forget those of any others."""
@@ -180,66 +149,38 @@ class HuaweiCloudClient:
     async def _list_devserver_images(
         self, sweep: Sweep, deadline: float | None, slots: asyncio.Semaphore | None
     ) -> Listing:
-        def read(resp: Response) -> _Read:
-            answer = self._answers.parse(api, resp, DevServerImageListModel)
-            data = answer.data
-            incomplete = None
-            if answer.total is not None and answer.total > len(data):
-                incomplete = f"the answer holds {len(data)} of {answer.total} images"
-            elif answer.pages is not None and answer.pages > 1:
-                incomplete = f"the answer is the first of {answer.pages} pages"
-            found = {
-                m.image_id: convert.devserver_image(m)
-                for m in data
-                if self._answers.usable_id(m.image_id, DEVSERVER_IMAGE_ID_RE, api)
-                and m.image_id is not None
-            }
-            return _Read([convert.label(m.image_id) for m in data], found, len(data), incomplete)
-
-        api = "devserver_image_list"
-        page = await self._list_page(sweep, sweep.discovery.query(Resource.DEVSERVER_IMAGE),
-                                     read, deadline, slots)  # fmt: skip
-        return Listing(_wanted(sweep, page.objects), 1, page.incomplete)
+        query = sweep.discovery.query(Resource.DEVSERVER_IMAGE)
+        read = partial(listing.devserver_images, self._answers)
+        page = await self._list_page(sweep, query, read, deadline, slots)
+        return Listing(listing.wanted(sweep, page.objects), 1, page.incomplete)
 
     async def _list_image_servers(
         self, sweep: Sweep, deadline: float | None, slots: asyncio.Semaphore | None
     ) -> Listing:
         base = {**sweep.discovery.query(Resource.IMAGE_SERVER), "limit": str(LIST_LIMIT)}
-        api = "image_server_list"
 
         # Objects that moved between pages while the sweep ran are counted once. Each page
         # is converted as it arrives, so its wire models do not outlive it.
         found: dict[str, CloudObject] = {}
 
         async def page(offset: int) -> paging.Positions:
-            def read(resp: Response) -> _Read:
-                answer = self._answers.parse(api, resp, ImageServerListModel)
-                if offset + len(answer.items) > answer.count:
-                    raise self._answers.page_error(api, answer.count, offset, answer.items)
-                ids, objects = [], {}
-                for m in answer.items:
-                    oid = convert.label(m.id)
-                    ids.append(oid)  # a position all the same: paging checks overlaps with it
-                    if self._answers.usable_id(m.id, IMAGE_SERVER_ID_RE, api):
-                        objects[oid] = convert.image_server(m)
-                return _Read(ids, objects, answer.count)
-
             query = {**base, "offset": str(offset)}
-            read_page = await self._list_page(sweep, query, read, deadline, slots)
-            found.update(read_page.objects)
-            return paging.Positions(read_page.ids, read_page.count)
+            read = partial(listing.image_servers, self._answers, offset=offset)
+            got = await self._list_page(sweep, query, read, deadline, slots)
+            found.update(got.objects)
+            return paging.Positions(got.ids, got.count)
 
         read = await paging.read_all(page)
-        return Listing(_wanted(sweep, found), read.pages, read.incomplete)
+        return Listing(listing.wanted(sweep, found), read.pages, read.incomplete)
 
     async def _list_page(
         self,
         sweep: Sweep,
         query: dict[str, str],
-        read: Callable[[Response], _Read],
+        read: Callable[[Response], PageRead],
         deadline: float | None,
         slots: asyncio.Semaphore | None,
-    ) -> _Read:
+    ) -> PageRead:
         """A page of a sweep's list, read by ``read`` unless the same bytes were read before
         (see ``exporter.cloud.memo``)."""
         api = f"{sweep.key.resource.value}_list"
@@ -248,7 +189,7 @@ class HuaweiCloudClient:
         digest, known = self._pages.recall(url, resp.body)
         if known is None:
             known = read(resp)
-            if len(known.objects) == len(known.ids):  # nothing skipped, nothing to count again
+            if known.whole:  # a page with a skipped item is read (and counted) every time
                 self._pages.keep(url, digest, known)
         return known
 

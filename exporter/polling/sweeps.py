@@ -36,7 +36,7 @@ SLICE = 500  # objects a sweep processes between two yields to the event loop
 
 
 class Listing(Protocol):
-    """What a sweep found (``exporter.cloud.client.Listing`` in production)."""
+    """What a sweep found (``exporter.cloud.listing.Listing`` in production)."""
 
     @property
     def objects(self) -> dict[str, CloudObject]:

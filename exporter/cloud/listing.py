@@ -1,0 +1,85 @@
+"""What a list answer holds: one page of a list read into domain objects, and what a whole
+sweep found. The HTTP side (asking, paging, remembering pages) is the client's."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from exporter.cloud import convert
+from exporter.cloud.answers import AnswerReader
+from exporter.cloud.models import DevServerImageListModel, ImageServerListModel
+from exporter.cloud.transport import Response
+from exporter.domain.state import CloudObject
+from exporter.domain.targets import DEVSERVER_IMAGE_ID_RE, IMAGE_SERVER_ID_RE, Sweep
+
+DEVSERVER_IMAGE_LIST = "devserver_image_list"
+IMAGE_SERVER_LIST = "image_server_list"
+
+
+@dataclass(frozen=True, slots=True)
+class PageRead:
+    """What one list page held, kept by the page memo: every item's ID in order (positions
+    for paging), the usable objects by ID, and the total the page reported."""
+
+    ids: list[str]
+    objects: Mapping[str, CloudObject]
+    count: int
+    incomplete: str | None = None
+
+    @property
+    def whole(self) -> bool:
+        """Whether every item was usable (nothing skipped, so nothing to count again)."""
+        return len(self.objects) == len(self.ids)
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """What one sweep found: wanted objects by ID, the list calls it took, and why it may
+    have left objects out (None: it is complete)."""
+
+    objects: dict[str, CloudObject]
+    pages: int
+    incomplete: str | None = None
+
+
+def wanted(sweep: Sweep, found: Mapping[str, CloudObject]) -> dict[str, CloudObject]:
+    """Objects the discovery filters keep, and configured IDs whatever their name."""
+    configured = set(sweep.configured)
+    return {
+        oid: obj
+        for oid, obj in found.items()
+        if oid in configured or sweep.discovery.wants(obj.name)
+    }
+
+
+def devserver_images(answers: AnswerReader, resp: Response) -> PageRead:
+    """The dev-server image list, which comes whole in one answer (or says it did not)."""
+    answer = answers.parse(DEVSERVER_IMAGE_LIST, resp, DevServerImageListModel)
+    data = answer.data
+    incomplete = None
+    if answer.total is not None and answer.total > len(data):
+        incomplete = f"the answer holds {len(data)} of {answer.total} images"
+    elif answer.pages is not None and answer.pages > 1:
+        incomplete = f"the answer is the first of {answer.pages} pages"
+    found = {
+        m.image_id: convert.devserver_image(m)
+        for m in data
+        if answers.usable_id(m.image_id, DEVSERVER_IMAGE_ID_RE, DEVSERVER_IMAGE_LIST)
+        and m.image_id is not None
+    }
+    return PageRead([convert.label(m.image_id) for m in data], found, len(data), incomplete)
+
+
+def image_servers(answers: AnswerReader, resp: Response, offset: int) -> PageRead:
+    """One page of the image-server list, asked for at ``offset``."""
+    answer = answers.parse(IMAGE_SERVER_LIST, resp, ImageServerListModel)
+    if offset + len(answer.items) > answer.count:
+        raise answers.page_error(IMAGE_SERVER_LIST, answer.count, offset, answer.items)
+    ids, objects = [], {}
+    for m in answer.items:
+        oid = convert.label(m.id)
+        ids.append(oid)  # a position all the same: paging checks overlaps with it
+        if answers.usable_id(m.id, IMAGE_SERVER_ID_RE, IMAGE_SERVER_LIST):
+            objects[oid] = convert.image_server(m)
+    return PageRead(ids, objects, answer.count)
