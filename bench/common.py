@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
 import os
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any
 
 
 @asynccontextmanager
@@ -69,3 +71,14 @@ class LoopLag:
 def open_fds() -> int:
     """File descriptors this process has open."""
     return len(os.listdir("/proc/self/fd"))
+
+
+def run_for_objects(
+    doc: str, measure: Callable[[int], Coroutine[object, object, dict[str, Any]]]
+) -> None:
+    """The main of a benchmark of N objects: ``--objects N`` (default 100,000), then one
+    JSON line of what ``measure(N)`` found."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--objects", type=int, default=100_000)
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(measure(args.objects))))

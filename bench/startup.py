@@ -10,9 +10,7 @@ when the restored objects and ``/-/ready`` were served. Prints one JSON line.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import socket
 import sys
 import tempfile
@@ -23,6 +21,7 @@ from typing import Any
 import aiohttp
 from prometheus_client import CollectorRegistry
 
+from bench.common import run_for_objects
 from bench.statefile import PROJECT, fleet
 from exporter.storage.statefile import StateFile
 
@@ -104,10 +103,8 @@ async def measure(n: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--objects", type=int, default=100_000)
-    args = parser.parse_args()
-    print(json.dumps(asyncio.run(measure(args.objects))))
+    """Measure and print one JSON line."""
+    run_for_objects(__doc__ or "", measure)
 
 
 if __name__ == "__main__":

@@ -8,15 +8,14 @@ the read at start, and how long the event loop stalls while a write runs in its 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import tempfile
 import time
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from bench.common import run_for_objects
 from exporter.domain.health import Health
 from exporter.domain.jobs import JobsState, SubJob
 from exporter.domain.state import ImageServer, Snapshot, TargetState
@@ -82,10 +81,8 @@ async def measure(n: int) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--objects", type=int, default=100_000)
-    args = parser.parse_args()
-    print(json.dumps(asyncio.run(measure(args.objects))))
+    """Measure and print one JSON line."""
+    run_for_objects(__doc__ or "", measure)
 
 
 if __name__ == "__main__":
