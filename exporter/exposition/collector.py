@@ -330,13 +330,22 @@ class SnapshotCollector(Collector):
 
     def cloud_families(self, states: Sequence[TargetState]) -> Iterator[Metric]:
         """The families describing objects themselves; they change only when an object does.
-        Always the same families in the same order, whichever ``states`` are given."""
-        every = self.snapshot.interval
+        Always the same families in the same order, whichever ``states`` are given: those
+        of ``devserver_image_families``, then those of ``image_server_families``."""
+        yield from self.devserver_image_families(states)
+        yield from self.image_server_families(states)
+
+    def devserver_image_families(self, states: Sequence[TargetState]) -> Iterator[Metric]:
+        """The families of the dev-server images among ``states``."""
         yield from _devserver_images(
-            [(t, t.obj) for t in states if isinstance(t.obj, DevServerImage)], every
+            [(t, t.obj) for t in states if isinstance(t.obj, DevServerImage)],
+            self.snapshot.interval,
         )
+
+    def image_server_families(self, states: Sequence[TargetState]) -> Iterator[Metric]:
+        """The families of the image servers among ``states``."""
         yield from _image_servers(
-            [(t, t.obj) for t in states if isinstance(t.obj, ImageServer)], every
+            [(t, t.obj) for t in states if isinstance(t.obj, ImageServer)], self.snapshot.interval
         )
 
     def target_families(self, states: Sequence[TargetState]) -> Iterator[Metric]:

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from prometheus_client.metrics_core import Metric
 from prometheus_client.utils import floatToGoString
 
-from exporter.domain.state import CloudObject, Snapshot, TargetState
+from exporter.domain.state import CloudObject, DevServerImage, ImageServer, Snapshot, TargetState
 from exporter.domain.targets import TargetKey
 from exporter.exposition.collector import SnapshotCollector
-from exporter.exposition.textformat import Format, escape, header, sample_lines
+from exporter.exposition.textformat import Format, escape, header, labelled_lines, sample_lines
 
 _GZIP_WBITS = 31  # zlib's gzip container
 # Level 1 compresses these repetitive bodies almost as well as 6 (0.43 vs 0.37 MB at 10,000
@@ -128,31 +128,61 @@ class _Renderer:
         self._families: list[Metric] = []
         self._pieces: list[list[bytes]] = []
         self._size = 0
+        self._cloud_width = 0  # how many cloud families there are
+        self._devserver_families = 0  # the first cloud families are the dev-server images'
 
-    def _cloud_pieces(self, state: TargetState) -> tuple[bytes, ...]:
-        texts = []
-        for family in self._collector.cloud_families((state,)):
-            out: list[str] = []
-            sample_lines(family, out)
-            texts.append("".join(out).encode())
-        return tuple(texts)
+    def _render_objects(self, changed: list[tuple[TargetState, _Lines]]) -> None:
+        """Render the cloud families of objects that changed (or are new), many at once:
+        building prometheus_client families once per slice, not once per object, is what
+        makes a first rendering of 100,000 objects take seconds rather than many."""
+        width = self._cloud_width
+        empty = (b"",) * width
+        for kind, families, first in (
+            (DevServerImage, self._collector.devserver_image_families, 0),
+            (ImageServer, self._collector.image_server_families, self._devserver_families),
+        ):
+            group = [(s, e) for s, e in changed if isinstance(s.obj, kind)]
+            if not group:
+                continue
+            lines: dict[tuple[str, str], list[list[str]]] = {
+                (s.key.project_id, s.key.id): [[] for _ in range(width)] for s, _ in group
+            }
+            for n, family in enumerate(families([s for s, _ in group]), start=first):
+                for line, labels in labelled_lines(family):
+                    lines[labels["project_id"], labels["id"]][n].append(line)
+            for s, e in group:
+                e.cloud = tuple("".join(f).encode() for f in lines[s.key.project_id, s.key.id])
+        for s, e in changed:
+            if s.obj is None:
+                e.cloud = empty
 
     def _cloud(self) -> Iterator[None]:
         families = list(self._collector.cloud_families(()))
+        self._cloud_width = len(families)
+        self._devserver_families = sum(1 for _ in self._collector.devserver_image_families(()))
         pieces: list[list[bytes]] = [[] for _ in families]
-        for n, state in enumerate(self._snapshot.targets):
-            entry = self._previous.get(state.key)
-            if entry is None:
-                entry = _Lines()
-            if not entry.cloud or (entry.obj is not state.obj and entry.obj != state.obj):
-                entry.obj, entry.cloud = state.obj, self._cloud_pieces(state)
-            self.cloud_lines[state.key] = entry
-            self._entries.append(entry)
-            for family_pieces, piece in zip(pieces, entry.cloud, strict=True):
-                if piece:
-                    family_pieces.append(piece)
-            if n % SLICE == SLICE - 1:
-                yield
+        targets = self._snapshot.targets
+        for start in range(0, len(targets), SLICE):
+            part = targets[start : start + SLICE]
+            changed: list[tuple[TargetState, _Lines]] = []
+            entries = []
+            for state in part:
+                entry = self._previous.get(state.key)
+                if entry is None:
+                    entry = _Lines()
+                if not entry.cloud or (entry.obj is not state.obj and entry.obj != state.obj):
+                    entry.obj = state.obj
+                    changed.append((state, entry))
+                self.cloud_lines[state.key] = entry
+                entries.append(entry)
+            if changed:
+                self._render_objects(changed)
+            for entry in entries:
+                for family_pieces, piece in zip(pieces, entry.cloud, strict=True):
+                    if piece:
+                        family_pieces.append(piece)
+            self._entries += entries
+            yield
         self._families += families
         self._pieces += pieces
 
