@@ -33,6 +33,8 @@ async def simulator_process(
     )  # fmt: skip
     assert proc.stdout is not None
     line = await asyncio.wait_for(proc.stdout.readline(), timeout=300)
+    if not line:
+        raise RuntimeError(f"the simulator exited ({await proc.wait()}) before it listened")
     try:
         yield str(json.loads(line)["url"])
     finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import statistics
 import subprocess
@@ -28,7 +29,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     fleet = ("--projects", str(args.projects), "--servers", str(args.servers),
              "--images", str(args.images))  # fmt: skip
     shards: list[dict[str, Any]] = []
-    async with simulator_process(0, args.latency, uvloop=True, fleet=fleet) as url:
+    uvloop = importlib.util.find_spec("uvloop") is not None  # as bench.node's default
+    async with simulator_process(0, args.latency, uvloop=uvloop, fleet=fleet) as url:
         for shard in range(args.total_shards):
             cmd = [
                 sys.executable, "-m", "bench.node", *fleet, "--account", "--cloud", url,

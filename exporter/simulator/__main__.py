@@ -54,11 +54,14 @@ def main() -> None:
     p.add_argument("--uvloop", action="store_true", help="serve on uvloop (if installed)")
     args = p.parse_args()
     if args.uvloop:
-        import uvloop  # noqa: PLC0415 - optional, for load generation only
-
-        uvloop.run(_serve(args))
-    else:
-        asyncio.run(_serve(args))
+        try:
+            import uvloop  # noqa: PLC0415 - optional, for load generation only
+        except ImportError:
+            print("--uvloop: uvloop is not installed; serving on asyncio", file=sys.stderr)
+        else:
+            uvloop.run(_serve(args))
+            return
+    asyncio.run(_serve(args))
 
 
 if __name__ == "__main__":
