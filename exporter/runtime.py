@@ -118,7 +118,6 @@ class Exporter:
         self._transport = Transport(
             self._session, self.api_metrics, timeout=poll.timeout, policy=self._policy(poll)
         )
-        self._iam_backoff = poll.interval
         self.client = HuaweiCloudClient(
             self._transport, self.api_metrics, self._authenticator, redact=self._redactor
         )
@@ -162,7 +161,7 @@ class Exporter:
             return IamTokenAuth(
                 credentials,
                 self._transport,
-                failure_backoff=self._iam_backoff,
+                failure_backoff=self._settings.poll.interval,
                 on_token=self._redactor.add,
             )
         return AkSkAuth(credentials)
@@ -172,7 +171,6 @@ class Exporter:
         self._transport.configure(
             timeout=poll.timeout, policy=self._policy(poll), rate=poll.max_requests_per_second
         )
-        self._iam_backoff = poll.interval
         self.client.retain(settings.credentials, iam_failure_backoff=poll.interval)
 
     async def _scheduled(self, work: Callable[[], Awaitable[object]], what: str) -> None:
