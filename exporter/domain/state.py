@@ -30,6 +30,33 @@ ACCOUNT_TYPES = ("USER", "USER_GROUP")
 OTHER_ACCOUNT_TYPE = "other"  # every undocumented account type, counted together
 
 
+OTHER_STATUS = "other"  # every undocumented status, in a transition's labels
+
+# A status change seen: resource, project ID, and the statuses before and after (bounded).
+Transition = tuple[Resource, str, str, str]
+
+
+def known_status(resource: Resource, status: str) -> str:
+    """``status`` if documented for the resource, else "other": transition counters stay
+    bounded whatever the API says."""
+    if resource is Resource.DEVSERVER_IMAGE:
+        return status if status in DEVSERVER_IMAGE_STATUSES else OTHER_STATUS
+    return status if status in IMAGE_SERVER_STATUSES else OTHER_STATUS
+
+
+def transition(prev: TargetState | None, state: TargetState) -> Transition | None:
+    """The status change from ``prev`` to ``state``, if the object was seen before and its
+    status is another now."""
+    if prev is None or prev.obj is None or state.obj is None or prev.obj is state.obj:
+        return None
+    before, after = prev.obj.status, state.obj.status
+    if before == after:
+        return None
+    resource = state.key.resource
+    return (resource, state.key.project_id, known_status(resource, before),
+            known_status(resource, after))  # fmt: skip
+
+
 def normalize_status(raw: str | None) -> str:
     """JSON null, a missing field, an empty string and the string "null" all mean NULL."""
     if raw is None or raw.strip() in ("", "null"):
@@ -159,6 +186,8 @@ class Snapshot:
     jobs: tuple[JobsState, ...] = ()  # image build jobs of each project with image servers
     # Projects whose job counts this shard reports (None: every project's, as unsharded).
     job_counts: frozenset[str] | None = None
+    # Status changes seen since the process started, by transition, of watched projects.
+    transitions: tuple[tuple[Transition, int], ...] = ()
 
     @property
     def ready(self) -> bool:

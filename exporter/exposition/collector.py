@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 
-from prometheus_client.metrics_core import GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from exporter.domain.state import (
@@ -193,6 +198,7 @@ def _summary(snap: Snapshot) -> Iterator[Metric]:
     yield from _sweeps(snap.sweeps, snap.interval)
     yield from _accounts(snap)
     yield from job_families(snap.jobs, snap.interval, snap.job_counts)
+    yield from _transitions(snap)
     shard = InfoMetricFamily(
         "huaweicloud_image_exporter_shard",
         "Which share of the work this process polls (shard 0 of 1: all of it); the value is 1.",
@@ -205,6 +211,25 @@ def _summary(snap: Snapshot) -> Iterator[Metric]:
         "How many shards share the work (1 when not sharded).",
         value=float(snap.shard[1]),
     )
+
+
+def _transitions(snap: Snapshot) -> Iterator[Metric]:
+    for resource, name, what in (
+        (Resource.IMAGE_SERVER, "huaweicloud_workspace_image_server_status_transitions",
+         "Workspace image servers"),
+        (Resource.DEVSERVER_IMAGE, "huaweicloud_modelarts_devserver_image_status_transitions",
+         "dev-server images"),
+    ):  # fmt: skip
+        counter = CounterMetricFamily(
+            name,
+            f"Status changes of {what} seen since the exporter started, by the status before "
+            "and after (a documented status, else other).",
+            labels=["project_id", "from_status", "to_status"],
+        )
+        for (kind, project_id, before, after), n in snap.transitions:
+            if kind is resource:
+                counter.add_metric([project_id, before, after], float(n))
+        yield counter
 
 
 def _accounts(snap: Snapshot) -> Iterator[Metric]:

@@ -14,7 +14,14 @@ from typing import TypeVar
 
 from exporter.domain.accounts import Project
 from exporter.domain.jobs import JobsState
-from exporter.domain.state import AccountState, Snapshot, SweepState, TargetState
+from exporter.domain.state import (
+    AccountState,
+    Snapshot,
+    SweepState,
+    TargetState,
+    Transition,
+    transition,
+)
 from exporter.domain.targets import Origin, Resource, Target, TargetKey
 from exporter.polling.assignment import Assignment
 from exporter.polling.round import Round
@@ -42,6 +49,7 @@ def snapshot(
     calls: int | None = None,
     accounts: tuple[AccountState, ...] = (),
     projects: tuple[Project, ...] = (),
+    transitions: tuple[tuple[Transition, int], ...] = (),
 ) -> Snapshot:
     """A snapshot of what ``mine`` watches (with nothing polled yet, the first one)."""
     return Snapshot(
@@ -57,6 +65,7 @@ def snapshot(
         shard=(mine.shard.index, mine.shard.total),
         jobs=jobs,
         job_counts=mine.job_counts,
+        transitions=transitions,
     )
 
 
@@ -76,7 +85,12 @@ async def merged(
     async for part in slices(current.targets):
         known.update({t.key: t for t in part})
     before = set(known)
+    changes = dict(current.transitions)
     async for items in slices(found.states.items()):
+        for k, state in items:
+            change = transition(known.get(k), state)
+            if change is not None:
+                changes[change] = changes.get(change, 0) + 1
         known.update(items)
     for k in found.dropped:
         known.pop(k, None)
@@ -93,10 +107,14 @@ async def merged(
         mine.job_scopes.keys(),
         states,
     )
+    # A project no longer watched takes its counters with it.
+    watched = {s.key.project_id for s in states} | {s.key.project_id for s in mine.sweeps}
+    counted = tuple(sorted((t, n) for t, n in changes.items() if t[1] in watched))
     return snapshot(
         mine, interval, targets=tuple(states),
         sweeps=tuple(sweeps[s.key] for s in mine.sweeps if s.key in sweeps),
         jobs=jobs, finished=finished, calls=calls, accounts=accounts, projects=projects,
+        transitions=counted,
     )  # fmt: skip
 
 

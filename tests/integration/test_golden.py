@@ -311,7 +311,29 @@ def _jobs() -> tuple[list[str], list[str], list[Step]]:
     return [], list(servers), [first, second, steps(), third]
 
 
+def _transitions() -> tuple[list[str], list[str], list[Step]]:
+    """Status changes across four cycles: a build going round, one into an undocumented
+    status (counted as other), an image deactivated, one server that never changes."""
+    img = image_id(1)
+
+    def status(sid: str, value: str) -> Step:
+        return put_server(sid, image_server_body(sid, value))
+
+    first = steps(
+        put_image(img, name="img", arch="ARM", server_type="BMS", status="ACTIVE"),
+        status("srv-build", "ACTIVE"), status("srv-odd", "ACTIVE"), status("srv-calm", "ACTIVE"),
+    )  # fmt: skip
+    second = steps(status("srv-build", "BUILDING"), status("srv-odd", "MIGRATING"))
+    third = steps(
+        status("srv-build", "BUILT"),
+        put_image(img, name="img", arch="ARM", server_type="BMS", status="INACTIVE"),
+    )
+    fourth = steps(status("srv-build", "ACTIVE"))
+    return [img], ["srv-build", "srv-odd", "srv-calm"], [first, second, third, fourth]
+
+
 SCENARIOS = {
+    "transitions": _transitions,
     "jobs": _jobs,
     "accounts": _account_projects,
     "discovery": _discovery,

@@ -97,6 +97,12 @@ async def test_restart_keeps_status_since_exactly(servers: SimulatorServer, tmp_
     assert value(after, last_success, resource="image_server", project_id=PROJECT, id="srv-a") == (
         1_003_600.0
     )
+    # The change made while it was down is seen against the status restored, once.
+    changes = "huaweicloud_workspace_image_server_status_transitions_total"
+    assert value(after, changes, project_id=PROJECT, from_status="CREATING",
+                 to_status="ACTIVE") == 1.0  # fmt: skip
+    assert value(restored, changes, project_id=PROJECT, from_status="CREATING",
+                 to_status="ACTIVE") is None  # fmt: skip
 
 
 async def test_objects_no_longer_watched_are_dropped(

@@ -171,3 +171,34 @@ async def test_an_outage_of_many_targets_is_a_few_log_lines(
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 21, len(lines)  # was 1,000
     assert lines[-1].startswith("980 more targets failed, recovered or were found gone")
+
+
+def _transitions(snapshot: Snapshot) -> dict[tuple[str, str, str], int]:
+    return {(project, before, after): n for (_, project, before, after), n in snapshot.transitions}
+
+
+async def test_status_changes_are_counted_once_each_and_kept_across_cycles() -> None:
+    fetcher = FakeFetcher({"a": image("ACTIVE"), "b": image("ACTIVE"), "c": None})
+    now = [1000.0]
+    p, _ = poller(fetcher, ["a", "b", "c"], now)
+    assert (await p.run_cycle()).transitions == ()  # a first look is no change
+    fetcher.answers["a"] = image("INACTIVE")
+    fetcher.answers["b"] = image("FROZEN")  # undocumented: counted as other
+    await p.run_cycle()
+    fetcher.answers["a"] = image("ACTIVE")
+    fetcher.answers["b"] = ApiError(ErrorKind.TIMEOUT, "slow")  # a failure is no change
+    fetcher.answers["c"] = image("ACTIVE")  # appeared after a 404: a first look again
+    snap = await p.run_cycle()
+    assert _transitions(snap) == {("p", "ACTIVE", "INACTIVE"): 1, ("p", "ACTIVE", "other"): 1,
+                                  ("p", "INACTIVE", "ACTIVE"): 1}  # fmt: skip
+    assert _transitions(await p.run_cycle()) == _transitions(snap)  # nothing new, nothing lost
+
+
+async def test_a_project_no_longer_watched_takes_its_counters_with_it() -> None:
+    fetcher = FakeFetcher({"a": image("ACTIVE")})
+    p, _ = poller(fetcher, ["a"], [1000.0])
+    await p.run_cycle()
+    fetcher.answers["a"] = image("INACTIVE")
+    assert _transitions(await p.run_cycle()) == {("p", "ACTIVE", "INACTIVE"): 1}
+    p.reconfigure((), poll=poll())
+    assert (await p.run_cycle()).transitions == ()
