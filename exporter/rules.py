@@ -43,6 +43,7 @@ class Tuning:
     pending_scale: float = 1.0
     runbook_url: str = DEFAULT_RUNBOOK
     job: str = JOB
+    build_too_long: float = 6 * 3600.0
 
     def period(self, seconds: float) -> str:
         """A Prometheus duration for ``seconds`` scaled by ``pending_scale`` (at least 1s)."""
@@ -227,6 +228,21 @@ def alert_rules(t: Tuning) -> list[dict[str, Any]]:
             "server's last job and its error message.",
         ),
         alert(
+            "HuaweiCloudImageBuildJobTooLong",
+            "time() - huaweicloud_workspace_image_job_running_start_timestamp_seconds"
+            f"{{{job}}}\n  > {t.build_too_long:g}",
+            None,
+            "warning",
+            "Image build job {{ $labels.job_id }} ({{ $labels.job_type }}) has run for "
+            "{{ $value | humanizeDuration }}",
+            "Job {{ $labels.job_id }} of type {{ $labels.job_type }} in project "
+            "{{ $labels.project_id }} has been {{ $labels.status }} for "
+            "{{ $value | humanizeDuration }}"
+            f" (threshold {t.build_too_long:g}s).",
+            # The begin time does not move: after a restart the series is back at once.
+            keep_firing=RESTART_GAP,
+        ),
+        alert(
             "HuaweiCloudApiThrottled",
             f"sum by (job, instance, api) (rate(huaweicloud_image_exporter_api_errors_total"
             f'{{{job}, error_code=~"APIGW?\\\\.0308"}}[{window}])) > 0',
@@ -309,6 +325,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--stuck-after", default="1h", help="CREATING/BUILDING longer than this alerts (1h)"
     )
     p.add_argument(
+        "--build-too-long",
+        default="6h",
+        help="an image build job WAITING or RUNNING longer than this alerts (6h)",
+    )
+    p.add_argument(
         "--pending-scale",
         type=float,
         default=1.0,
@@ -321,8 +342,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = p.parse_args(argv)
     tuning = Tuning(
-        parse_duration(args.stuck_after), args.pending_scale, args.runbook_url, args.job
-    )
+        parse_duration(args.stuck_after), args.pending_scale, args.runbook_url, args.job,
+        parse_duration(args.build_too_long),
+    )  # fmt: skip
     flags = "".join(f" {a}" for a in argv)
     sys.stdout.write(render(tuning, args.format, args.namespace, flags))
     return 0

@@ -39,6 +39,7 @@ from exporter.domain.credentials import AkSkCredentials, Credentials
 from exporter.domain.jobs import (
     JOB_TYPES,
     SUB_JOB_STATUSES,
+    Job,
     SubJob,
     known,
 )
@@ -231,18 +232,19 @@ class HuaweiCloudClient:
         query: dict[str, str],
         deadline: float | None = None,
         slots: asyncio.Semaphore | None = None,
-    ) -> Page[tuple[str, str, str]]:
-        """A page of ``GET /v1/{project_id}/image-server-jobs``: each job's (ID, type,
-        status), type and status bounded to the documented values and "other"."""
+    ) -> Page[Job]:
+        """A page of ``GET /v1/{project_id}/image-server-jobs``: each job's ID, type, status
+        and begin time, type and status bounded to the documented values and "other"."""
         api = "image_server_job_list"
         answer = await self._page(
             api, scope, paths.jobs(scope.project_id), query, JobListModel, deadline, slots
         )
         items = [
-            (
+            Job(
                 convert.label(m.id),
                 known(m.job_type or "", JOB_TYPES),
                 known(m.status or "", SUB_JOB_STATUSES),
+                convert.parse_timestamp(m.begin_time),
             )
             for m in answer.items
             if m.id

@@ -67,6 +67,16 @@ class SubJob:
 
 
 @dataclass(frozen=True, slots=True)
+class Job:
+    """A job of the job list; ``job_type`` and ``status`` bounded as a SubJob's are."""
+
+    id: str
+    job_type: str
+    status: str
+    begin: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class JobsState(Healthy):
     """One project's jobs after the latest refresh."""
 
@@ -84,3 +94,5 @@ class JobsState(Healthy):
     # Sub-jobs in flight at the last refresh: their outcome is asked for if it does not
     # show up among the recent ones.
     running: tuple[SubJob, ...] = ()
+    # The jobs WAITING or RUNNING at the last refresh, the oldest first.
+    started: tuple[Job, ...] = ()

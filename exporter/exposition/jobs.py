@@ -54,6 +54,13 @@ def job_families(
         every,
         SERVER,
     )
+    started = gauge(
+        "huaweicloud_workspace_image_job_running_start_timestamp_seconds",
+        "When each image-server job now WAITING or RUNNING began (none for a job the API "
+        "gives no begin time).",
+        every,
+        ["project_id", "job_id", "job_type", "status"],
+    )
     up = gauge(
         "huaweicloud_image_exporter_jobs_up",
         "1 if the last read of the project's image build jobs succeeded; 0 if it failed and "
@@ -83,6 +90,9 @@ def job_families(
                     in_flight.add_metric([pid, kind, status], count)
             for (kind, code), n in j.failures:
                 failures.add_metric([pid, kind, code], float(n))
+            for job in j.started:
+                if job.begin is not None:
+                    started.add_metric([pid, job.id, job.job_type, job.status], job.begin)
         for sub in j.latest:
             labels = {
                 "job_id": sub.job_id, "job_type": sub.job_type, "status": sub.status,
@@ -91,4 +101,4 @@ def job_families(
             last_job.add_metric([pid, sub.resource_id], labels)
             if sub.end is not None:
                 last_end.add_metric([pid, sub.resource_id], sub.end)
-    yield from (in_flight, failures, last_job, last_end, up, last_success)
+    yield from (in_flight, failures, started, last_job, last_end, up, last_success)

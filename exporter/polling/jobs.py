@@ -30,7 +30,7 @@ from typing import Protocol
 from exporter.cloud.client import Page
 from exporter.cloud.metrics import MAX_ERROR_CODES, OTHER_ERROR_CODE
 from exporter.domain.health import UNKNOWN, Health, news
-from exporter.domain.jobs import IN_FLIGHT_STATUSES, JobsState, SubJob
+from exporter.domain.jobs import IN_FLIGHT_STATUSES, Job, JobsState, SubJob
 from exporter.domain.targets import ProjectEndpoint
 from exporter.polling.health import reason
 
@@ -56,8 +56,8 @@ class JobLister(Protocol):
         query: dict[str, str],
         deadline: float | None = None,
         slots: asyncio.Semaphore | None = None,
-    ) -> Page[tuple[str, str, str]]:
-        """A page of the job list: each job's (ID, type, status)."""
+    ) -> Page[Job]:
+        """A page of the job list."""
         ...
 
     async def sub_jobs_page(
@@ -130,7 +130,7 @@ class JobWatcher:
     ) -> JobsState:
         now = self._clock()
 
-        async def jobs(query: dict[str, str]) -> Page[tuple[str, str, str]]:
+        async def jobs(query: dict[str, str]) -> Page[Job]:
             calls[0] += 1
             return await self._lister.jobs_page(scope, query, deadline, slots)
 
@@ -139,18 +139,20 @@ class JobWatcher:
             return await self._lister.sub_jobs_page(scope, query, deadline, slots)
 
         in_flight: Counter[tuple[str, str]] = Counter()
+        started: dict[str, Job] = {}
         for status in IN_FLIGHT_STATUSES:
             # A job that moves between pages while they are read is counted once.
-            listed: dict[str, str] = {}
+            listed: dict[str, Job] = {}
             offset = 0
             for _ in range(MAX_JOB_PAGES):
                 page = await jobs({"status": status, "limit": str(PAGE), "offset": str(offset)})
-                for n, (job_id, kind, _) in enumerate(page.items):
-                    listed[job_id or f"#{offset + n}"] = kind
+                for job in page.items:
+                    listed[job.id] = replace(job, status=status)  # as listed, not as said
                 offset += len(page.items)
                 if not page.items or (page.count is not None and offset >= page.count):
                     break
-            in_flight.update((kind, status) for kind in listed.values())
+            in_flight.update((job.job_type, status) for job in listed.values())
+            started.update(listed)
 
         # After a refresh, only what ended since (with a margin for clock skew) is new.
         last = prev.last_success if prev else None
@@ -162,7 +164,9 @@ class JobWatcher:
         for job_id in list(waiting)[:MAX_FOLLOW_UPS]:
             of_job = await sub_jobs({"job_id": job_id, "limit": str(PAGE), "offset": "0"})
             _keep(found, of_job.items)
-        return self._advance(scope.project_id, prev, list(found.values()), in_flight, now)
+        state = self._advance(scope.project_id, prev, list(found.values()), in_flight, now)
+        oldest = sorted(started.values(), key=lambda j: (j.begin is None, j.begin or 0.0, j.id))
+        return replace(state, started=tuple(oldest))
 
     def _advance(
         self,

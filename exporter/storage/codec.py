@@ -29,7 +29,7 @@ from typing_extensions import TypedDict
 from exporter.cloud.convert import MAX_TIME
 from exporter.cloud.sanitize import MAX_LABEL, MAX_MESSAGE, clean
 from exporter.domain.health import Health
-from exporter.domain.jobs import JobsState, SubJob
+from exporter.domain.jobs import Job, JobsState, SubJob
 from exporter.domain.state import CloudObject, DevServerImage, ImageServer, Snapshot, TargetState
 from exporter.domain.targets import PROJECT_ID_RE, Origin, Resource, TargetKey
 from exporter.storage.jsonstream import JsonError, read_object
@@ -113,6 +113,16 @@ class SubJobEntry(TypedDict):
 
 
 @with_config(_STRICT)
+class JobEntry(TypedDict):
+    """A job WAITING or RUNNING."""
+
+    id: Label
+    job_type: Short
+    status: Short
+    begin: Time | None
+
+
+@with_config(_STRICT)
 class JobsEntry(TypedDict):
     """One project's jobs."""
 
@@ -130,6 +140,7 @@ class JobsEntry(TypedDict):
     # last_success.
     counted: list[Label | tuple[Label, Time]]
     running: list[SubJobEntry]
+    started: NotRequired[Annotated[list[JobEntry], Field(max_length=4096)]]
     error: NotRequired[Annotated[str, StringConstraints(max_length=MAX_MESSAGE)] | None]
     error_label: NotRequired[Short | None]
 
@@ -151,6 +162,7 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _DEVSERVER_FIELDS = tuple(DevServerImageEntry.__annotations__)
 _IMAGE_SERVER_FIELDS = tuple(ImageServerEntry.__annotations__)
 _SUB_JOB_FIELDS = tuple(SubJobEntry.__annotations__)
+_JOB_FIELDS = tuple(JobEntry.__annotations__)
 
 
 def _entry(s: TargetState) -> dict[str, object]:
@@ -182,6 +194,7 @@ def _jobs_entry(j: JobsState) -> dict[str, object]:
         "failures": [[kind, code, n] for (kind, code), n in j.failures],
         "counted": [[i, moment] for i, moment in j.counted],
         "running": [_sub_job(sub) for sub in j.running],
+        "started": [{f: getattr(job, f) for f in _JOB_FIELDS} for job in j.started],
     }  # fmt: skip
     if j.error is not None:
         entry["error"], entry["error_label"] = clean(j.error, MAX_MESSAGE), j.error_label
@@ -257,6 +270,7 @@ def _jobs(e: JobsEntry) -> JobsState:
         failures=tuple(((kind, code), n) for kind, code, n in e["failures"]),
         counted=_counted(e["counted"], e["last_success"]),
         running=tuple(SubJob(**sub) for sub in e["running"]),
+        started=tuple(Job(**job) for job in e.get("started", ())),
     )  # fmt: skip
 
 

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "huaweicloud-image-exporter.json"
 # How a user shortens the rules for a demo: the generator's documented flags.
-TUNING = ["--pending-scale", "0.01", "--stuck-after", "5s"]
+TUNING = ["--pending-scale", "0.01", "--stuck-after", "5s", "--build-too-long", "1h"]
 # Grafana's variables as "All" selects them, and a rate window the short run can fill.
 VARIABLES = {"$job": ".*", "$project": ".*", "$resource": ".*", "$__rate_interval": "1m"}
 
@@ -77,6 +77,13 @@ async def test_rules_fire_and_every_panel_has_data(stack: tuple[Prometheus, str]
                 ("HuaweiCloudImageServerStuck", "cad-workstation"),
             )
             return found if all(w in found for w in wanted) else {}
+
+        async def build_too_long() -> dict[str, str] | None:
+            return (await prom.firing(s)).get("HuaweiCloudImageBuildJobTooLong")
+
+        # The demo's gold-image build has been RUNNING for two hours; the threshold is 1h.
+        long_build = await wait_for("the long-build alert", build_too_long)
+        assert (long_build["job_type"], long_build["status"]) == ("BUILD_IMAGE", "RUNNING")
 
         alerts = await wait_for("the ERROR and stuck-BUILDING alerts to fire", firing)
         assert alerts[("HuaweiCloudImageServerStuck", "cad-workstation")]["status"] == "BUILDING"

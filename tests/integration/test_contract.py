@@ -71,6 +71,9 @@ async def code_families(
         # Status changes, so that the transition counters have samples.
         simulator.cloud.set_status(Resource.IMAGE_SERVER, PROJECT, srv, "BUILDING")
         simulator.cloud.set_status(Resource.DEVSERVER_IMAGE, PROJECT, img, "INACTIVE")
+        # A build still running, so that its begin time is served.
+        add_job(simulator.cloud, PROJECT, "CREATE_SERVER", "RUNNING", [(srv, "s")],
+                begin=time.time() - 600)  # fmt: skip
         # A build that fails after the first look, so that the job families have samples.
         add_job(simulator.cloud, PROJECT, "BUILD_IMAGE", "FAILED", [(srv, "s")],
                 begin=time.time() - 60, end=time.time(), error=("WKS.0500", "boom"))  # fmt: skip

@@ -325,3 +325,43 @@ async def test_shards_report_each_projects_counts_once(
         for out in outs
     ]  # fmt: skip
     assert sorted(running, key=lambda v: v is not None) == [None, 1.0]
+
+
+STARTED = "huaweicloud_workspace_image_job_running_start_timestamp_seconds"
+
+
+def started(e: Exporter) -> dict[tuple[str, str, str], float]:
+    """(job ID, type, status) -> begin time, for every running-job series served."""
+    return {
+        (labels["job_id"], labels["job_type"], labels["status"]): v
+        for (name, key), v in samples(text(e)).items()
+        if name == STARTED and (labels := dict(key))["project_id"] == PROJECT
+    }
+
+
+async def test_running_jobs_are_served_with_their_begin_time_until_they_end(
+    simulator: SimulatorServer, servers: SimulatedCloud, tmp_path: Path
+) -> None:
+    clock = Clock()
+    building = add_job(servers, PROJECT, "BUILD_IMAGE", "RUNNING", [("srv-a", "a")],
+                       begin=START - 7_200)  # fmt: skip
+    queued = add_job(servers, PROJECT, "CREATE_SERVER", "WAITING", [("srv-b", "b")],
+                     begin=START - 60)  # fmt: skip
+    add_job(servers, PROJECT, "DELETE_SERVER", "SUCCESS", [("srv-b", "b")],
+            begin=START - 9_000, end=START - 8_000)  # fmt: skip
+    e = make(simulator, clock, tmp_path / "state.json")
+    await e.run_cycle()
+    await e.stop()
+    assert started(e) == {
+        (building["id"], "BUILD_IMAGE", "RUNNING"): START - 7_200,
+        (queued["id"], "CREATE_SERVER", "WAITING"): START - 60,
+    }
+    # Restarted: served from the state file before any poll, then gone once it ends.
+    again = make(simulator, clock, tmp_path / "state.json")
+    await again.start(schedule=False)
+    assert started(again) == started(e)
+    finish_job(building, "SUCCESS", START + 30)
+    clock.now += 60
+    await again.run_cycle()
+    await again.stop()
+    assert [t for _, t, _ in started(again)] == ["CREATE_SERVER"]

@@ -363,7 +363,9 @@ async def test_job_answers_built_by_the_sdk(
     answer = sdk.workspaceapp.ListImageJobsResponse(count=1, items=[job])
     server.answers[f"/v1/{PROJECT}/image-server-jobs"] = (200, sdk.wire_json(answer), {})
     page = await client.jobs_page(scope(url), {"limit": "100", "offset": "0"})
-    assert page.items == [("id-value", job_type, status)] and page.count == 1
+    [item] = page.items
+    assert (item.id, item.job_type, item.status) == ("id-value", job_type, status)
+    assert item.begin is not None and page.count == 1  # the SDK's filled-in begin_time
     assert job_type in JOB_TYPES
 
 

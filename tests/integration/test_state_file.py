@@ -265,14 +265,16 @@ def test_a_read_only_directory_keeps_polling(tmp_path: Path) -> None:
 
 def test_a_gone_objects_last_name_and_counted_failures_survive_the_file() -> None:
     from exporter.domain.health import Health
-    from exporter.domain.jobs import JobsState
+    from exporter.domain.jobs import Job, JobsState
     from exporter.domain.state import Snapshot, TargetState
     from exporter.domain.targets import TargetKey
     from exporter.storage.codec import decode, encode_chunks
 
     gone = TargetState(TargetKey(Resource.IMAGE_SERVER, PROJECT, "srv-1"), Health(True, 10.0),
                        False, None, None, last_name="build box")  # fmt: skip
-    jobs = JobsState(PROJECT, Health(True, 10.0), counted=(("sj-1", 9.0), ("sj-2", 0.0)))
+    started = (Job("job-1", "BUILD_IMAGE", "RUNNING", 5.0), Job("job-2", "other", "WAITING", None))
+    jobs = JobsState(PROJECT, Health(True, 10.0), counted=(("sj-1", 9.0), ("sj-2", 0.0)),
+                     started=started)  # fmt: skip
     data = b"".join(encode_chunks(Snapshot((gone,), {}, 60.0, jobs=(jobs,)), 11.0))
     stored = decode(data)
     assert stored.targets == (gone,) and stored.jobs == (jobs,)

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from exporter.cloud.client import Page
 from exporter.domain.credentials import AkSkCredentials
-from exporter.domain.jobs import SubJob
+from exporter.domain.jobs import Job, SubJob
 from exporter.domain.targets import ProjectEndpoint
 from exporter.polling.jobs import JOB_CALLS, MAX_PAGES, PAGE, JobWatcher
 
@@ -48,7 +48,7 @@ class SubJobList:
         query: dict[str, str],
         deadline: float | None = None,
         slots: asyncio.Semaphore | None = None,
-    ) -> Page[tuple[str, str, str]]:
+    ) -> Page[Job]:
         return Page([], 0)
 
     async def sub_jobs_page(
