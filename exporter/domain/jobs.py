@@ -24,6 +24,12 @@ JOB_TYPES = (
 IN_FLIGHT_STATUSES = ("WAITING", "RUNNING")
 SUB_JOB_STATUSES = ("WAITING", "RUNNING", "SUCCESS", "FAILED", "ABNORMAL", "ROLLBACK", "ABORTING")
 FAILED_STATUSES = frozenset({"FAILED", "ABNORMAL"})
+# Statuses a sub-job ends in: its duration is observed once, in the duration histogram.
+ENDED_STATUSES = ("SUCCESS", *sorted(FAILED_STATUSES))
+# Upper bounds of the duration histogram's buckets (seconds): a step of a build takes from
+# seconds (a DELETE) to many hours (a large image).
+DURATION_BUCKETS = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0,
+                    14400.0, 28800.0, 86400.0)  # fmt: skip
 OTHER = "other"  # an undocumented job type or status, counted together
 
 
@@ -54,6 +60,18 @@ class SubJob:
     def failed(self) -> bool:
         """Whether it ended in failure."""
         return self.status in FAILED_STATUSES
+
+    @property
+    def ended(self) -> bool:
+        """Whether it has finished, one way or the other."""
+        return self.status in ENDED_STATUSES
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from its begin to its end, when it has ended and says both."""
+        if not self.ended or self.begin is None or self.end is None or self.end < self.begin:
+            return None
+        return self.end - self.begin
 
     @property
     def in_flight(self) -> bool:
@@ -88,9 +106,12 @@ class JobsState(Healthy):
     latest: tuple[SubJob, ...] = ()
     # (job_type, error_code) -> failed sub-jobs first seen by this exporter.
     failures: tuple[tuple[tuple[str, str], int], ...] = ()
-    # Failed sub-jobs already counted (ID, when they ended), while a read may still show
+    # Ended sub-jobs already counted (ID, when they ended), while a read may still show
     # them as new: those that ended within the read horizon, or that carry no time.
     counted: tuple[tuple[str, float], ...] = ()
+    # (job_type, status) -> (sub-jobs per DURATION_BUCKETS bucket and one past the last,
+    # sum of their durations): the ended sub-jobs first seen by this exporter.
+    durations: tuple[tuple[tuple[str, str], tuple[tuple[int, ...], float]], ...] = ()
     # Sub-jobs in flight at the last refresh: their outcome is asked for if it does not
     # show up among the recent ones.
     running: tuple[SubJob, ...] = ()

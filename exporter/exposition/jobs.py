@@ -1,21 +1,36 @@
-"""The image build job families: jobs in flight, failures, each image server's last job.
+"""The image build job families: jobs in flight and since when, failures, durations, each
+image server's last job.
 
 Bounded by construction: job types and statuses are the documented ones plus "other",
-error codes of the failure counter are capped by the poller, and the last-job series are
-one per watched image server, never one per job.
+error codes of the failure counter are capped by the poller, the last-job series are one
+per watched image server, and the running-job series one per job while it runs (as many
+as the job list's pages the poller reads).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 
-from prometheus_client.metrics_core import CounterMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    HistogramMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
+from prometheus_client.utils import floatToGoString
 
-from exporter.domain.jobs import IN_FLIGHT_STATUSES, JOB_TYPES, JobsState
+from exporter.domain.jobs import DURATION_BUCKETS, IN_FLIGHT_STATUSES, JOB_TYPES, JobsState
 from exporter.exposition.families import gauge, polled
 
 PROJECT = ["project_id"]
 SERVER = ["project_id", "id"]
+
+
+def _le(bound: float) -> str:
+    """A bucket bound as prometheus_client writes it (10.0, 1800.0, ...)."""
+    text: str = floatToGoString(bound)  # type: ignore[no-untyped-call]
+    return text
 
 
 def job_families(
@@ -54,6 +69,15 @@ def job_families(
         every,
         SERVER,
     )
+    durations = HistogramMetricFamily(
+        "huaweicloud_workspace_image_job_duration_seconds",
+        polled(
+            "How long ended image-server sub-jobs took, begin to end, by job type and final "
+            "status; each counted once, when this exporter first sees it ended.",
+            every,
+        ),
+        labels=["project_id", "job_type", "status"],
+    )
     started = gauge(
         "huaweicloud_workspace_image_job_running_start_timestamp_seconds",
         "When each image-server job now WAITING or RUNNING began (none for a job the API "
@@ -90,6 +114,12 @@ def job_families(
                     in_flight.add_metric([pid, kind, status], count)
             for (kind, code), n in j.failures:
                 failures.add_metric([pid, kind, code], float(n))
+            for (kind, status), (per_bucket, total) in j.durations:
+                cumulative = [float(n) for n in itertools.accumulate(per_bucket)]
+                bounds = [*(_le(b) for b in DURATION_BUCKETS), "+Inf"]
+                durations.add_metric(
+                    [pid, kind, status], list(zip(bounds, cumulative, strict=True)), total
+                )
             for job in j.started:
                 if job.begin is not None:
                     started.add_metric([pid, job.id, job.job_type, job.status], job.begin)
@@ -101,4 +131,4 @@ def job_families(
             last_job.add_metric([pid, sub.resource_id], labels)
             if sub.end is not None:
                 last_end.add_metric([pid, sub.resource_id], sub.end)
-    yield from (in_flight, failures, started, last_job, last_end, up, last_success)
+    yield from (in_flight, failures, durations, started, last_job, last_end, up, last_success)

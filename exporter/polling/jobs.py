@@ -20,6 +20,7 @@ counted.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import time
 from collections import Counter
@@ -30,7 +31,7 @@ from typing import Protocol
 from exporter.cloud.client import Page
 from exporter.cloud.metrics import MAX_ERROR_CODES, OTHER_ERROR_CODE
 from exporter.domain.health import UNKNOWN, Health, news
-from exporter.domain.jobs import IN_FLIGHT_STATUSES, Job, JobsState, SubJob
+from exporter.domain.jobs import DURATION_BUCKETS, IN_FLIGHT_STATUSES, Job, JobsState, SubJob
 from exporter.domain.targets import ProjectEndpoint
 from exporter.polling.health import reason
 
@@ -176,7 +177,8 @@ class JobWatcher:
         in_flight: Counter[tuple[str, str]],
         now: float,
     ) -> JobsState:
-        """The new state from what the lists showed: latest per server, failures counted."""
+        """The new state from what the lists showed: latest per server, and each ended
+        sub-job counted once (its failure, and its duration)."""
         latest = {j.resource_id: j for j in (prev.latest if prev else ()) if _believable(j, now)}
         for j in recent:
             old = latest.get(j.resource_id)
@@ -185,18 +187,22 @@ class JobWatcher:
             if old is None or (j.moment, j.id) >= (old.moment, old.id):
                 latest[j.resource_id] = j
         failures = Counter(dict(prev.failures)) if prev else Counter()
+        durations = Durations(prev.durations if prev else ())
         counted = dict(prev.counted) if prev else {}
         # What ended before the last refresh (less the margin) was there to be seen then:
         # counted then, or part of the baseline. Reading it again, as an order probe or a
         # shifted page may, is no new failure.
         last = prev.last_success if prev else None
         horizon = None if last is None else last - HORIZON
-        failed = [j for j in recent if j.failed]
+        ended = [j for j in recent if j.ended]
         logged = 0
-        for j in failed:
+        for j in ended:
             if j.id in counted or prev is None:  # the first look at a project is the baseline
                 continue
             if horizon is not None and (j.end or j.begin) is not None and j.moment < horizon:
+                continue
+            durations.observe(j)
+            if not j.failed:
                 continue
             failures[(j.job_type, self.error_code(j.error_code))] += 1
             logged += 1
@@ -224,7 +230,8 @@ class JobWatcher:
             in_flight=tuple(sorted(in_flight.items())),
             latest=tuple(sorted(latest.values(), key=lambda j: j.resource_id)),
             failures=tuple(sorted(failures.items())),
-            counted=_still_readable(counted, failed, now),
+            counted=_still_readable(counted, ended, now),
+            durations=durations.state(),
             running=tuple(j for j in recent if j.in_flight),
         )
 
@@ -235,14 +242,35 @@ def _believable(job: SubJob, now: float) -> bool:
     return job.moment <= now + FUTURE_SLACK
 
 
+class Durations:
+    """A project's duration histogram, by (job type, status), while a refresh adds to it."""
+
+    def __init__(self, state: Iterable[tuple[tuple[str, str], tuple[tuple[int, ...], float]]]):
+        self._series = {key: (list(counts), total) for key, (counts, total) in state}
+
+    def observe(self, job: SubJob) -> None:
+        """Add an ended sub-job's duration (nothing when it has no begin or end)."""
+        seconds = job.duration
+        if seconds is None:
+            return
+        key = (job.job_type, job.status)
+        counts, total = self._series.get(key) or ([0] * (len(DURATION_BUCKETS) + 1), 0.0)
+        counts[bisect.bisect_left(DURATION_BUCKETS, seconds)] += 1
+        self._series[key] = (counts, total + seconds)
+
+    def state(self) -> tuple[tuple[tuple[str, str], tuple[tuple[int, ...], float]], ...]:
+        """The histogram as JobsState keeps it."""
+        return tuple(sorted((k, (tuple(c), t)) for k, (c, t) in self._series.items()))
+
+
 def _still_readable(
-    counted: dict[str, float], failed: list[SubJob], now: float
+    counted: dict[str, float], ended: list[SubJob], now: float
 ) -> tuple[tuple[str, float], ...]:
-    """The failures to remember after a refresh at ``now``: all counted so far, less those
-    the next read's horizon puts out of reach (a failure with no time stays while it is
+    """The ended sub-jobs to remember after a refresh at ``now``: all counted so far, less
+    those the next read's horizon puts out of reach (one with no time stays while it is
     still listed)."""
-    listed = {j.id for j in failed}
-    counted.update((j.id, j.moment) for j in failed)
+    listed = {j.id for j in ended}
+    counted.update((j.id, j.moment) for j in ended)
     reach = now - HORIZON
     return tuple(sorted((i, m) for i, m in counted.items() if m >= reach or i in listed))
 

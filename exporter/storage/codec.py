@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Literal, NotRequired
 
@@ -29,7 +29,7 @@ from typing_extensions import TypedDict
 from exporter.cloud.convert import MAX_TIME
 from exporter.cloud.sanitize import MAX_LABEL, MAX_MESSAGE, clean
 from exporter.domain.health import Health
-from exporter.domain.jobs import Job, JobsState, SubJob
+from exporter.domain.jobs import DURATION_BUCKETS, Job, JobsState, SubJob
 from exporter.domain.state import CloudObject, DevServerImage, ImageServer, Snapshot, TargetState
 from exporter.domain.targets import PROJECT_ID_RE, Origin, Resource, TargetKey
 from exporter.storage.jsonstream import JsonError, read_object
@@ -93,6 +93,7 @@ class TargetEntry(TypedDict):
 
 
 Short = Annotated[str, StringConstraints(max_length=64)]
+Seconds = Annotated[float, Field(allow_inf_nan=False, ge=0)]
 Count = Annotated[int, Field(ge=0)]
 
 
@@ -141,6 +142,13 @@ class JobsEntry(TypedDict):
     counted: list[Label | tuple[Label, Time]]
     running: list[SubJobEntry]
     started: NotRequired[Annotated[list[JobEntry], Field(max_length=4096)]]
+    # [job_type, status, [sub-jobs per bucket, as DURATION_BUCKETS and one past], sum]
+    durations: NotRequired[
+        Annotated[
+            list[tuple[Short, Short, Annotated[list[Count], Field(max_length=64)], Seconds]],
+            Field(max_length=4096),
+        ]
+    ]
     error: NotRequired[Annotated[str, StringConstraints(max_length=MAX_MESSAGE)] | None]
     error_label: NotRequired[Short | None]
 
@@ -195,6 +203,8 @@ def _jobs_entry(j: JobsState) -> dict[str, object]:
         "counted": [[i, moment] for i, moment in j.counted],
         "running": [_sub_job(sub) for sub in j.running],
         "started": [{f: getattr(job, f) for f in _JOB_FIELDS} for job in j.started],
+        "durations": [[kind, status, list(counts), total]
+                      for (kind, status), (counts, total) in j.durations],
     }  # fmt: skip
     if j.error is not None:
         entry["error"], entry["error_label"] = clean(j.error, MAX_MESSAGE), j.error_label
@@ -271,7 +281,21 @@ def _jobs(e: JobsEntry) -> JobsState:
         counted=_counted(e["counted"], e["last_success"]),
         running=tuple(SubJob(**sub) for sub in e["running"]),
         started=tuple(Job(**job) for job in e.get("started", ())),
+        durations=_durations(e.get("durations", ())),
     )  # fmt: skip
+
+
+def _durations(
+    entries: Iterable[tuple[str, str, list[int], float]],
+) -> tuple[tuple[tuple[str, str], tuple[tuple[int, ...], float]], ...]:
+    """A histogram as JobsState keeps it; one of another bucket layout (a file written with
+    other buckets) is dropped, as a counter reset, rather than read wrongly."""
+    width = len(DURATION_BUCKETS) + 1
+    return tuple(sorted(
+        ((kind, status), (tuple(counts), total))
+        for kind, status, counts, total in entries
+        if len(counts) == width
+    ))  # fmt: skip
 
 
 def _counted(

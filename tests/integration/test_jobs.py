@@ -365,3 +365,56 @@ async def test_running_jobs_are_served_with_their_begin_time_until_they_end(
     await again.run_cycle()
     await again.stop()
     assert [t for _, t, _ in started(again)] == ["CREATE_SERVER"]
+
+
+DURATION = "huaweicloud_workspace_image_job_duration_seconds"
+
+
+def durations(e: Exporter, kind: str, status: str) -> tuple[float | None, float | None]:
+    """(count, sum) of the duration histogram for one job type and status."""
+    out = text(e)
+    labels = {"project_id": PROJECT, "job_type": kind, "status": status}
+    return value(out, f"{DURATION}_count", **labels), value(out, f"{DURATION}_sum", **labels)
+
+
+async def test_each_ended_sub_job_is_timed_once_across_restarts(
+    simulator: SimulatorServer, servers: SimulatedCloud, tmp_path: Path
+) -> None:
+    clock, state = Clock(), tmp_path / "state.json"
+    add_job(
+        servers,
+        PROJECT,
+        "BUILD_IMAGE",
+        "SUCCESS",
+        [("srv-a", "a")],
+        begin=START - 900,
+        end=START - 600,
+    )  # fmt: skip  (before the first look)
+    first = make(simulator, clock, state)
+    await first.run_cycle()
+    assert durations(first, "BUILD_IMAGE", "SUCCESS") == (None, None)  # the baseline
+    add_job(servers, PROJECT, "BUILD_IMAGE", "SUCCESS", [("srv-a", "a"), ("srv-b", "b")],
+            begin=START, end=START + 40)  # fmt: skip
+    clock.now += 60
+    await first.run_cycle()
+    clock.now += 60
+    await first.run_cycle()  # read again: no sub-job timed twice
+    await first.stop()
+    assert durations(first, "BUILD_IMAGE", "SUCCESS") == (2.0, 80.0)
+
+    # While it is down, a build fails after 2 hours; restarted, it is timed once, and
+    # nothing timed before is timed again.
+    add_job(servers, PROJECT, "BUILD_IMAGE", "FAILED", [("srv-b", "b")],
+            begin=START - 7_000, end=START + 200, error=("WKS.0500", "x"))  # fmt: skip
+    clock.now += 300
+    second = make(simulator, clock, state)
+    await second.start(schedule=False)
+    assert durations(second, "BUILD_IMAGE", "SUCCESS") == (2.0, 80.0)  # served as kept
+    await second.run_cycle()
+    await second.run_cycle()
+    await second.stop()
+    assert durations(second, "BUILD_IMAGE", "SUCCESS") == (2.0, 80.0)
+    assert durations(second, "BUILD_IMAGE", "FAILED") == (1.0, 7_200.0)
+    bucket = value(text(second), f"{DURATION}_bucket", project_id=PROJECT,
+                   job_type="BUILD_IMAGE", status="FAILED", le="3600.0")  # fmt: skip
+    assert bucket == 0.0  # two hours: past the 1-hour bucket
