@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from exporter.config.settings import parse_duration
+from exporter.domain.jobs import LONG_BUILD
 
 JOB = "huaweicloud-image-exporter"
 DEFAULT_RUNBOOK = "https://github.com/huaweicloud-image-exporter/huaweicloud-image-exporter/blob/main/docs/runbook.md"
@@ -43,7 +44,7 @@ class Tuning:
     pending_scale: float = 1.0
     runbook_url: str = DEFAULT_RUNBOOK
     job: str = JOB
-    build_too_long: float = 6 * 3600.0
+    build_too_long: float = LONG_BUILD
 
     def period(self, seconds: float) -> str:
         """A Prometheus duration for ``seconds`` scaled by ``pending_scale`` (at least 1s)."""

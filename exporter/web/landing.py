@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from html import escape
 
 from exporter import __version__
-from exporter.domain.jobs import IN_FLIGHT_STATUSES, SubJob
+from exporter.domain.jobs import DURATION_BUCKETS, IN_FLIGHT_STATUSES, LONG_BUILD, SubJob
 from exporter.domain.state import (
     DEVSERVER_IMAGE_STATUSES,
     IMAGE_SERVER_STATUSES,
@@ -229,6 +229,36 @@ class _Page:
                  "Last read", "Last error")  # fmt: skip
         return _table("Image build jobs", heads, rows)
 
+    def builds(self) -> str:
+        """The jobs now WAITING or RUNNING, the longest first, and how long ended ones took."""
+        running = sorted(
+            ((j.project_id, job) for j in self.snapshot.jobs for job in j.started),
+            key=lambda pj: (pj[1].begin is None, pj[1].begin or 0.0),
+        )
+        rows = [
+            (job.begin is None or self.now - job.begin <= LONG_BUILD,
+             (pid, job.id, job.job_type, job.status,
+              age(self.now - job.begin) if job.begin is not None else ""))
+            for pid, job in running
+        ]  # fmt: skip
+        heads = ("Project", "Job", "Type", "Status", "Running for")
+        return _table("Running builds", heads, rows) + self._durations()
+
+    def _durations(self) -> str:
+        rows = []
+        for j in self.snapshot.jobs:
+            last = _last_durations(j.latest)
+            for (kind, status), (per_bucket, total) in j.durations:
+                count = sum(per_bucket)
+                rows.append((
+                    status == "SUCCESS",
+                    (j.project_id, kind, status, str(count), _typical(per_bucket),
+                     age(total / count) if count else "", last.get((kind, status), "")),
+                ))  # fmt: skip
+        heads = ("Project", "Type", "Status", "Ended", "Typical (median)", "Mean",
+                 "Last (of a watched server)")  # fmt: skip
+        return _table("Build durations", heads, rows)
+
     def accounts(self) -> str:
         rows = [
             (a.up, (a.name, "up" if a.up else "down",
@@ -254,6 +284,28 @@ class _Page:
         heads = ("Resource", "Project", "Sweep", "Objects", "Pages", "Complete", "List allowed",
                  "Last success", "Last error")  # fmt: skip
         return _table("Sweeps", heads, rows)
+
+
+def _typical(per_bucket: Sequence[int]) -> str:
+    """The median duration as its histogram bucket tells it: "≤ 5 min", "> 1 d"."""
+    half, seen = sum(per_bucket) / 2, 0
+    for bound, n in zip(DURATION_BUCKETS, per_bucket, strict=False):
+        seen += n
+        if seen >= half:
+            return f"≤ {age(bound)}"
+    return f"> {age(DURATION_BUCKETS[-1])}"
+
+
+def _last_durations(latest: Sequence[SubJob]) -> dict[tuple[str, str], str]:
+    """The duration of the most recent ended sub-job of each (type, status) among image
+    servers' latest jobs."""
+    last: dict[tuple[str, str], tuple[float, str]] = {}
+    for sub in latest:
+        seconds = sub.duration
+        key = (sub.job_type, sub.status)
+        if seconds is not None and (key not in last or sub.moment > last[key][0]):
+            last[key] = (sub.moment, age(seconds))
+    return {key: text for key, (_, text) in last.items()}
 
 
 def _cut(text: str) -> str:
@@ -346,6 +398,6 @@ def _document(page: _Page, rows: list[str]) -> str:
 Ages are as of {escape(_utc(page.now))}; reload for fresh ones.</p>
 <p><a href="metrics">Metrics</a> · <a href="-/healthy">Health</a> ·
 <a href="-/ready">Readiness</a></p>
-{page.targets(rows)}{page.jobs()}{page.accounts()}{page.sweeps()}<script>{SCRIPT}</script>
+{page.targets(rows)}{page.jobs()}{page.builds()}{page.accounts()}{page.sweeps()}<script>{SCRIPT}</script>
 </body></html>
 """

@@ -19,7 +19,7 @@ import pytest
 from pydantic import SecretStr
 
 from exporter.domain.health import Health
-from exporter.domain.jobs import JobsState, SubJob
+from exporter.domain.jobs import Job, JobsState, SubJob
 from exporter.domain.state import DevServerImage, ImageServer, Snapshot, TargetState
 from exporter.domain.targets import Origin, Resource, TargetKey
 from exporter.exposition.live import live_registry
@@ -69,8 +69,12 @@ def fleet(now: float) -> Snapshot:
         obj2 = DevServerImage(f"image {n:04d}", "ARM", "BMS", "INACTIVE" if n % 7 else "ACTIVE")
         targets.append(TargetState(TargetKey(Resource.DEVSERVER_IMAGE, P, iid),
                                    Health(True, now - 30), True, obj2, now - 3600))  # fmt: skip
+    started = (Job("job-stuck", "BUILD_IMAGE", "RUNNING", now - 9 * 3600),
+               Job(f"job-{HOSTILE}", "CREATE_SERVER", "WAITING", now - 120))  # fmt: skip
+    durations = ((("BUILD_IMAGE", "SUCCESS"), ((0, 0, 0, 0, 2, 5, 1, 0, 0, 0, 0, 0, 0, 0), 4200.0)),
+                 (("BUILD_IMAGE", "FAILED"), ((0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0), 600.0)))  # fmt: skip
     jobs = (JobsState(P, Health(True, now), in_flight=((("BUILD_IMAGE", "RUNNING"), 3),),
-                      latest=tuple(latest)),)  # fmt: skip
+                      latest=tuple(latest), started=started, durations=durations),)  # fmt: skip
     return Snapshot(tuple(targets), {}, 60.0, 1.2, now, jobs=jobs)
 
 
@@ -181,6 +185,18 @@ async def test_fleet_page_in_chromium(served: str, tmp_path: Path) -> None:
         )
         assert since == sorted(since)
 
+        # The running builds, the longest first with its age, and how long builds take.
+        text = await page.js("document.body.innerText")
+        assert "Running builds (2)" in text and "Build durations (2)" in text
+        assert "job-stuck\tBUILD_IMAGE\tRUNNING\t9 h" in text
+        assert "BUILD_IMAGE\tSUCCESS\t8\t≤ 10 min\t8 min" in text
+        await page.js(
+            "Array.from(document.querySelectorAll('h2'))"
+            ".find(h => h.textContent.startsWith('Running builds')).scrollIntoView()"
+        )
+        shot = await page.send("Page.captureScreenshot", format="png")
+        keep(base64.b64decode(shot["data"]), "landing-builds.png")
+
         # Only the page itself was fetched: no favicon, no script, no font, no beacon.
         requested = [e["params"]["request"]["url"] for e in page.events
                      if e.get("method") == "Network.requestWillBeSent"]  # fmt: skip
@@ -239,3 +255,11 @@ async def test_fleet_page_on_a_phone(served: str, tmp_path: Path) -> None:
         assert await visible(page) == 1
         shot = await page.send("Page.captureScreenshot", format="png")
         keep(base64.b64decode(shot["data"]), "landing-phone-filtered.png")
+        # The running builds, readable on a phone too.
+        await page.js(
+            "Array.from(document.querySelectorAll('h2'))"
+            ".find(h => h.textContent.startsWith('Running builds')).scrollIntoView()"
+        )
+        assert await page.js("document.documentElement.scrollWidth <= window.innerWidth")
+        shot = await page.send("Page.captureScreenshot", format="png")
+        keep(base64.b64decode(shot["data"]), "landing-phone-builds.png")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 
 import pytest
@@ -9,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exporter.domain.health import Health
-from exporter.domain.jobs import JobsState, SubJob
+from exporter.domain.jobs import Job, JobsState, SubJob
 from exporter.domain.state import DevServerImage, ImageServer, Snapshot, TargetState
 from exporter.domain.targets import Resource, TargetKey
 from exporter.web.landing import age, render_landing
@@ -281,3 +282,31 @@ def test_a_kind_of_warning_is_written_once_per_period_with_the_number_held_back(
         "item 20000 is bad (and 19999 more like it in the last 300s)",
         "something else",
     ]
+
+
+def test_running_builds_longest_first_and_how_long_ended_ones_took() -> None:
+    started = (Job("job-new", "CREATE_SERVER", "WAITING", NOW - 90),
+               Job("job-<old>", "BUILD_IMAGE", "RUNNING", NOW - 7 * 3600),
+               Job("job-untimed", "other", "RUNNING", None))  # fmt: skip
+    # Three ended BUILD_IMAGE sub-jobs: 2 min, 4 min and 50 min; the median is in the 5 min
+    # bucket. The latest sub-job of srv-1 failed after 100 s.
+    per_bucket = (0, 0, 0, 1, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0)
+    jobs = JobsState(P, Health(True, NOW), latest=(failed_build("srv-1", "x"),),
+                     started=started,
+                     durations=((("BUILD_IMAGE", "FAILED"), ((0, 0, 0, 1, *(0,) * 10), 100.0)),
+                                (("BUILD_IMAGE", "SUCCESS"), (per_bucket, 3360.0))))  # fmt: skip
+    page = render_landing(snapshot(server("srv-1", "ERROR"), jobs=(jobs,)), NOW)
+    assert "<h2>Running builds (3)</h2>" in page
+    running = re.findall(r"<td>(job-[^<]*)</td><td>[^<]*</td><td>[^<]*</td><td>([^<]*)</td>", page)
+    assert running == [("job-&lt;old&gt;", "7 h"), ("job-new", "1 min"), ("job-untimed", "")]
+    assert '<tr class="down"><td>p1</td><td>job-&lt;old&gt;</td>' in page  # past 6 h: shaded
+    assert '<tr class="up"><td>p1</td><td>job-new</td>' in page
+    assert "<h2>Build durations (2)</h2>" in page
+    assert (
+        '<tr class="down"><td>p1</td><td>BUILD_IMAGE</td>'
+        "<td>FAILED</td><td>1</td><td>≤ 2 min</td><td>1 min</td><td>1 min</td></tr>"
+    ) in page
+    assert (
+        '<tr class="up"><td>p1</td><td>BUILD_IMAGE</td>'
+        "<td>SUCCESS</td><td>3</td><td>≤ 5 min</td><td>18 min</td><td></td></tr>"
+    ) in page
