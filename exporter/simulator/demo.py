@@ -6,9 +6,10 @@ Timeline (seconds after start), chosen so a few poll cycles show every kind of e
 - a dev-server image is INACTIVE throughout; another is deleted at 40 s (404 from then on);
 - one image server is throttled now and then (429, retried) and one dev-server image
   fails with 500 now and then, so the API error panels and alerts have data;
-- image build jobs: the stuck server's build has been RUNNING for two hours; the other's
-  creation finishes at 10 s, then its image build fails at 20 s with an error message
-  (the failure alert, the landing page's message); a creation waits in the team project;
+- image build jobs: the stuck server's build has been RUNNING for two hours (far too
+  long); the other's creation finishes at 10 s, then its image build fails at 20 s with an
+  error message (the failure alert, the landing page's message); a creation waits in the
+  team project; an image build of 40 minutes ends at 25 s, so build durations vary;
 - two more projects are not configured at all but found through an account (IAM's
   project list, in two regions) and their objects discovered by list calls: a new image
   server appears at 15 s and another is deleted at 30 s (it leaves /metrics after two
@@ -218,12 +219,19 @@ def _demo_jobs(cloud: SimulatedCloud) -> list[tuple[float, Callable[[SimulatedCl
     def build_failed(c: SimulatedCloud) -> None:
         finish_job(held["build"], "FAILED", time.time(), error=BUILD_ERROR)
 
+    long_build = add_job(cloud, PROJECT_ID, "BUILD_IMAGE", "RUNNING",
+                         [server["d4a6f8b0-5e7a-4c9d-bf31-4a6c8d0f2b3e"]],
+                         begin=now - 2_400)  # fmt: skip
+
+    def long_build_done(c: SimulatedCloud) -> None:
+        finish_job(long_build, "SUCCESS", time.time())
+
     def queued(c: SimulatedCloud) -> None:
         new_id, new_name, _ = APPEARING_SERVER
         add_job(c, TEAM_PROJECT_ID, "CREATE_SERVER", "WAITING", [(new_id, new_name)],
                 begin=time.time())  # fmt: skip
 
-    return [(10.0, created), (19.5, build_failed), (15.0, queued)]
+    return [(10.0, created), (19.5, build_failed), (15.0, queued), (25.0, long_build_done)]
 
 
 def demo_targets(endpoint: str) -> tuple[Target, ...]:
