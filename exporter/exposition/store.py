@@ -133,6 +133,14 @@ class Exposition:
         compressed = None
         if gzip:
             made = self._compressed.get(fmt)
+            # Made for this rendering by a scrape that waited for it, and not yet kept.
+            if (
+                isinstance(made, asyncio.Future)
+                and made.done()
+                and not made.cancelled()
+                and made.exception() is None
+            ):
+                made = self._compressed[fmt] = made.result()
             if isinstance(made, Compressed):
                 compressed = made
             else:
