@@ -14,7 +14,7 @@ from typing import Protocol
 from pydantic import ValidationError
 from yarl import URL
 
-from exporter.cloud import signing
+from exporter.cloud import paths, signing
 from exporter.cloud.errors import ApiError, ErrorKind
 from exporter.cloud.models import TokenResponseModel
 from exporter.cloud.transport import Transport
@@ -214,7 +214,7 @@ class IamTokenAuth:
             return {"Content-Type": "application/json;charset=utf8"}
 
         # The catalog (every service's endpoints) is large and of no use here.
-        url = URL(c.endpoint + "/v3/auth/tokens").with_query(nocatalog="true")
+        url = URL(c.endpoint + paths.IAM_TOKENS).with_query(nocatalog="true")
         resp = await self._transport.request(
             IAM_API, "POST", url, headers, body=body, deadline=deadline
         )
