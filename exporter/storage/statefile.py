@@ -30,11 +30,12 @@ from exporter.storage.codec import SLICE, Stored, Unreadable, decode, encode_chu
 
 log = logging.getLogger(__name__)
 
-# 100,000 objects take about 51 MB (512 bytes each). Decoding a file takes about nine
-# times its size in memory at its peak (measured: 100,000 image servers,
-# 51 MB, 452 MB more peak RSS, 1.8 s), so the cap keeps a start within about 600 MB; a
-# file larger than one process's fleet (some 125,000 objects) is not read at all.
-MAX_STATE_BYTES = 64 << 20
+# 100,000 objects take 51 MB (512 bytes each), and 68 MB when every one is failing (its
+# error is kept). Reading a file a slice at a time takes about five times its size in
+# memory at its peak (measured: 68 MB, 100,000 objects, 2.4 s, 310 MB), so the cap keeps
+# a start within some 650 MB with room for 100,000 failing objects and more; a state that
+# would be larger is not written (a start would refuse it), and the last file is kept.
+MAX_STATE_BYTES = 128 << 20
 EMPTY = Stored((), ())
 # Last-success times change every cycle; on their own they are written this seldom.
 REFRESH = 300.0
@@ -176,7 +177,13 @@ class StateFile:
 
     def _write_reporting(self, chunks: list[bytes]) -> bool:
         """Write; True on success, False (logged once, counted) on failure."""
+        size = sum(len(c) for c in chunks)
         try:
+            if size > MAX_STATE_BYTES:  # a file the next start would refuse to read
+                raise OSError(
+                    f"the state is {size} bytes, over the {MAX_STATE_BYTES} a start reads "
+                    "back; the last file is kept (shard to watch fewer objects per process)"
+                )
             self._write(chunks)
         except OSError as exc:
             self._metrics.write_success.set(0)

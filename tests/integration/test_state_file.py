@@ -27,7 +27,7 @@ from exporter.domain.targets import Resource
 from exporter.exposition.textformat import Format
 from exporter.runtime import Exporter
 from exporter.simulator import SimulatorServer
-from exporter.storage.statefile import EMPTY, StateFile
+from exporter.storage.statefile import EMPTY, MAX_STATE_BYTES, StateFile
 from tests.helpers import IN_CI, PROJECT, image_server_body, settings, value
 
 SINCE = "huaweicloud_image_exporter_status_last_change_timestamp_seconds"
@@ -298,7 +298,8 @@ def test_a_sparse_gigabyte_is_refused_without_reading_it(
     started = time.monotonic()
     assert StateFile(path, CollectorRegistry()).load() == EMPTY
     assert time.monotonic() - started < 1.0  # was half a gigabyte read first
-    assert "over 67108864 bytes" in caplog.text and (tmp_path / "state.json.bad").exists()
+    assert f"over {MAX_STATE_BYTES} bytes" in caplog.text
+    assert (tmp_path / "state.json.bad").exists()
 
 
 async def test_a_directory_at_the_path_is_refused_not_renamed(
@@ -460,3 +461,33 @@ async def test_probes_are_answered_while_the_state_file_is_read(
     finally:
         release.set()
         await second.stop()
+
+
+async def test_a_state_too_large_to_read_back_is_not_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The writer keeps to the reader's size cap: a file the next start would set aside
+    is never written, and the last one is kept."""
+    from exporter.domain.health import Health
+    from exporter.domain.state import Snapshot, TargetState
+    from exporter.domain.targets import TargetKey
+    from exporter.storage import statefile
+
+    def snapshot(n: int, error: str | None) -> Snapshot:
+        health = Health(error is None, 10.0, error, "http_503" if error else None)
+        return Snapshot(tuple(
+            TargetState(TargetKey(Resource.IMAGE_SERVER, PROJECT, f"srv-{i}"), health, True,
+                        None, 5.0)
+            for i in range(n)
+        ), {}, 60.0)  # fmt: skip
+
+    path, registry = tmp_path / "state.json", CollectorRegistry()
+    store = StateFile(path, registry, clock=lambda: 100.0)
+    await store.save(snapshot(10, None))
+    kept = path.read_bytes()
+    monkeypatch.setattr(statefile, "MAX_STATE_BYTES", len(kept) + 100)
+    await store.save(snapshot(10, "HTTP 503 " + "x" * 200))
+    assert path.read_bytes() == kept
+    assert registry.get_sample_value("huaweicloud_image_exporter_state_write_success") == 0.0
+    assert f"over the {len(kept) + 100} a start reads back" in caplog.text
+    assert StateFile(path, CollectorRegistry()).load().targets  # what is kept still reads
