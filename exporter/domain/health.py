@@ -31,12 +31,12 @@ class Health:
         return self.up or self.error_label != error_label
 
 
-UNKNOWN = Health(False, None)  # nothing polled yet
+_UNKNOWN = Health(False, None)  # nothing polled yet
 
 
 def failed(prev: Health | None, error: str, error_label: str) -> Health:
     """A failure after ``prev`` (None: the first poll)."""
-    return (prev or UNKNOWN).failed(error, error_label)
+    return (prev or _UNKNOWN).failed(error, error_label)
 
 
 def news(prev: Health | None, error_label: str) -> bool:

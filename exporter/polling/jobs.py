@@ -30,7 +30,7 @@ from typing import Protocol
 
 from exporter.cloud.client import Page
 from exporter.cloud.metrics import MAX_ERROR_CODES, OTHER_ERROR_CODE
-from exporter.domain.health import UNKNOWN, Health, news
+from exporter.domain.health import Health, failed, news
 from exporter.domain.jobs import DURATION_BUCKETS, IN_FLIGHT_STATUSES, Job, JobsState, SubJob
 from exporter.domain.targets import ProjectEndpoint
 from exporter.polling.health import reason
@@ -118,8 +118,8 @@ class JobWatcher:
         if news(prev.health if prev else None, label):
             log.warning("reading image build jobs failed: %s", error, extra=fields)
         if prev is None:
-            return JobsState(scope.project_id, UNKNOWN.failed(error, label))
-        return replace(prev, health=prev.health.failed(error, label))
+            return JobsState(scope.project_id, failed(None, error, label))
+        return replace(prev, health=failed(prev.health, error, label))
 
     async def _refresh(
         self,
@@ -165,9 +165,10 @@ class JobWatcher:
         for job_id in list(waiting)[:MAX_FOLLOW_UPS]:
             of_job = await sub_jobs({"job_id": job_id, "limit": str(PAGE), "offset": "0"})
             _keep(found, of_job.items)
-        state = self._advance(scope.project_id, prev, list(found.values()), in_flight, now)
         oldest = sorted(started.values(), key=lambda j: (j.begin is None, j.begin or 0.0, j.id))
-        return replace(state, started=tuple(oldest))
+        return self._advance(
+            scope.project_id, prev, list(found.values()), in_flight, tuple(oldest), now
+        )
 
     def _advance(
         self,
@@ -175,6 +176,7 @@ class JobWatcher:
         prev: JobsState | None,
         recent: list[SubJob],
         in_flight: Counter[tuple[str, str]],
+        started: tuple[Job, ...],
         now: float,
     ) -> JobsState:
         """The new state from what the lists showed: latest per server, and each ended
@@ -233,6 +235,7 @@ class JobWatcher:
             counted=_still_readable(counted, ended, now),
             durations=durations.state(),
             running=tuple(j for j in recent if j.in_flight),
+            started=started,
         )
 
 

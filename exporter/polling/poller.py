@@ -42,7 +42,7 @@ from exporter.polling.accounts import ProjectFinder
 from exporter.polling.assignment import Assignment, assign, hashed_targets
 from exporter.polling.health import reason
 from exporter.polling.jobs import JobWatcher
-from exporter.polling.merge import merged, paced, slices
+from exporter.polling.merge import merged, slices
 from exporter.polling.round import Round, log_transition
 from exporter.polling.sweeps import Listing, SweepReader
 
@@ -210,15 +210,15 @@ class Poller:
     async def poll_transitional(self) -> Snapshot | None:
         """Ask again about objects in a transitional status (``poll.transitional_interval``),
         one detail call each, and merge the answers; None when there is none."""
-        busy = {
-            state.key
-            async for state in paced(self._store.snapshot.targets)
-            if state.obj is not None and state.obj.status in TRANSITIONAL_STATUSES
-        }
+        busy: set[TargetKey] = set()
+        async for part in slices(self._store.snapshot.targets):
+            busy.update(
+                s.key for s in part if s.obj is not None and s.obj.status in TRANSITIONAL_STATUSES
+            )
         if not busy:  # the common case: nothing to look up
             return None
         mine = self._assignment
-        targets = [t async for t in paced(mine.owned) if t.key in busy]
+        targets = [t async for part in slices(mine.owned) for t in part if t.key in busy]
         configured = {t.key for t in targets}
         sweeps = {s.key: s for s in mine.sweeps}
         for k in busy - configured:
@@ -240,7 +240,7 @@ class Poller:
         are kept when their sweep would be this shard's, and the first cycle drops the rest.
         """
         watched = self._assignment.watching()
-        kept = tuple([s async for s in paced(states) if watched(s)])
+        kept = tuple([s async for part in slices(states) for s in part if watched(s)])
         kept_jobs = tuple(jobs)
         if self._jobs is not None:
             self._jobs.remember(kept_jobs)
