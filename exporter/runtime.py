@@ -33,6 +33,7 @@ from exporter.polling.jobs import JobWatcher
 from exporter.polling.merge import snapshot
 from exporter.polling.poller import Poller
 from exporter.polling.scheduler import PollScheduler
+from exporter.polling.usage import UsageWatcher
 from exporter.storage.statefile import StateFile
 from exporter.support.memory import limit_arenas
 from exporter.web.listener import Limits
@@ -136,6 +137,7 @@ class Exporter:
             finder=self.finder,
             shard=shard,
             jobs=JobWatcher(self.client, clock=clock),
+            usage=UsageWatcher(self.client, clock=clock),
             clock=clock,
         )
         self._scheduler = PollScheduler(

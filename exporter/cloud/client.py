@@ -22,8 +22,10 @@ from exporter.cloud.listing import Listing, PageRead
 from exporter.cloud.memo import PageMemo
 from exporter.cloud.metrics import ApiMetrics
 from exporter.cloud.models import (
+    MAX_DEV_SERVER_PAGE,
     DevServerImageListModel,
     DevServerImageModel,
+    DevServerListModel,
     DomainListModel,
     ImageServerListModel,
     ImageServerModel,
@@ -51,6 +53,7 @@ from exporter.domain.targets import (
     Sweep,
     Target,
 )
+from exporter.domain.usage import SERVER_STATUSES, DevServer
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +63,9 @@ _P = TypeVar("_P", bound=BaseModel)
 _T = TypeVar("_T")
 
 LIST_LIMIT = 100  # the largest page the image-server list serves (a gateway may serve less)
-LIST_MAX_BODY = 16 << 20  # the dev-server image list comes whole, in one answer
+# The dev-server image list comes whole, in one answer; a page of 1,024 dev servers, with
+# their network and volume details, is a few MiB.
+LIST_MAX_BODY = 16 << 20
 PAGE_MAX_BODY = 4 << 20  # a page of 100 objects is a few hundred KiB
 
 
@@ -271,6 +276,31 @@ class HuaweiCloudClient:
         self._answers.skipped(api, len(answer.items) - len(items))
         return Page(items, answer.count)
 
+    async def dev_servers_page(
+        self,
+        scope: ProjectEndpoint,
+        offset: int,
+        deadline: float | None = None,
+        slots: asyncio.Semaphore | None = None,
+    ) -> Page[DevServer]:
+        """A page of ``GET /v1/{project_id}/dev-servers`` (the largest the API serves):
+        each server's ID, status (bounded to the documented ones and "other") and image ID."""
+        api = "devserver_list"
+        query = {"limit": str(MAX_DEV_SERVER_PAGE), "offset": str(offset)}
+        path = paths.dev_servers(scope.project_id)
+        answer = await self._page(api, scope, path, query, DevServerListModel, deadline, slots)
+        items = [
+            DevServer(
+                convert.label(m.id),
+                known(m.status or "", SERVER_STATUSES),
+                convert.shared(convert.label(m.image.image_id if m.image else None)),
+            )
+            for m in answer.data
+            if m.id
+        ]
+        self._answers.skipped(api, len(answer.data) - len(items))
+        return Page(items, answer.total)
+
     async def _get(self, target: Target, model: type[_M], deadline: float | None) -> _M | None:
         api = target.key.resource.value
         url = paths.url(target.endpoint, paths.detail(target.key))
@@ -374,7 +404,7 @@ class HuaweiCloudClient:
         auth = self._auth(credentials)
         sent: dict[str, str] = {}
         max_body = None  # the transport's cap for a detail answer
-        if api in ("devserver_image_list", "iam_projects"):
+        if api in ("devserver_image_list", "devserver_list", "iam_projects"):
             max_body = LIST_MAX_BODY
         elif api.endswith(("_list", "_domains")):
             max_body = PAGE_MAX_BODY

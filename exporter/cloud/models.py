@@ -18,6 +18,8 @@ MAX_PAGE_ITEMS = 100
 MAX_COUNT = 10_000_000
 # An unpaged list (dev-server images, IAM projects) holding more than this is not believed.
 MAX_LIST_ITEMS = 100_000
+# The dev-server list serves up to this many a page (its ``limit`` is 0..1024).
+MAX_DEV_SERVER_PAGE = 1024
 
 Count = Annotated[int, Strict(), Field(ge=0, le=MAX_COUNT)]
 
@@ -230,3 +232,27 @@ class SubJobListModel(ListModel):
 
     count: Count
     items: Annotated[list[SubJobModel], Field(max_length=MAX_PAGE_ITEMS)]
+
+
+class DevServerModel(_Lenient):
+    """One item of ``GET /v1/{project_id}/dev-servers`` (a ServerResponse): only what says
+    which image the server runs is read; network, volume and billing details are ignored."""
+
+    id: str | None = None
+    name: str | None = None
+    status: str | None = None
+    image: DevServerImageModel | None = None
+
+
+class DevServerListModel(ListModel):
+    """A page of dev servers: ``total`` is the list's length (when said)."""
+
+    ITEMS: ClassVar[str] = "data"
+    ITEM: ClassVar[type[BaseModel]] = DevServerModel
+    MAX_ITEMS: ClassVar[int] = MAX_DEV_SERVER_PAGE
+
+    current: int | None = None
+    pages: Count | None = None
+    size: int | None = None
+    total: Count | None = None
+    data: Annotated[list[DevServerModel], Field(max_length=MAX_DEV_SERVER_PAGE)]

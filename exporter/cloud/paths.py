@@ -51,6 +51,11 @@ def sub_jobs(project_id: str) -> str:
     return f"/v1/{segment(project_id)}/image-server-sub-jobs"
 
 
+def dev_servers(project_id: str) -> str:
+    """The dev-server (Lite Server) list's path."""
+    return f"/v1/{segment(project_id)}/dev-servers"
+
+
 def query_string(pairs: Iterable[tuple[str, str]]) -> str:
     """A query string as the SDK sends it: ``%20`` for a space, ``%2F`` for a slash."""
     return "&".join(f"{quote(k, safe='~')}={quote(v, safe='~')}" for k, v in pairs)

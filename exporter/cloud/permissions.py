@@ -9,8 +9,9 @@ in Huawei Cloud's API reference (identity policy-based authorization):
   ``workspace:images:listImageJobs``;
 - Workspace, "Querying Image Subtasks" (ListImageSubJobs):
   ``workspace:imageServer:listImageSubJobs``;
-- ModelArts, "Querying Lite Server Image Details" and "Querying the Lite Server Image List":
-  no identity policy-based permission is required;
+- ModelArts, "Querying Lite Server Image Details", "Querying the Lite Server Image List"
+  and "Querying All Lite Server Instances of a User" (ListDevServers): no identity
+  policy-based permission is required;
 - IAM, "Listing Projects Accessible to an IAM User" (``GET /v3/auth/projects``) and
   "Querying Account Information Accessible to an IAM User" (``GET /v3/auth/domains``):
   no permission is required; obtaining a token with a password needs none either.
@@ -26,6 +27,7 @@ ACTIONS: dict[str, str | None] = {
     "image_server_sub_job_list": "workspace:imageServer:listImageSubJobs",
     "devserver_image": None,
     "devserver_image_list": None,
+    "devserver_list": None,
     "iam_projects": None,
     "iam_domains": None,
     "iam_token": None,
@@ -37,7 +39,7 @@ def hint(api: str) -> str:
     action = ACTIONS.get(api)
     if action is not None:
         return f"the IAM user needs the action {action}"
-    if api.startswith("devserver_image"):
+    if api.startswith("devserver"):
         # Needs no identity-policy action; with role/policy-based authorization ModelArts
         # documents its permissions per system role.
         return (

@@ -12,6 +12,7 @@ from exporter.domain.accounts import Project
 from exporter.domain.health import Health, Healthy, failed
 from exporter.domain.jobs import JobsState
 from exporter.domain.targets import Origin, Resource, SweepKey, TargetKey
+from exporter.domain.usage import UsageState
 
 NULL_STATUS = "NULL"
 DEVSERVER_IMAGE_STATUSES = ("ACTIVE", "INACTIVE")
@@ -188,6 +189,8 @@ class Snapshot:
     job_counts: frozenset[str] | None = None
     # Status changes seen since the process started, by transition, of watched projects.
     transitions: tuple[tuple[Transition, int], ...] = ()
+    # Dev servers per image, of each project with dev-server image discovery.
+    usage: tuple[UsageState, ...] = ()
 
     @property
     def ready(self) -> bool:

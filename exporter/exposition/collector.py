@@ -7,6 +7,7 @@ configuration leaves no series behind.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol
 
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
@@ -22,16 +23,17 @@ from exporter.domain.state import (
     DevServerImage,
     ImageServer,
     Snapshot,
-    SweepState,
     TargetState,
 )
 from exporter.domain.targets import Origin, Resource
 from exporter.exposition.families import gauge, polled, state_set
 from exporter.exposition.jobs import job_families
+from exporter.exposition.usage import usage_families
 
 KEY_LABELS = ["project_id", "id"]
 TARGET_LABELS = ["resource", "project_id", "id"]
 SWEEP_LABELS = ["resource", "project_id"]
+DEVSERVER_SWEEP = "devserver"  # the resource label of a project's dev-server list sweep
 
 
 def _devserver_images(
@@ -195,10 +197,11 @@ def _summary(snap: Snapshot) -> Iterator[Metric]:
         )
         targets.add_metric([resource.value, Origin.DISCOVERED.value], float(discovered[resource]))
     yield targets
-    yield from _sweeps(snap.sweeps, snap.interval)
+    yield from _sweeps(snap, snap.interval)
     yield from _accounts(snap)
     yield from job_families(snap.jobs, snap.interval, snap.job_counts)
     yield from _transitions(snap)
+    yield from usage_families(snap.usage, snap.interval)
     shard = InfoMetricFamily(
         "huaweicloud_image_exporter_shard",
         "Which share of the work this process polls (shard 0 of 1: all of it); the value is 1.",
@@ -271,7 +274,34 @@ def _accounts(snap: Snapshot) -> Iterator[Metric]:
     yield from (up, last_success, projects)
 
 
-def _sweeps(sweeps: Sequence[SweepState], every: float) -> Iterator[Metric]:
+class _SweepHealth(Protocol):
+    """What the sweep families show of a list sweep: SweepState, or a project's dev-server
+    sweep (UsageState, as resource "devserver")."""
+
+    @property
+    def up(self) -> bool: ...
+    @property
+    def last_success(self) -> float | None: ...
+    @property
+    def objects(self) -> int | None: ...
+    @property
+    def pages(self) -> int: ...
+    @property
+    def complete(self) -> bool | None: ...
+    @property
+    def list_allowed(self) -> bool: ...
+    @property
+    def unavailable_until(self) -> float | None: ...
+
+
+def _sweep_rows(snap: Snapshot) -> Iterator[tuple[list[str], _SweepHealth]]:
+    for s in snap.sweeps:
+        yield [s.key.resource.value, s.key.project_id], s
+    for u in snap.usage:
+        yield [DEVSERVER_SWEEP, u.project_id], u
+
+
+def _sweeps(snap: Snapshot, every: float) -> Iterator[Metric]:
     up = gauge(
         "huaweicloud_image_exporter_sweep_up",
         "1 if the last list sweep of this resource in this project read every page, 0 if "
@@ -318,8 +348,7 @@ def _sweeps(sweeps: Sequence[SweepState], every: float) -> Iterator[Metric]:
         every,
         SWEEP_LABELS,
     )
-    for s in sweeps:
-        labels = [s.key.resource.value, s.key.project_id]
+    for labels, s in _sweep_rows(snap):
         offered.add_metric(labels, 0.0 if s.unavailable_until else 1.0)
         if not s.unavailable_until:
             up.add_metric(labels, 1.0 if s.up else 0.0)

@@ -42,6 +42,9 @@ class Assignment:
     plain: tuple[Target, ...] = ()  # ... of which those it asks about one by one
     # Projects whose image build jobs it reads, and where.
     job_scopes: Mapping[str, ProjectEndpoint] = field(default_factory=dict)
+    # Projects whose dev servers it sweeps (to count servers per image), and where: those of
+    # its dev-server image sweeps.
+    usage_scopes: Mapping[str, ProjectEndpoint] = field(default_factory=dict)
     # Projects whose job counts (in flight, failures) it reports: the owner of the project's
     # image-server sweep, so that shards watching servers of one project count it once.
     job_counts: frozenset[str] = frozenset()
@@ -96,7 +99,12 @@ def assign(
         for pid in scopes
         if shard.total == 1 or shard.owns(sweep_unit(SweepKey(Resource.IMAGE_SERVER, pid)))
     )
-    return Assignment(shard, active, owned, plain, scopes, counts, accounts)
+    usage = {
+        s.key.project_id: ProjectEndpoint(s.key.project_id, s.endpoint, s.credentials)
+        for s in active
+        if s.key.resource is Resource.DEVSERVER_IMAGE
+    }
+    return Assignment(shard, active, owned, plain, scopes, usage, counts, accounts)
 
 
 def _split(

@@ -23,6 +23,7 @@ from exporter.domain.state import (
     transition,
 )
 from exporter.domain.targets import Origin, Resource, Target, TargetKey
+from exporter.domain.usage import UsageState
 from exporter.polling.assignment import Assignment
 from exporter.polling.round import Round
 from exporter.polling.sweeps import SLICE
@@ -50,6 +51,7 @@ def snapshot(
     accounts: tuple[AccountState, ...] = (),
     projects: tuple[Project, ...] = (),
     transitions: tuple[tuple[Transition, int], ...] = (),
+    usage: tuple[UsageState, ...] = (),
 ) -> Snapshot:
     """A snapshot of what ``mine`` watches (with nothing polled yet, the first one)."""
     return Snapshot(
@@ -66,6 +68,7 @@ def snapshot(
         jobs=jobs,
         job_counts=mine.job_counts,
         transitions=transitions,
+        usage=usage,
     )
 
 
@@ -107,6 +110,11 @@ async def merged(
         mine.job_scopes.keys(),
         states,
     )
+    usage = await usage_of_watched(
+        found.usage if found.usage is not None else {u.project_id: u for u in current.usage},
+        mine.usage_scopes.keys(),
+        states,
+    )
     # A project no longer watched takes its counters with it.
     watched = {s.key.project_id for s in states} | {s.key.project_id for s in mine.sweeps}
     counted = tuple(sorted((t, n) for t, n in changes.items() if t[1] in watched))
@@ -114,7 +122,7 @@ async def merged(
         mine, interval, targets=tuple(states),
         sweeps=tuple(sweeps[s.key] for s in mine.sweeps if s.key in sweeps),
         jobs=jobs, finished=finished, calls=calls, accounts=accounts, projects=projects,
-        transitions=counted,
+        transitions=counted, usage=usage,
     )  # fmt: skip
 
 
@@ -148,6 +156,31 @@ async def _jobs_of_watched(
         if len(latest) != len(j.latest):
             kept[n] = replace(j, latest=latest)
     return tuple(kept)
+
+
+async def usage_of_watched(
+    usage: dict[str, UsageState], projects: Collection[str], states: list[TargetState]
+) -> tuple[UsageState, ...]:
+    """The usage of swept projects, each image marked watched or not, and the watched
+    images no listed server runs named (so that they are shown as such)."""
+    kept = [usage[pid] for pid in sorted(usage.keys() & set(projects))]
+    if not kept:
+        return ()
+    wanted = {u.project_id for u in kept}
+    image = Resource.DEVSERVER_IMAGE
+    watched: dict[str, set[str]] = {}
+    async for part in slices(states):
+        for s in part:
+            k = s.key
+            if k.resource is image and k.project_id in wanted and s.exists is not False:
+                watched.setdefault(k.project_id, set()).add(k.id)
+    marked = []
+    for u in kept:
+        mine = watched.get(u.project_id, set())
+        in_use = tuple(replace(i, watched=i.image_id in mine) for i in u.in_use)
+        used = {i.image_id for i in u.in_use}
+        marked.append(replace(u, in_use=in_use, idle=tuple(sorted(mine - used))))
+    return tuple(marked)
 
 
 async def _discovered(

@@ -38,6 +38,7 @@ from exporter.domain.targets import (
     Target,
     TargetKey,
 )
+from exporter.domain.usage import UsageState
 from exporter.polling.accounts import ProjectFinder
 from exporter.polling.assignment import Assignment, assign, hashed_targets
 from exporter.polling.health import reason
@@ -45,6 +46,7 @@ from exporter.polling.jobs import JobWatcher
 from exporter.polling.merge import merged, slices
 from exporter.polling.round import Round, log_transition
 from exporter.polling.sweeps import Listing, SweepReader
+from exporter.polling.usage import UsageWatcher
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -91,10 +93,12 @@ class Poller:
         finder: ProjectFinder | None = None,
         shard: Shard | None = None,
         jobs: JobWatcher | None = None,
+        usage: UsageWatcher | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._clock = clock
         self._jobs = jobs
+        self._usage = usage
         self._fetcher = fetcher
         self._sweeper = SweepReader(fetcher, clock)
         self._store = store
@@ -155,12 +159,14 @@ class Poller:
             await self._finder.refresh(deadline)
         mine = self._assign()
         slots = self._slots()
-        found, jobs = await asyncio.gather(
+        found, jobs, usage = await asyncio.gather(
             self._poll(mine.plain, mine.sweeps, deadline, slots),
             self._refresh_jobs(deadline, slots),
+            self._refresh_usage(deadline, slots),
         )
         found.jobs, job_calls = jobs
-        found.calls += job_calls
+        found.usage, usage_calls = usage
+        found.calls += job_calls + usage_calls
         duration = time.monotonic() - started
         self._check_overrun(duration, found.calls)
         return await self._merge(found, (duration, found.calls))
@@ -189,6 +195,22 @@ class Poller:
             *(
                 watcher.refresh(scope, previous.get(pid), deadline, slots)
                 for pid, scope in sorted(self._job_scopes().items())
+            )
+        )
+        return {state.project_id: state for state, _ in results}, sum(n for _, n in results)
+
+    async def _refresh_usage(
+        self, deadline: float, slots: asyncio.Semaphore
+    ) -> tuple[dict[str, UsageState], int]:
+        """Every swept project's dev servers per image, and the list calls that took."""
+        if self._usage is None:
+            return {}, 0
+        watcher = self._usage
+        previous = {u.project_id: u for u in self._store.snapshot.usage}
+        results = await asyncio.gather(
+            *(
+                watcher.refresh(scope, previous.get(pid), deadline, slots)
+                for pid, scope in sorted(self._assignment.usage_scopes.items())
             )
         )
         return {state.project_id: state for state, _ in results}, sum(n for _, n in results)

@@ -11,6 +11,7 @@ from exporter.domain.health import news
 from exporter.domain.jobs import JobsState
 from exporter.domain.state import SweepState, TargetState
 from exporter.domain.targets import SweepKey, Target, TargetKey
+from exporter.domain.usage import UsageState
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ class Round:
     details: list[Target] = field(default_factory=list)  # still to ask about, one by one
     calls: int = 0
     jobs: dict[str, JobsState] | None = None  # set by a full cycle
+    usage: dict[str, UsageState] | None = None  # set by a full cycle
     # Target state changes logged one by one this round, and those past MAX_TARGET_LINES.
     logged: int = 0
     unlogged: int = 0

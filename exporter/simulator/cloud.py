@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from exporter.domain.targets import Resource
+from exporter.simulator import devservers
 from exporter.simulator.faults import (
     BodyShape,
     Fault,
@@ -47,6 +48,11 @@ MAX_LIST_LIMIT = 100  # the image-server list's largest page
 def jobs_key(project_id: str) -> str:
     """The ``faults`` key of both job lists of a project."""
     return f"jobs:{project_id}"
+
+
+def dev_servers_key(project_id: str) -> str:
+    """The ``faults`` key of every page of a project's dev-server list."""
+    return f"devservers:{project_id}"
 
 
 def list_key(resource: Resource, project_id: str, offset: int | None = None) -> str:
@@ -96,6 +102,10 @@ class SimulatedCloud:
     job_queries: list[dict[str, str]] = field(default_factory=list)  # of every job list call
     # The dev-server image list returns at most this many (and says how many there are).
     devserver_list_cap: int | None = None
+    # Dev servers by project, in list order (see exporter.simulator.devservers), and a
+    # hook called before each page of them is answered (project, page number from 1).
+    dev_servers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    on_dev_server_page: Callable[[str, int], None] | None = None
     in_flight: int = 0
     peak_in_flight: int = 0
     _tokens: dict[str, Token] = field(default_factory=dict)
@@ -167,6 +177,7 @@ class SimulatedCloud:
         app = web.Application()
         app.router.add_get("/v1/{project_id}/dev-servers/images", self._list_devserver_images)
         app.router.add_get("/v1/{project_id}/image-servers", self._list_image_servers)
+        app.router.add_get("/v1/{project_id}/dev-servers", self._list_dev_servers)
         app.router.add_get("/v1/{project_id}/dev-servers/images/{id}", self._devserver_image)
         app.router.add_get("/v1/{project_id}/image-servers/{id}", self._image_server)
         app.router.add_get("/v1/{project_id}/image-server-jobs", self._list_jobs)
@@ -303,6 +314,19 @@ class SimulatedCloud:
         pages = 1 if cap is None or total <= cap else -(-total // cap)
         body = {"current": 1, "pages": pages, "size": len(data), "total": total, "data": data}
         return self._count("devserver_image_list", json_response(200, json.dumps(body).encode()))
+
+    async def _list_dev_servers(self, request: web.Request) -> web.StreamResponse:
+        api, project_id = "devserver_list", request.match_info["project_id"]
+        early = await self._prologue(request, api, (dev_servers_key(project_id),))
+        if early is not None:
+            return early
+        if self.on_dev_server_page is not None:
+            self.on_dev_server_page(project_id, self.requests[(api, 200)] + 1)
+        answer = devservers.page(self, project_id, dict(request.query))
+        if answer is None:
+            error = error_body(BodyShape.STANDARD, "ModelArts.0101", "invalid offset or limit")
+            return self._count(api, json_response(400, error))
+        return self._count(api, json_response(200, json.dumps(answer[1]).encode()))
 
     async def _devserver_image(self, request: web.Request) -> web.StreamResponse:
         return await self._detail(request, Resource.DEVSERVER_IMAGE, "ModelArts.6404")

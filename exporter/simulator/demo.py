@@ -14,6 +14,10 @@ Timeline (seconds after start), chosen so a few poll cycles show every kind of e
   project list, in two regions) and their objects discovered by list calls: a new image
   server appears at 15 s and another is deleted at 30 s (it leaves /metrics after two
   sweeps without it);
+- the team project's dev servers run its images: its current image on four servers (one
+  more is created at 12 s and RUNNING at 22 s), its retired INACTIVE image still on two
+  (the "INACTIVE image still in use" alert), and a third image on none (a clean-up
+  candidate); one server runs an image the exporter does not watch there;
 - the gateway serves three items a page whatever the limit, and IAM wants the domain ID
   on signed calls, which the demo account does not configure: the exporter finds it.
 """
@@ -23,11 +27,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from exporter.domain.accounts import Account
 from exporter.domain.credentials import AkSkCredentials
 from exporter.domain.targets import Discovery, Resource, Target, TargetKey
 from exporter.simulator.cloud import SimulatedCloud
+from exporter.simulator.devservers import add_dev_server, set_server_status
 from exporter.simulator.faults import Fault, FaultKind
 from exporter.simulator.jobs import add_job, finish_job
 
@@ -71,6 +77,23 @@ TEAM_SERVERS = {
     "f6c8b0d2-7a9c-4ebf-9153-6c8e0f2a4d5b": ("training-sandbox", "BUILT", "private"),
 }
 TEAM_IMAGE = ("9b6f1a5c-2d8e-4fa0-b171-5e6f708192a3", ("Team-PyTorch-2.3-X86", "X86_64", "ECS"))
+# More images of the team project: (name, status), and the dev servers running each.
+RETIRED_IMAGE = "a0c71b6d-3e9f-4a1b-8282-6f708192a3b4"
+UNUSED_IMAGE = "b1d82c7e-4fa0-4b2c-9393-708192a3b4c5"
+TEAM_MORE_IMAGES = {
+    RETIRED_IMAGE: ("Team-PyTorch-1.13-X86-retired", "INACTIVE"),
+    UNUSED_IMAGE: ("Team-JAX-0.4-X86", "ACTIVE"),
+}
+DEV_SERVERS = [  # (ID, status, image): the last image is watched in the demo's first project
+    ("c2e93d8f-5ab1-4c3d-a4a4-8192a3b4c5d6", "RUNNING", TEAM_IMAGE[0]),
+    ("d3fa4e90-6bc2-4d4e-b5b5-92a3b4c5d6e7", "RUNNING", TEAM_IMAGE[0]),
+    ("e40b5fa1-7cd3-4e5f-86c6-a3b4c5d6e7f8", "RUNNING", TEAM_IMAGE[0]),
+    ("f51c60b2-8de4-4f60-97d7-b4c5d6e7f809", "STOPPED", TEAM_IMAGE[0]),
+    ("062d71c3-9ef5-4071-a8e8-c5d6e7f8091a", "RUNNING", RETIRED_IMAGE),
+    ("173e82d4-af06-4182-b9f9-d6e7f8091a2b", "RUNNING", RETIRED_IMAGE),
+    ("284f93e5-b017-4293-8a0a-e7f8091a2b3c", "RUNNING", "5d2b7c1e-8f4a-4b6e-9c3d-1a2b3c4d5e6f"),
+]
+NEW_DEV_SERVER = "39509af6-c128-43a4-9b1b-f8091a2b3c4d"
 APPEARING_SERVER = ("07d9c1e3-8bad-4fc0-a264-7d9f1b3c5e6c", "new-workstation", "CREATING")
 LEAVING_SERVER = "f6c8b0d2-7a9c-4ebf-9153-6c8e0f2a4d5b"
 THROTTLED_SERVER = "a1f3c5e7-2b4d-4f6a-8c0e-1d3f5a7c9e0b"
@@ -153,6 +176,12 @@ def build_demo_cloud() -> SimulatedCloud:
     cloud.put(Resource.DEVSERVER_IMAGE, TEAM_PROJECT_ID, image_id,
               {"image_id": image_id, "name": name, "arch": arch, "server_type": server_type,
                "status": "ACTIVE"})  # fmt: skip
+    for image_id, (name, status) in TEAM_MORE_IMAGES.items():
+        cloud.put(Resource.DEVSERVER_IMAGE, TEAM_PROJECT_ID, image_id,
+                  {"image_id": image_id, "name": name, "arch": arch, "server_type": server_type,
+                   "status": status})  # fmt: skip
+    for server_id, status, image_id in DEV_SERVERS:
+        add_dev_server(cloud, TEAM_PROJECT_ID, server_id, status, _image_of(cloud, image_id))
     new_id, new_name, new_status = APPEARING_SERVER
     jobs = _demo_jobs(cloud)
     cloud.faults[(Resource.IMAGE_SERVER, PROJECT_ID, THROTTLED_SERVER)] = Fault(
@@ -182,6 +211,13 @@ def build_demo_cloud() -> SimulatedCloud:
                 ),
             ),
             (30.0, lambda c: c.delete(Resource.IMAGE_SERVER, TEAM_PROJECT_ID, LEAVING_SERVER)),
+            (
+                12.0,
+                lambda c: add_dev_server(
+                    c, TEAM_PROJECT_ID, NEW_DEV_SERVER, "CREATING", _image_of(c, TEAM_IMAGE[0])
+                ),
+            ),
+            (22.0, lambda c: set_server_status(c, TEAM_PROJECT_ID, NEW_DEV_SERVER, "RUNNING")),
             *jobs,
             (40.0, lambda c: c.delete(Resource.DEVSERVER_IMAGE, PROJECT_ID, DELETED_IMAGE)),
         ],
@@ -189,6 +225,14 @@ def build_demo_cloud() -> SimulatedCloud:
     cloud.on_request = story.tick
     cloud.on_list_page = lambda *_: story.tick()
     return cloud
+
+
+def _image_of(cloud: SimulatedCloud, image_id: str) -> dict[str, Any] | None:
+    """The image body a dev server carries: that of the image, wherever it is listed."""
+    for (resource, _, oid), body in cloud.objects.items():
+        if resource is Resource.DEVSERVER_IMAGE and oid == image_id:
+            return body
+    return None
 
 
 BUILD_ERROR = (

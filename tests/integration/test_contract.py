@@ -20,6 +20,7 @@ from exporter.domain.targets import Discovery, Resource, Sweep, SweepKey
 from exporter.exposition.textformat import Format
 from exporter.runtime import Exporter, ListenAddress
 from exporter.simulator import Fault, FaultKind, SimulatorServer
+from exporter.simulator.devservers import add_dev_server
 from exporter.simulator.jobs import add_job
 from tests.helpers import AK, PROJECT, SK, devserver_body, image_id, image_server_body, settings
 
@@ -51,10 +52,16 @@ async def code_families(
     simulator.cloud.faults[(Resource.DEVSERVER_IMAGE, PROJECT, bad)] = Fault(
         FaultKind.STATUS, status=500
     )
+    # A dev server running the image, and one running an image nobody watches.
+    add_dev_server(simulator.cloud, PROJECT, "ds-1", "RUNNING", devserver_body(img))
+    add_dev_server(simulator.cloud, PROJECT, "ds-2", "STOPPED", devserver_body(image_id(3)))
     base = settings(simulator.url, [img, bad], [srv])
     # A sweep of the project's image servers, so that the sweep families have samples too.
     swept = Sweep(SweepKey(Resource.IMAGE_SERVER, PROJECT), simulator.url,
                   AkSkCredentials(AK, SK), configured=(srv,))  # fmt: skip
+    # And of its dev-server images, so that their dev servers are counted.
+    images = Sweep(SweepKey(Resource.DEVSERVER_IMAGE, PROJECT), simulator.url,
+                   AkSkCredentials(AK, SK), configured=(img, bad))  # fmt: skip
     # And an account with one project, so that the account families have samples too.
     simulator.cloud.add_project("acc0project", "cn-north-4")
     account = Account("prod", AkSkCredentials(AK, SK), simulator.url,
@@ -62,7 +69,7 @@ async def code_families(
                       discovery={Resource.IMAGE_SERVER: Discovery()})  # fmt: skip
     # And a state file, so that its families are served too.
     e = Exporter(
-        replace(base, sweeps=(swept,), accounts=(account,)),
+        replace(base, sweeps=(swept, images), accounts=(account,)),
         retry_policy=RetryPolicy(retries=0),
         storage_path=str(state),
     )

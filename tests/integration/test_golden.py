@@ -23,7 +23,8 @@ from exporter.exposition.render import render
 from exporter.exposition.textformat import Format
 from exporter.runtime import Exporter
 from exporter.simulator import Fault, FaultKind, SimulatedCloud, SimulatorServer
-from exporter.simulator.cloud import PROJECTS_KEY, jobs_key, list_key
+from exporter.simulator.cloud import PROJECTS_KEY, dev_servers_key, jobs_key, list_key
+from exporter.simulator.devservers import add_dev_server, set_server_status
 from exporter.simulator.jobs import add_job, finish_job
 from tests.helpers import (
     AK,
@@ -332,7 +333,41 @@ def _transitions() -> tuple[list[str], list[str], list[Step]]:
     return [img], ["srv-build", "srv-odd", "srv-calm"], [first, second, third, fourth]
 
 
+def _usage_sweeps(url: str) -> tuple[Sweep, ...]:
+    return (Sweep(SweepKey(Resource.DEVSERVER_IMAGE, PROJECT), url, AkSkCredentials(AK, SK)),)
+
+
+def _usage() -> tuple[list[str], list[str], list[Step]]:
+    """Dev servers per image: images in use (one INACTIVE), one no server runs but a
+    DELETED one, one in use nobody watches, a server naming no image and one in an
+    undocumented status; then a server stops, then the dev-server list fails (the counts
+    are kept, marked down)."""
+    used, inactive, idle, unwatched = (image_id(n) for n in (50, 51, 52, 53))
+
+    def server(sid: str, status: str, image: str | None) -> Step:
+        body = None if image is None else {"image_id": image, "name": "n", "status": "ACTIVE"}
+        return lambda c: add_dev_server(c, PROJECT, sid, status, body)
+
+    first = steps(
+        put_image(used, name="used", status="ACTIVE"),
+        put_image(inactive, name="retired", status="INACTIVE"),
+        put_image(idle, name="idle", status="ACTIVE"),
+        server("ds-1", "RUNNING", used), server("ds-2", "RUNNING", used),
+        server("ds-3", "STOPPED", used), server("ds-4", "RUNNING", inactive),
+        server("ds-5", "DELETED", idle), server("ds-6", "HIBERNATING", unwatched),
+        server("ds-7", "CREATING", None),
+    )  # fmt: skip
+    second = steps(lambda c: set_server_status(c, PROJECT, "ds-2", "STOPPED"))
+    third = steps(
+        lambda c: c.faults.__setitem__(
+            dev_servers_key(PROJECT), Fault(FaultKind.STATUS, status=500)
+        )
+    )
+    return [], [], [first, second, third]
+
+
 SCENARIOS = {
+    "usage": _usage,
     "transitions": _transitions,
     "jobs": _jobs,
     "accounts": _account_projects,
@@ -348,7 +383,7 @@ SCENARIOS = {
 @pytest.mark.parametrize("name", list(SCENARIOS))
 async def test_golden(simulator: SimulatorServer, name: str) -> None:
     images, servers, scenario = SCENARIOS[name]()
-    sweeps = _discovery_sweeps if name == "discovery" else (lambda _: ())
+    sweeps = {"discovery": _discovery_sweeps, "usage": _usage_sweeps}.get(name, lambda _: ())
     accounts = _accounts if name == "accounts" else (lambda _: ())
     rendered = await run_scenario(simulator, images, servers, scenario, sweeps, accounts)
     path = GOLDEN / f"{name}.prom"

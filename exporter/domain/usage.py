@@ -1,0 +1,93 @@
+"""Which dev-server images are in use: how many ModelArts Lite Servers (dev servers) run each.
+
+One list sweep of a project's dev servers says which image each runs. The exporter keeps,
+per project, the number of servers per image and server status, never one entry per
+server; the image IDs it keeps are bounded (MAX_IMAGES, the rest counted as OTHER_IMAGE).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from exporter.domain.health import Health, Healthy
+
+# Server statuses as documented for ``GET /v1/{project_id}/dev-servers``; anything else is
+# counted as "other".
+SERVER_STATUSES = (
+    "CREATE_FAILED", "CREATING", "DELETED", "DELETE_FAILED", "DELETING", "ERROR", "RUNNING",
+    "STARTING", "START_FAILED", "STOPPED", "STOPPING", "STOP_FAILED", "REBOOTING",
+    "REBOOT_FAILED", "CHANGINGOS", "CHANGINGOS_FAILED", "REINSTALLINGOS",
+    "REINSTALLINGOS_FAILED",
+)  # fmt: skip
+# Statuses of a server that no longer holds its image: it does not count as a use.
+GONE_STATUSES = frozenset({"DELETED", "DELETING"})
+# A watched image always has a series with this status (0 when no server runs it), so that
+# "no server runs it" is a query, not an absence.
+RUNNING = "RUNNING"
+# Distinct images per project that get their own series; the rest share OTHER_IMAGE.
+MAX_IMAGES = 1000
+OTHER_IMAGE = "other"
+# A server that names no image.
+NO_IMAGE = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DevServer:
+    """One dev server as the list shows it: its status is already bounded (documented
+    statuses and "other"), ``image_id`` is empty when it names none."""
+
+    id: str
+    status: str
+    image_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImageUse:
+    """The servers of one project running one image, by server status (sorted, no zeros);
+    ``watched`` when the exporter watches that image (set when the round is merged)."""
+
+    image_id: str
+    servers: tuple[tuple[str, int], ...]
+    watched: bool = False
+
+    @property
+    def in_use(self) -> int:
+        """Servers running it that still hold it (not DELETED or DELETING)."""
+        return sum(n for status, n in self.servers if status not in GONE_STATUSES)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageState(Healthy):
+    """One project's dev-server sweep after its latest run; it fails as list sweeps do:
+    the counts keep their last values, marked down."""
+
+    project_id: str
+    health: Health
+    objects: int | None = None  # servers the last successful sweep listed
+    pages: int = 0  # list calls the last sweep made
+    complete: bool | None = None  # False when the list said it left servers out
+    list_allowed: bool = True  # False after 403
+    # Set when ModelArts answered that it is not offered in this project (404 APIGW.0101).
+    unavailable_until: float | None = None
+    # Images the servers run, most used first (at most MAX_IMAGES, then OTHER_IMAGE).
+    in_use: tuple[ImageUse, ...] = ()
+    # Watched images of the project that no listed server runs (set when merged).
+    idle: tuple[str, ...] = ()
+
+
+def count_images(servers: dict[str, DevServer]) -> tuple[ImageUse, ...]:
+    """Servers per image and status, the most used images first; images past MAX_IMAGES
+    are counted together as OTHER_IMAGE, so that a list cannot create series without bound."""
+    per_image: dict[str, dict[str, int]] = {}
+    for s in servers.values():
+        counts = per_image.setdefault(s.image_id, {})
+        counts[s.status] = counts.get(s.status, 0) + 1
+    ranked = sorted(per_image.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
+    kept, rest = ranked[:MAX_IMAGES], ranked[MAX_IMAGES:]
+    if rest:
+        other: dict[str, int] = {}
+        for _, counts in rest:
+            for status, n in counts.items():
+                other[status] = other.get(status, 0) + n
+        kept.append((OTHER_IMAGE, other))
+    return tuple(ImageUse(image, tuple(sorted(counts.items()))) for image, counts in kept)

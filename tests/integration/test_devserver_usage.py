@@ -1,0 +1,236 @@
+"""Which images the dev servers run: the dev-server list sweep against the simulated cloud,
+its paging, its cost, its failures, and the usage family it feeds."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+import pytest
+
+from exporter.cloud.transport import RetryPolicy
+from exporter.domain.credentials import AkSkCredentials
+from exporter.domain.sharding import Shard
+from exporter.domain.targets import Discovery, Resource, Sweep, SweepKey
+from exporter.exposition.textformat import Format
+from exporter.runtime import Exporter
+from exporter.simulator import Fault, FaultKind, SimulatedCloud, SimulatorServer
+from exporter.simulator.cloud import dev_servers_key
+from exporter.simulator.devservers import add_dev_server, set_server_status
+from tests.helpers import AK, PROJECT, SK, devserver_body, image_id, settings, value
+
+SERVERS = "huaweicloud_modelarts_devserver_image_servers"
+USED, IDLE, STRANGER = image_id(1), image_id(2), image_id(3)
+DEVSERVER_PATH = f"/v1/{PROJECT}/dev-servers"
+
+
+def sweep(url: str, project: str = PROJECT, **discovery: object) -> Sweep:
+    return Sweep(
+        SweepKey(Resource.DEVSERVER_IMAGE, project), url, AkSkCredentials(AK, SK),
+        Discovery(**discovery),  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def make(simulator: SimulatorServer, *sweeps: Sweep, shard: Shard | None = None) -> Exporter:
+    base = settings(simulator.url, [], [])
+    return Exporter(
+        replace(base, sweeps=sweeps or (sweep(simulator.url),)),
+        retry_policy=RetryPolicy(retries=0),
+        shard=shard,
+    )
+
+
+def text(e: Exporter) -> str:
+    return b"".join(e.exposition.body(Format.TEXT, gzip=False)).decode()
+
+
+def servers(e: Exporter, image: str, status: str, watched: str = "true") -> float | None:
+    return value(
+        text(e), SERVERS, project_id=PROJECT, id=image, server_status=status, watched=watched
+    )
+
+
+def sweep_value(e: Exporter, family: str) -> float | None:
+    name = f"huaweicloud_image_exporter_sweep_{family}"
+    return value(text(e), name, resource="devserver", project_id=PROJECT)
+
+
+@pytest.fixture
+def fleet(simulator: SimulatorServer) -> SimulatedCloud:
+    """Two watched images (one in use, one not) and a server running an image nobody
+    watches."""
+    cloud = simulator.cloud
+    for img in (USED, IDLE):
+        cloud.put(Resource.DEVSERVER_IMAGE, PROJECT, img, devserver_body(img))
+    add_dev_server(cloud, PROJECT, "ds-1", "RUNNING", devserver_body(USED))
+    add_dev_server(cloud, PROJECT, "ds-2", "STOPPED", devserver_body(USED))
+    add_dev_server(cloud, PROJECT, "ds-3", "RUNNING", devserver_body(STRANGER))
+    return cloud
+
+
+async def test_servers_are_counted_per_image_and_status(
+    simulator: SimulatorServer, fleet: SimulatedCloud
+) -> None:
+    e = make(simulator)
+    try:
+        await e.run_cycle()
+        assert servers(e, USED, "RUNNING") == 1
+        assert servers(e, USED, "STOPPED") == 1
+        assert servers(e, IDLE, "RUNNING") == 0  # watched, no server: still a series
+        assert servers(e, IDLE, "STOPPED") is None  # no zero series for every status
+        assert servers(e, STRANGER, "RUNNING", watched="false") == 1
+        assert sweep_value(e, "up") == 1 and sweep_value(e, "objects") == 3
+        assert sweep_value(e, "pages") == 1 and sweep_value(e, "complete") == 1
+        set_server_status(fleet, PROJECT, "ds-2", "RUNNING")
+        await e.run_cycle()
+        assert servers(e, USED, "RUNNING") == 2
+        assert servers(e, USED, "STOPPED") is None  # a count that went to none is gone
+    finally:
+        await e.stop()
+
+
+async def test_an_image_filtered_out_by_discovery_is_in_use_but_not_watched(
+    simulator: SimulatorServer, fleet: SimulatedCloud
+) -> None:
+    e = make(simulator, sweep(simulator.url, server_type="BMS"))  # the images are ECS
+    try:
+        await e.run_cycle()
+        assert servers(e, USED, "RUNNING", watched="false") == 1
+        assert servers(e, USED, "RUNNING") is None
+    finally:
+        await e.stop()
+
+
+@pytest.mark.parametrize(("total", "cap", "calls"), [
+    (3, None, 1),
+    (1024, None, 1),
+    (1025, None, 2),  # pages overlap by one server: 1,024 then 2 from offset 1,023
+    (5000, None, 5),  # 1 + ceil((5000 - 1024) / 1023)
+    (1200, 500, 3),  # a gateway that serves 500 a page whatever limit says
+])  # fmt: skip
+async def test_the_sweep_pages_by_servers_received_and_costs_a_call_per_1024(
+    simulator: SimulatorServer, total: int, cap: int | None, calls: int
+) -> None:
+    cloud = simulator.cloud
+    cloud.page_cap = cap
+    cloud.put(Resource.DEVSERVER_IMAGE, PROJECT, USED, devserver_body(USED))
+    for n in range(total):
+        add_dev_server(cloud, PROJECT, f"ds-{n:05d}", "RUNNING", devserver_body(USED))
+    e = make(simulator)
+    try:
+        await e.run_cycle()
+        assert servers(e, USED, "RUNNING") == total
+        assert cloud.paths[DEVSERVER_PATH] == calls
+        assert sweep_value(e, "pages") == calls and sweep_value(e, "complete") == 1
+    finally:
+        await e.stop()
+
+
+async def test_servers_that_move_while_the_list_is_read_make_it_incomplete(
+    simulator: SimulatorServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    cloud = simulator.cloud
+    cloud.page_cap = 10
+    cloud.put(Resource.DEVSERVER_IMAGE, PROJECT, USED, devserver_body(USED))
+    for n in range(30):
+        add_dev_server(cloud, PROJECT, f"ds-{n:02d}", "RUNNING", devserver_body(USED))
+    e = make(simulator)
+    try:
+        await e.run_cycle()
+        assert sweep_value(e, "complete") == 1
+        served = cloud.requests[("devserver_list", 200)]
+
+        def delete_first(project: str, page: int) -> None:
+            if page == served + 2:  # after this sweep's first page: the rest move down
+                del cloud.dev_servers[project][0]
+
+        cloud.on_dev_server_page = delete_first
+        caplog.set_level(logging.WARNING)
+        await e.run_cycle()
+        assert sweep_value(e, "complete") == 0
+        assert "dev-server list answer is incomplete (objects moved between pages" in caplog.text
+        await e.run_cycle()  # the list holds still again
+        assert sweep_value(e, "complete") == 1
+        assert servers(e, USED, "RUNNING") == 29
+    finally:
+        await e.stop()
+
+
+async def test_a_failed_sweep_keeps_the_counts_marked_down(
+    simulator: SimulatorServer, fleet: SimulatedCloud, caplog: pytest.LogCaptureFixture
+) -> None:
+    e = make(simulator)
+    try:
+        await e.run_cycle()
+        fleet.faults[dev_servers_key(PROJECT)] = Fault(FaultKind.STATUS, status=500)
+        caplog.set_level(logging.WARNING)
+        await e.run_cycle()
+        await e.run_cycle()
+        assert sweep_value(e, "up") == 0
+        assert servers(e, USED, "RUNNING") == 1  # the last count, kept
+        assert sweep_value(e, "list_allowed") == 1
+        assert caplog.text.count("sweep failed") == 1  # once, not every cycle
+        fleet.faults.clear()
+        await e.run_cycle()
+        assert sweep_value(e, "up") == 1
+    finally:
+        await e.stop()
+
+
+async def test_a_forbidden_list_says_so_with_what_to_grant(
+    simulator: SimulatorServer, fleet: SimulatedCloud, caplog: pytest.LogCaptureFixture
+) -> None:
+    fleet.faults[dev_servers_key(PROJECT)] = Fault(
+        FaultKind.STATUS, status=403, error_code="ModelArts.0203"
+    )
+    e = make(simulator)
+    try:
+        caplog.set_level(logging.WARNING)
+        await e.run_cycle()
+        assert sweep_value(e, "list_allowed") == 0 and sweep_value(e, "up") == 0
+        assert servers(e, USED, "RUNNING") is None  # never listed: nothing said
+        assert "ModelArts role" in caplog.text
+        # The images themselves are still watched.
+        assert value(text(e), "huaweicloud_modelarts_devserver_image_status",
+                     project_id=PROJECT, id=USED, status="ACTIVE") == 1  # fmt: skip
+    finally:
+        await e.stop()
+
+
+async def test_modelarts_not_offered_is_asked_again_only_after_the_retry_time(
+    simulator: SimulatorServer, fleet: SimulatedCloud
+) -> None:
+    fleet.faults[dev_servers_key(PROJECT)] = Fault(
+        FaultKind.STATUS, status=404, error_code="APIGW.0101"
+    )
+    e = make(simulator)
+    try:
+        await e.run_cycle()
+        await e.run_cycle()
+        assert fleet.paths[DEVSERVER_PATH] == 1
+        assert sweep_value(e, "service_available") == 0
+        assert sweep_value(e, "up") is None  # left out, as for the other sweeps
+    finally:
+        await e.stop()
+
+
+async def test_each_project_is_swept_by_the_shard_that_owns_its_image_sweep(
+    simulator: SimulatorServer,
+) -> None:
+    projects = [f"{n:02d}" + PROJECT[2:] for n in range(8)]
+    cloud = simulator.cloud
+    for p in projects:
+        add_dev_server(cloud, p, "ds-1", "RUNNING", devserver_body(USED))
+    sweeps = tuple(sweep(simulator.url, p) for p in projects)
+    swept: list[set[str]] = []
+    for index in range(2):
+        before = {p: cloud.paths[f"/v1/{p}/dev-servers"] for p in projects}
+        e = make(simulator, *sweeps, shard=Shard(index, 2))
+        try:
+            await e.run_cycle()
+        finally:
+            await e.stop()
+        swept.append({p for p in projects if cloud.paths[f"/v1/{p}/dev-servers"] > before[p]})
+        owned = {s.key.project_id for s in e.poller._assignment.sweeps}
+        assert swept[-1] == owned
+    assert swept[0].isdisjoint(swept[1]) and swept[0] | swept[1] == set(projects)
