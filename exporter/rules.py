@@ -183,6 +183,22 @@ def alert_rules(t: Tuning) -> list[dict[str, Any]]:
             "{{ $labels.project_id }}) is INACTIVE and cannot be used to create servers.",
         ),
         alert(
+            "HuaweiCloudDevServerImageInactiveInUse",
+            "(sum by (job, instance, project_id, id) (huaweicloud_modelarts_devserver_image_servers"
+            f'{{{job}, watched="true", server_status!~"DELETED|DELETING"}}) > 0)\n'
+            f"* on({KEY}) group_left() "
+            f'(huaweicloud_modelarts_devserver_image_status{{{job}, status="INACTIVE"}} == 1)\n'
+            f"{image_info}",
+            900,
+            "warning",
+            "INACTIVE dev-server image {{ $labels.name }} is still used by "
+            '{{ $value | printf "%.0f" }} dev server(s)',
+            "ModelArts Lite Server image {{ $labels.name }} ({{ $labels.id }}, project "
+            "{{ $labels.project_id }}) is INACTIVE, yet "
+            '{{ $value | printf "%.0f" }} dev server(s) still run it: they cannot be rebuilt '
+            "from it. Move them to an ACTIVE image, or reactivate it.",
+        ),
+        alert(
             "HuaweiCloudImageServerError",
             f'(huaweicloud_workspace_image_server_status{{{job}, status="ERROR"}} == 1)\n'
             f"{server_info}",
