@@ -85,6 +85,13 @@ async def test_rules_fire_and_every_panel_has_data(stack: tuple[Prometheus, str]
         long_build = await wait_for("the long-build alert", build_too_long)
         assert (long_build["job_type"], long_build["status"]) == ("BUILD_IMAGE", "RUNNING")
 
+        async def inactive_in_use() -> dict[str, str] | None:
+            return (await prom.firing(s)).get("HuaweiCloudDevServerImageInactiveInUse")
+
+        # The team project's retired INACTIVE image still runs on two dev servers.
+        in_use = await wait_for("the INACTIVE-image-in-use alert", inactive_in_use)
+        assert in_use["name"] == "Team-PyTorch-1.13-X86-retired"
+
         alerts = await wait_for("the ERROR and stuck-BUILDING alerts to fire", firing)
         assert alerts[("HuaweiCloudImageServerStuck", "cad-workstation")]["status"] == "BUILDING"
         assert alerts[("HuaweiCloudImageServerError", "data-science-lab")]["severity"] == "critical"
@@ -101,7 +108,8 @@ async def test_rules_fire_and_every_panel_has_data(stack: tuple[Prometheus, str]
         # Panels about objects count each object once, however many replicas export it:
         # over both jobs they answer what they answer for one, at the same instant.
         at = str(time.time())
-        per_object = ("Targets", "Objects", "by status", "current status", "Time since")
+        per_object = ("Targets", "Objects", "by status", "current status", "Time since",
+                      "Dev servers by image", "no server runs")  # fmt: skip
         both = panel_queries()
         one = panel_queries(job=JOB)
         checked = 0
@@ -115,7 +123,7 @@ async def test_rules_fire_and_every_panel_has_data(stack: tuple[Prometheus, str]
                                       for r in data["result"]))  # fmt: skip
             assert results[0] == results[1], f"{title} counts replicas twice"
             checked += 1
-        assert checked >= 7
+        assert checked >= 9
 
 
 def test_dashboard_filters_and_datasource_variable() -> None:
