@@ -6,7 +6,9 @@ Nothing here knows the wire format: the client converts API answers into these t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from exporter.domain.accounts import Project
 from exporter.domain.health import Health, Healthy, failed
@@ -161,6 +163,30 @@ class SweepState(Healthy):
     unavailable_until: float | None = None
 
 
+class ListSweep(Protocol):
+    """What is shown of any list sweep: a SweepState, or a project's dev-server sweep."""
+
+    @property
+    def up(self) -> bool: ...
+    @property
+    def last_success(self) -> float | None: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def objects(self) -> int | None: ...
+    @property
+    def pages(self) -> int: ...
+    @property
+    def complete(self) -> bool | None: ...
+    @property
+    def list_allowed(self) -> bool: ...
+    @property
+    def unavailable_until(self) -> float | None: ...
+
+
+DEVSERVER_SWEEP = "devserver"  # the resource label of a project's dev-server list sweep
+
+
 @dataclass(frozen=True, slots=True)
 class AccountState(Healthy):
     """The health of one account's project list after its latest refresh."""
@@ -191,6 +217,14 @@ class Snapshot:
     transitions: tuple[tuple[Transition, int], ...] = ()
     # Dev servers per image, of each project with dev-server image discovery.
     usage: tuple[UsageState, ...] = ()
+
+    def list_sweeps(self) -> Iterator[tuple[str, str, ListSweep]]:
+        """Every list sweep as (resource label, project ID, its state): those of objects,
+        then the dev-server sweeps (resource "devserver")."""
+        for sw in self.sweeps:
+            yield sw.key.resource.value, sw.key.project_id, sw
+        for u in self.usage:
+            yield DEVSERVER_SWEEP, u.project_id, u
 
     @property
     def ready(self) -> bool:

@@ -7,7 +7,6 @@ configuration leaves no series behind.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Protocol
 
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
@@ -33,7 +32,6 @@ from exporter.exposition.usage import usage_families
 KEY_LABELS = ["project_id", "id"]
 TARGET_LABELS = ["resource", "project_id", "id"]
 SWEEP_LABELS = ["resource", "project_id"]
-DEVSERVER_SWEEP = "devserver"  # the resource label of a project's dev-server list sweep
 
 
 def _devserver_images(
@@ -274,33 +272,6 @@ def _accounts(snap: Snapshot) -> Iterator[Metric]:
     yield from (up, last_success, projects)
 
 
-class _SweepHealth(Protocol):
-    """What the sweep families show of a list sweep: SweepState, or a project's dev-server
-    sweep (UsageState, as resource "devserver")."""
-
-    @property
-    def up(self) -> bool: ...
-    @property
-    def last_success(self) -> float | None: ...
-    @property
-    def objects(self) -> int | None: ...
-    @property
-    def pages(self) -> int: ...
-    @property
-    def complete(self) -> bool | None: ...
-    @property
-    def list_allowed(self) -> bool: ...
-    @property
-    def unavailable_until(self) -> float | None: ...
-
-
-def _sweep_rows(snap: Snapshot) -> Iterator[tuple[list[str], _SweepHealth]]:
-    for s in snap.sweeps:
-        yield [s.key.resource.value, s.key.project_id], s
-    for u in snap.usage:
-        yield [DEVSERVER_SWEEP, u.project_id], u
-
-
 def _sweeps(snap: Snapshot, every: float) -> Iterator[Metric]:
     up = gauge(
         "huaweicloud_image_exporter_sweep_up",
@@ -348,7 +319,8 @@ def _sweeps(snap: Snapshot, every: float) -> Iterator[Metric]:
         every,
         SWEEP_LABELS,
     )
-    for labels, s in _sweep_rows(snap):
+    for resource, project_id, s in snap.list_sweeps():
+        labels = [resource, project_id]
         offered.add_metric(labels, 0.0 if s.unavailable_until else 1.0)
         if not s.unavailable_until:
             up.add_metric(labels, 1.0 if s.up else 0.0)

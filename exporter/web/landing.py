@@ -23,10 +23,12 @@ from exporter.domain.state import (
     DEVSERVER_IMAGE_STATUSES,
     IMAGE_SERVER_STATUSES,
     TRANSITIONAL_STATUSES,
+    DevServerImage,
     Snapshot,
     TargetState,
 )
 from exporter.domain.targets import Resource
+from exporter.domain.usage import ImageUse
 from exporter.web.assets import SCRIPT, STYLE, TARGET_COLUMN_WIDTHS
 
 MAX_ROWS = 5000  # beyond this the page gets slow to open; /metrics has everything
@@ -259,6 +261,38 @@ class _Page:
                  "Last (of a watched server)")  # fmt: skip
         return _table("Build durations", heads, rows)
 
+    def images_in_use(self) -> str:
+        """Each image the dev servers of a swept project run, and each watched one they do
+        not: INACTIVE images still in use first, then the most used."""
+        snap = self.snapshot
+        swept = {u.project_id for u in snap.usage if u.last_success is not None}
+        images = {
+            (t.key.project_id, t.key.id): t.obj
+            for t in snap.targets
+            if t.key.project_id in swept and isinstance(t.obj, DevServerImage)
+        }
+        found: list[tuple[tuple[bool, int, str, str], tuple[bool, tuple[str, ...]]]] = []
+        for u in snap.usage:
+            if u.last_success is None:
+                continue
+            for use in (*u.in_use, *(ImageUse(i, (), True) for i in u.idle)):
+                obj = images.get((u.project_id, use.image_id)) if use.watched else None
+                status = obj.status if obj is not None else ""
+                alarm = status == "INACTIVE" and use.in_use > 0
+                by_status = ", ".join(f"{n} {s}" for s, n in use.servers)
+                image_id = use.image_id or "(none)"
+                # What a phone shows without scrolling first: the image and its use.
+                cells = ((obj.name if obj else "") or image_id, status, str(use.in_use),
+                         by_status or "no server", "yes" if use.watched else "no", image_id,
+                         u.project_id)  # fmt: skip
+                found.append(((not alarm, -use.in_use, u.project_id, use.image_id),
+                              (not alarm and u.up, cells)))  # fmt: skip
+        found.sort(key=lambda f: f[0])
+        rows = [row for _, row in found[:MAX_ROWS]]
+        heads = ("Image", "Image status", "Servers using it", "Servers by status", "Watched",
+                 "Image ID", "Project")  # fmt: skip
+        return _table("Dev servers per image", heads, rows)
+
     def accounts(self) -> str:
         rows = [
             (a.up, (a.name, "up" if a.up else "down",
@@ -271,15 +305,15 @@ class _Page:
 
     def sweeps(self) -> str:
         rows = []
-        snap = self.snapshot
-        for sw in sorted(snap.sweeps, key=lambda s: (s.up, s.key.project_id, s.key.resource)):
+        for resource, project_id, sw in sorted(
+            self.snapshot.list_sweeps(), key=lambda r: (r[2].up, r[1], r[0])
+        ):
             state = "not offered" if sw.unavailable_until else ("up" if sw.up else "down")
             rows.append((
                 sw.up or bool(sw.unavailable_until),
-                (sw.key.resource.value, sw.key.project_id, state,
-                 str(sw.objects if sw.objects is not None else ""), str(sw.pages),
-                 _flag(sw.complete), _flag(sw.list_allowed), self.when(sw.last_success)[0],
-                 sw.error or "" if not sw.up else ""),
+                (resource, project_id, state, str(sw.objects if sw.objects is not None else ""),
+                 str(sw.pages), _flag(sw.complete), _flag(sw.list_allowed),
+                 self.when(sw.last_success)[0], sw.error or "" if not sw.up else ""),
             ))  # fmt: skip
         heads = ("Resource", "Project", "Sweep", "Objects", "Pages", "Complete", "List allowed",
                  "Last success", "Last error")  # fmt: skip
@@ -398,6 +432,6 @@ def _document(page: _Page, rows: list[str]) -> str:
 Ages are as of {escape(_utc(page.now))}; reload for fresh ones.</p>
 <p><a href="metrics">Metrics</a> · <a href="-/healthy">Health</a> ·
 <a href="-/ready">Readiness</a></p>
-{page.targets(rows)}{page.jobs()}{page.builds()}{page.accounts()}{page.sweeps()}<script>{SCRIPT}</script>
+{page.targets(rows)}{page.jobs()}{page.builds()}{page.images_in_use()}{page.accounts()}{page.sweeps()}<script>{SCRIPT}</script>
 </body></html>
 """

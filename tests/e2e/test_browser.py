@@ -22,6 +22,7 @@ from exporter.domain.health import Health
 from exporter.domain.jobs import Job, JobsState, SubJob
 from exporter.domain.state import DevServerImage, ImageServer, Snapshot, TargetState
 from exporter.domain.targets import Origin, Resource, TargetKey
+from exporter.domain.usage import ImageUse, UsageState
 from exporter.exposition.live import live_registry
 from exporter.exposition.store import Exposition
 from exporter.web.server import build_app
@@ -75,7 +76,13 @@ def fleet(now: float) -> Snapshot:
                  (("BUILD_IMAGE", "FAILED"), ((0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0), 600.0)))  # fmt: skip
     jobs = (JobsState(P, Health(True, now), in_flight=((("BUILD_IMAGE", "RUNNING"), 3),),
                       latest=tuple(latest), started=started, durations=durations),)  # fmt: skip
-    return Snapshot(tuple(targets), {}, 60.0, 1.2, now, jobs=jobs)
+    image = [f"00000000-0000-4000-8000-{n:012d}" for n in range(8)]
+    usage = (UsageState(P, Health(True, now), objects=11, pages=1, complete=True, in_use=(
+        ImageUse(image[0], (("RUNNING", 5), ("STOPPED", 1)), True),
+        ImageUse(image[1], (("RUNNING", 2),), True),  # INACTIVE, still in use
+        ImageUse(f"img-{HOSTILE}", (("other", 3),), False),
+    ), idle=(image[7],)),)  # fmt: skip
+    return Snapshot(tuple(targets), {}, 60.0, 1.2, now, jobs=jobs, usage=usage)
 
 
 @pytest.fixture
@@ -197,6 +204,20 @@ async def test_fleet_page_in_chromium(served: str, tmp_path: Path) -> None:
         shot = await page.send("Page.captureScreenshot", format="png")
         keep(base64.b64decode(shot["data"]), "landing-builds.png")
 
+        # Each image's dev servers: the INACTIVE image still in use first, then the most
+        # used, and a watched image no server runs.
+        assert "Dev servers per image (4)" in text
+        assert ("image 0001\tINACTIVE\t2\t2 RUNNING\tyes\t00000000-0000-4000-8000-000000000001"
+                f"\t{P}") in text  # fmt: skip
+        assert "image 0007\tACTIVE\t0\tno server\tyes" in text
+        assert f"img-{HOSTILE}" in text  # shown as text, never run
+        await page.js(
+            "Array.from(document.querySelectorAll('h2'))"
+            ".find(h => h.textContent.startsWith('Dev servers per image')).scrollIntoView()"
+        )
+        shot = await page.send("Page.captureScreenshot", format="png")
+        keep(base64.b64decode(shot["data"]), "landing-images.png")
+
         # Only the page itself was fetched: no favicon, no script, no font, no beacon.
         requested = [e["params"]["request"]["url"] for e in page.events
                      if e.get("method") == "Network.requestWillBeSent"]  # fmt: skip
@@ -263,3 +284,10 @@ async def test_fleet_page_on_a_phone(served: str, tmp_path: Path) -> None:
         assert await page.js("document.documentElement.scrollWidth <= window.innerWidth")
         shot = await page.send("Page.captureScreenshot", format="png")
         keep(base64.b64decode(shot["data"]), "landing-phone-builds.png")
+        await page.js(
+            "Array.from(document.querySelectorAll('h2'))"
+            ".find(h => h.textContent.startsWith('Dev servers per image')).scrollIntoView()"
+        )
+        assert await page.js("document.documentElement.scrollWidth <= window.innerWidth")
+        shot = await page.send("Page.captureScreenshot", format="png")
+        keep(base64.b64decode(shot["data"]), "landing-phone-images.png")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
 
 import pytest
@@ -13,6 +14,7 @@ from exporter.domain.health import Health
 from exporter.domain.jobs import Job, JobsState, SubJob
 from exporter.domain.state import DevServerImage, ImageServer, Snapshot, TargetState
 from exporter.domain.targets import Resource, TargetKey
+from exporter.domain.usage import ImageUse, UsageState
 from exporter.web.landing import age, render_landing
 
 NOW = 1_800_000_000.0
@@ -310,3 +312,38 @@ def test_running_builds_longest_first_and_how_long_ended_ones_took() -> None:
         '<tr class="up"><td>p1</td><td>BUILD_IMAGE</td>'
         "<td>SUCCESS</td><td>3</td><td>≤ 5 min</td><td>18 min</td><td></td></tr>"
     ) in page
+
+
+def test_each_images_servers_inactive_images_in_use_first_and_cloud_text_escaped() -> None:
+    retired, used, idle, stranger = "img-retired", "img-used", "img-<idle>", 'img-"x"&'
+    usage = UsageState(P, Health(True, NOW), objects=7, pages=1, complete=True, in_use=(
+        ImageUse(used, (("RUNNING", 3), ("STOPPED", 1)), True),
+        ImageUse(retired, (("DELETED", 1), ("RUNNING", 1)), True),
+        ImageUse(stranger, (("other", 1),), False),
+    ), idle=(idle,))  # fmt: skip
+    snap = replace(
+        snapshot(image(retired, "INACTIVE"), image(used, "ACTIVE"), image(idle, "ACTIVE")),
+        usage=(usage,),
+    )
+    page = render_landing(snap, NOW)
+    assert "<h2>Dev servers per image (4)</h2>" in page
+    table = page.split("<h2>Dev servers per image (4)</h2>")[1].split("</table>")[0]
+    rows = [(css, re.findall(r"<td>([^<]*)</td>", cells))
+            for css, cells in re.findall(r'<tr class="(\w+)">(.*?)</tr>', table)]  # fmt: skip
+    assert rows == [
+        # INACTIVE and still run by one server (the DELETED one does not count): first.
+        ("down", [retired, "INACTIVE", "1", "1 DELETED, 1 RUNNING", "yes", retired, P]),
+        ("up", [used, "ACTIVE", "4", "3 RUNNING, 1 STOPPED", "yes", used, P]),
+        # In use, not watched: no name, no status; the ID escaped.
+        ("up", ["img-&quot;x&quot;&amp;", "", "1", "1 other", "no", "img-&quot;x&quot;&amp;", P]),
+        ("up", ["img-&lt;idle&gt;", "ACTIVE", "0", "no server", "yes", "img-&lt;idle&gt;", P]),
+    ]
+    sweeps = page.split("<h2>Sweeps (1)</h2>")[1]
+    assert "<td>devserver</td><td>p1</td><td>up</td><td>7</td><td>1</td><td>yes</td>" in sweeps
+
+
+def test_a_project_whose_servers_were_never_listed_shows_no_image_rows() -> None:
+    usage = UsageState(P, Health(False, None, "HTTP 403", "http_403"), list_allowed=False)
+    page = render_landing(replace(snapshot(image("img-1", "ACTIVE")), usage=(usage,)), NOW)
+    assert "Dev servers per image" not in page
+    assert "<td>devserver</td><td>p1</td><td>down</td>" in page
