@@ -38,6 +38,7 @@ from exporter.domain.targets import (
 )
 from exporter.simulator import SimulatedCloud, SimulatorServer
 from exporter.simulator.cloud import DOMAIN_ID
+from exporter.simulator.devservers import add_dev_server
 from exporter.simulator.jobs import add_job
 from tests import sdk
 from tests.harness import Harness
@@ -177,6 +178,20 @@ async def test_image_build_job_list(
     [ours] = server.take()
     request = sdk.workspaceapp.ListImageJobsRequest(status="WAITING", limit=100, offset=0)
     await in_thread(lambda: workspace(url).list_image_jobs(request))
+    [theirs] = server.take()
+    same_request(ours, theirs)
+    signed_like_the_sdk(ours)
+
+
+@pytest.mark.parametrize("offset", [0, 1023])
+async def test_dev_server_list(
+    capture: tuple[sdk.CaptureServer, str], client: HuaweiCloudClient, offset: int
+) -> None:
+    server, url = capture
+    await client.dev_servers_page(scope(url), offset)
+    [ours] = server.take()
+    request = sdk.modelarts.ListDevServersRequest(limit=1024, offset=offset)
+    await in_thread(lambda: modelarts(url).list_dev_servers(request))
     [theirs] = server.take()
     same_request(ours, theirs)
     signed_like_the_sdk(ours)
@@ -349,6 +364,27 @@ async def test_dev_server_image_answers_built_by_the_sdk(
     assert listing.incomplete == "the answer is the first of 2 pages"
 
 
+async def test_dev_server_answers_built_by_the_sdk(
+    capture: tuple[sdk.CaptureServer, str], client: HuaweiCloudClient
+) -> None:
+    server, url = capture
+    full = sdk.filled(sdk.modelarts.ServerResponse)
+    full.image.image_id, full.status = IMG, "STOP_FAILED"
+    odd = sdk.filled(sdk.modelarts.ServerResponse)
+    odd.id, odd.status = "odd", "HIBERNATING"  # a status nobody documented
+    bare = sdk.modelarts.ServerResponse(id="bare")  # every optional field left out
+    nameless = sdk.modelarts.ServerResponse(status="RUNNING")  # no ID: skipped, counted
+    answer = sdk.modelarts.ListDevServersResponse(
+        current=1, pages=1, size=4, total=4, data=[full, odd, bare, nameless]
+    )
+    server.answers[f"/v1/{PROJECT}/dev-servers"] = (200, sdk.wire_json(answer), {})
+    page = await client.dev_servers_page(scope(url), 0)
+    assert [(s.id, s.status, s.image_id) for s in page.items] == [
+        ("id-value", "STOP_FAILED", IMG), ("odd", "other", "image_id-value"), ("bare", "other", ""),
+    ]  # fmt: skip
+    assert page.count == 4
+
+
 @pytest.mark.parametrize(
     ("job_type", "status"),
     [(t, s) for t in sdk.enum_values(sdk.workspaceapp.ImageJobType)
@@ -433,6 +469,7 @@ async def populated(simulator: SimulatorServer) -> SimulatorServer:
     add_job(cloud, PROJECT, "BUILD_IMAGE", "FAILED", [("srv-ERROR", "e")], begin=1.7e9,
             end=1.7e9 + 60, error=("WKS.0500", "disk full"))  # fmt: skip
     add_job(cloud, PROJECT, "CREATE_SERVER", "RUNNING", [("srv-CREATING", "c")], begin=1.7e9)
+    add_dev_server(cloud, PROJECT, "ds-1", "RUNNING", devserver_body(IMG, arch="ARM"))
     cloud.add_project(PROJECT, "cn-north-4")
     cloud.require_domain_id = True
     return simulator
@@ -449,6 +486,8 @@ async def test_the_simulator_answers_only_what_the_sdk_models_know(
          "GetDevServerImageResponse"),
         (lambda: ma.list_dev_server_images(m.ListDevServerImagesRequest()),
          "ListDevServerImagesResponse"),
+        (lambda: ma.list_dev_servers(m.ListDevServersRequest(limit=1024, offset=0)),
+         "ListDevServersResponse"),
         (lambda: ws.show_image_server(w.ShowImageServerRequest(server_id="srv-ACTIVE")),
          "ShowImageServerResponse"),
         (lambda: ws.list_image_servers(w.ListImageServersRequest(offset=0, limit=100)),
