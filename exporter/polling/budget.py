@@ -14,15 +14,17 @@ from exporter.polling.jobs import JOB_CALLS
 
 def estimate_calls(targets: Iterable[Target], sweeps: Iterable[Sweep]) -> int:
     """API calls a cycle needs at least: one per configured ID outside sweeps, one per
-    sweep (a sweep of image servers needs one more per hundred objects it finds), and
-    JOB_CALLS per project with image servers for its build jobs."""
+    sweep (a sweep of image servers needs one more per hundred objects it finds), JOB_CALLS
+    per project with image servers for its build jobs, and one per project with dev-server
+    image discovery for its dev servers (one more per 1,024 servers)."""
     targets = tuple(targets)
     swept = {s.key for s in sweeps}
     by_id = sum(1 for t in targets if t.key.sweep not in swept)
     with_servers = {k.project_id for k in swept if k.resource is Resource.IMAGE_SERVER} | {
         t.key.project_id for t in targets if t.key.resource is Resource.IMAGE_SERVER
     }
-    return len(swept) + by_id + JOB_CALLS * len(with_servers)
+    with_images = {k.project_id for k in swept if k.resource is Resource.DEVSERVER_IMAGE}
+    return len(swept) + by_id + JOB_CALLS * len(with_servers) + len(with_images)
 
 
 def actions_needed(settings: Settings) -> tuple[str, ...]:
@@ -78,8 +80,9 @@ class Budget:
     def describe(self) -> str:
         """One sentence for --check-config and the start-up log."""
         more = (
-            "a sweep needs one more per hundred image servers it finds, and a project's "
-            "build jobs more while many are running or recently finished"
+            "a sweep needs one more per hundred image servers it finds, a project's dev-server "
+            "list one more per 1,024 servers, and a project's build jobs more while many are "
+            "running or recently finished"
         )
         if self.accounts:
             more += f"; the projects of accounts ({self.accounts}) add their own"

@@ -45,6 +45,10 @@ def test_budget_counts_detail_calls_and_one_call_per_sweep() -> None:
     # Dev-server images have no build jobs.
     images = settings("http://x", [f"{n:08d}-0000-4000-8000-000000000000" for n in range(3)])
     assert Budget.of(images).calls == 3
+    # Swept dev-server images: the image list, and the list of the dev servers running them.
+    swept_images = Sweep(SweepKey(Resource.DEVSERVER_IMAGE, images.targets[0].key.project_id),
+                         "http://x", AkSkCredentials(AK, SK))  # fmt: skip
+    assert Budget.of(replace(images, sweeps=(swept_images,))).calls == 2
     assert Budget.of(base).fits and "no poll.max_requests_per_second" in Budget.of(base).describe()
 
 
