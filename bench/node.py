@@ -26,6 +26,7 @@ import aiohttp
 from bench.common import LoopLag, simulator_process
 from bench.scrape import PROMETHEUS_HEADERS
 from exporter.cloud.client import LIST_LIMIT
+from exporter.cloud.models import MAX_DEV_SERVER_PAGE
 from exporter.cloud.paging import pages_needed
 from exporter.cloud.transport import RetryPolicy
 from exporter.config.settings import PollSettings, Settings
@@ -74,14 +75,20 @@ class Workload:
         if args.projects:
             # Pages, the image list, and the build jobs of a project with image servers.
             pages = pages_needed(args.servers, LIST_LIMIT) if args.servers else 0
-            per_project = pages + 1 + (JOB_CALLS if args.servers else 0)
+            # With dev-server images discovered, the project's dev servers are listed too.
+            usage = pages_needed(args.devservers, MAX_DEV_SERVER_PAGE)
+            per_project = pages + 1 + (JOB_CALLS if args.servers else 0) + usage
             fleet = ("--projects", str(args.projects), "--servers", str(args.servers),
-                     "--images", str(args.images))  # fmt: skip
+                     "--images", str(args.images),
+                     "--devservers", str(args.devservers))  # fmt: skip
             objects, calls = (
                 args.projects * (args.servers + args.images),
                 args.projects * per_project,
             )
-            per_sweep = {Resource.IMAGE_SERVER: per_project - 1, Resource.DEVSERVER_IMAGE: 1}
+            per_sweep = {
+                Resource.IMAGE_SERVER: per_project - 1 - usage,
+                Resource.DEVSERVER_IMAGE: 1 + usage,  # its shard lists the dev servers too
+            }
             if args.account:  # the same projects, found through IAM instead of configured
                 return cls(objects, calls, fleet, lambda _: (), lambda _: (),
                            lambda url: (fleet_account(url),), per_sweep)  # fmt: skip
@@ -178,6 +185,8 @@ async def _measure_at(url: str, work: Workload, args: argparse.Namespace) -> dic
         "latency_s": latency,
         "concurrency": concurrency,
         "account": bool(args.account),
+        "devservers": args.projects * args.devservers,
+        "devserver_calls": sum(u.pages for u in snapshot.usage),
         "first_snapshot_s": round(first, 3),
         "cycle_s": round(wall, 3),
         "ideal_cycle_s": round(ideal, 3),
@@ -204,6 +213,7 @@ def main() -> None:
     p.add_argument("--projects", type=int, default=0, help="projects discovered instead")
     p.add_argument("--servers", type=int, default=0, help="image servers per project")
     p.add_argument("--images", type=int, default=0, help="dev-server images per project")
+    p.add_argument("--devservers", type=int, default=0, help="dev servers per project")
     p.add_argument(
         "--account", action="store_true", help="find the projects through one account (IAM)"
     )

@@ -71,7 +71,7 @@ class UsageWatcher:
         async def page(offset: int) -> paging.Positions:
             got = await self._lister.dev_servers_page(scope, offset, deadline, slots)
             servers.update((s.id, s) for s in got.items)
-            return paging.Positions([s.id for s in got.items], got.count)
+            return paging.Positions(got.ids or [s.id for s in got.items], got.count)
 
         try:
             read = await paging.read_all(page, MAX_PAGES)

@@ -19,7 +19,7 @@ from exporter.simulator.server import SimulatorServer
 async def _serve(args: argparse.Namespace) -> None:
     cloud = SimulatedCloud(latency=args.latency, seed=args.seed)
     if args.projects:
-        populate_projects(cloud, args.projects, args.servers, args.images)
+        populate_projects(cloud, args.projects, args.servers, args.images, args.devservers)
     else:
         populate(cloud, args.objects, faults=args.faults, seed=args.seed)
     server = SimulatorServer(cloud, args.host, args.port)
@@ -48,6 +48,9 @@ def main() -> None:
     )
     p.add_argument("--servers", type=int, default=0, help="image servers per project")
     p.add_argument("--images", type=int, default=0, help="dev-server images per project")
+    p.add_argument(
+        "--devservers", type=int, default=0, help="dev servers per project, running its images"
+    )
     p.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
     p.add_argument("--faults", action="store_true", help="give every object a random fault mode")
     p.add_argument("--seed", type=int, default=1)

@@ -10,6 +10,7 @@ from exporter.domain.accounts import Account
 from exporter.domain.credentials import AkSkCredentials
 from exporter.domain.targets import Discovery, Resource, Sweep, SweepKey, Target, TargetKey
 from exporter.simulator.cloud import SimulatedCloud
+from exporter.simulator.devservers import add_dev_server
 from exporter.simulator.faults import BodyShape, Fault, FaultKind
 
 PROJECT_ID = "f1ee7f1ee7f14ee7a1ee7f1ee7f1ee70"
@@ -17,6 +18,7 @@ ACCESS_KEY = "FLEETACCESSKEY000001"
 SECRET_KEY = "fleet-secret-key-for-the-simulator-only"  # noqa: S105 - opens only the simulator
 
 _SERVER_STATUSES = ("ACTIVE", "BUILDING", "BUILT", "CREATING", "ERROR")
+_DEV_SERVER_STATUSES = ("RUNNING", "RUNNING", "RUNNING", "STOPPED", "CREATING", "ERROR")
 # Per-request fault odds for soak runs: every fault mode, with most requests healthy.
 MIXED_FAULTS = (
     (0.05, Fault(FaultKind.SLOW, delay=0.2)),
@@ -81,8 +83,11 @@ def project_ids(projects: int) -> list[str]:
     return [f"f1ee7{n:027d}" for n in range(projects)]
 
 
-def populate_projects(cloud: SimulatedCloud, projects: int, servers: int, images: int) -> None:
-    """``servers`` image servers and ``images`` dev-server images in each of ``projects``."""
+def populate_projects(
+    cloud: SimulatedCloud, projects: int, servers: int, images: int, dev_servers: int = 0
+) -> None:
+    """``servers`` image servers, ``images`` dev-server images and ``dev_servers`` dev
+    servers (running those images in turn, in varied statuses) in each of ``projects``."""
     cloud.add_access_key(ACCESS_KEY, SECRET_KEY)
     regions = ("cn-north-4", "ap-southeast-3", "la-south-2")
     for p, project in enumerate(project_ids(projects)):
@@ -102,6 +107,11 @@ def populate_projects(cloud: SimulatedCloud, projects: int, servers: int, images
                 "image_id": iid, "name": f"image-{n}", "arch": "X86_64", "server_type": "ECS",
                 "status": "ACTIVE" if n % 10 else "INACTIVE",
             })  # fmt: skip
+        image_ids = [str(uuid.UUID(int=(p << 32) + n + 1, version=4)) for n in range(images)]
+        for n in range(dev_servers):
+            image = {"image_id": image_ids[n % len(image_ids)]} if image_ids else None
+            status = _DEV_SERVER_STATUSES[n % len(_DEV_SERVER_STATUSES)]
+            add_dev_server(cloud, project, f"ds-{p:03d}-{n:07d}", status, image)
 
 
 def fleet_sweeps(endpoint: str, projects: int) -> tuple[Sweep, ...]:

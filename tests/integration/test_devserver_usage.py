@@ -234,3 +234,45 @@ async def test_each_project_is_swept_by_the_shard_that_owns_its_image_sweep(
         owned = {s.key.project_id for s in e.poller._assignment.sweeps}
         assert swept[-1] == owned
     assert swept[0].isdisjoint(swept[1]) and swept[0] | swept[1] == set(projects)
+
+
+async def test_an_unchanged_page_is_not_read_again_and_a_changed_one_is(
+    simulator: SimulatorServer, fleet: SimulatedCloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from exporter.cloud.models import DevServerListModel
+
+    parsed: list[bytes] = []
+    real = DevServerListModel.model_validate_json
+
+    def counting(data: bytes, **kwargs: object) -> DevServerListModel:
+        parsed.append(data)
+        return real(data)
+
+    monkeypatch.setattr(DevServerListModel, "model_validate_json", counting)
+    e = make(simulator)
+    try:
+        await e.run_cycle()
+        await e.run_cycle()
+        assert len(parsed) == 1  # the second cycle's page: the same bytes, not read again
+        set_server_status(fleet, PROJECT, "ds-2", "RUNNING")
+        await e.run_cycle()
+        assert len(parsed) == 2 and servers(e, USED, "RUNNING") == 2
+    finally:
+        await e.stop()
+
+
+async def test_a_server_without_an_id_is_counted_as_invalid_every_cycle(
+    simulator: SimulatorServer, fleet: SimulatedCloud
+) -> None:
+    fleet.dev_servers[PROJECT].append({"name": "no id", "status": "RUNNING"})
+    e = make(simulator)
+    try:
+        for cycle in (1, 2, 3):
+            await e.run_cycle()
+            skipped = e.registry.get_sample_value(
+                "huaweicloud_image_exporter_invalid_items_total", {"api": "devserver_list"}
+            )
+            assert skipped == cycle
+        assert sweep_value(e, "objects") == 3  # the others are counted
+    finally:
+        await e.stop()

@@ -132,6 +132,7 @@ async def test_a_failure_keeps_the_counts_and_says_how_it_failed(
     watcher = UsageWatcher(lister, clock=lambda: 100.0)
     first, _ = await watcher.refresh(SCOPE, None, None, None)
     state, calls = await watcher.refresh(SCOPE, first, None, None)
+    assert first.complete and first.objects == 1
     assert (state.up, state.last_success, calls) == (False, 100.0, 1)
     assert state.in_use == first.in_use and state.objects == 1
     assert state.list_allowed is allowed
