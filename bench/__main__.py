@@ -18,6 +18,9 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from exporter.cloud.models import MAX_DEV_SERVER_PAGE
+from exporter.cloud.paging import pages_needed
+
 ROOT = Path(__file__).resolve().parent.parent
 GOALS = {"cycle_ratio": 1.15, "p99_ratio": 2.0, "worst_loop_stall_ms": 50.0, "peak_rss_mb": 200.0}
 # Discovery at 100,000 objects: a warm cycle within calls.L/C + 2 s, and these.
@@ -156,6 +159,29 @@ def discovery_table(results: list[dict[str, Any]]) -> str:
     return "\n".join([head, *rows])
 
 
+def usage_section(runs: list[dict[str, Any]]) -> str:
+    """The dev-server sweep's cost: calls against the floor, and the difference in CPU."""
+    head = (
+        "| dev servers | dev-server list calls (floor) | servers per call | warm cycle (s) "
+        "| CPU per cycle (ms) | worst loop stall (ms) | peak RSS (MB) |\n|" + "---|" * 7
+    )
+    rows = []
+    for r in runs:
+        floor = r["projects"] * pages_needed(r["devservers"] // r["projects"], MAX_DEV_SERVER_PAGE)
+        per_call = r["devservers"] / r["devserver_calls"] if r["devserver_calls"] else 0
+        rows.append(
+            f"| {r['devservers']:,} | {r['devserver_calls']} ({floor}) | {per_call:,.0f} "
+            f"| {r['cycle_s']:.2f} | {r['cpu_ms_per_cycle']:.0f} "
+            f"| {r['worst_loop_stall_ms']:.1f} | {r['peak_rss_mb']:.0f} |"
+        )
+    base, loaded = runs
+    extra = (loaded["cpu_ms_per_cycle"] - base["cpu_ms_per_cycle"]) * 1000 / loaded["devservers"]
+    return "\n".join([head, *rows]) + (
+        f"\n\nCPU per dev server listed, a warm cycle: {extra:.2f} µs (the difference of the "
+        "two runs' CPU per cycle, over the dev servers)."
+    )
+
+
 def cycle_goal(r: dict[str, Any]) -> float:
     """A warm discovery cycle's goal: calls.L/C + 2 s."""
     return float(r["ideal_cycle_s"] + 2.0)
@@ -236,6 +262,9 @@ def main() -> None:
         flags = ["--projects", projects, "--servers", servers, "--images", images]
         flags += ["--account"] if how == "account" else []
         discovered.append(run_node(flags, args))
+    # The dev-server sweep: the same fleet without dev servers and with 10,000 a project.
+    fleet = ["--projects", "10", "--servers", "100", "--images", "100"]
+    usage = [run_node([*fleet, "--devservers", n], args) for n in ("0", "10000")]
     page = run_module("bench.statuspage")
     startup = run_module("bench.startup")
     shards = run_module("bench.shards") if args.shards else None
@@ -245,7 +274,8 @@ def main() -> None:
     out.write_text(TEMPLATE.format(
         started=started, machine=machine(), command=command.strip(), latency=args.latency * 1000,
         concurrency=args.concurrency, table=table(results), verdicts=verdicts(results[-1]),
-        largest=f"{results[-1]['targets']:,}", raw=json.dumps(results + discovered, indent=1),
+        largest=f"{results[-1]['targets']:,}", usage=usage_section(usage),
+        raw=json.dumps(results + discovered + usage, indent=1),
         discovery=discovery_table(discovered) if discovered else "(not run)",
         discovery_verdicts=discovery_verdicts(discovered[-1]) if discovered else "",
         discovery_largest=f"{discovered[-1]['targets']:,}" if discovered else "",
@@ -298,6 +328,16 @@ first); the account is read again every `poll.projects_refresh_interval`, not ev
 
 Goals at {discovery_largest} objects:
 {discovery_verdicts}
+
+## Dev servers per image
+
+In the same run, one fleet of 10 projects (100 image servers and 100 dev-server images
+each, configured sweeps) measured twice as above: without dev servers, and with 10,000 dev
+servers a project running its images. Each project's dev servers are listed 1,024 a page,
+pages overlapping by one (1 + ⌈(servers - 1,024) / 1,023⌉ calls); the difference between
+the two runs is what counting 100,000 dev servers costs a warm cycle.
+
+{usage}
 
 ## Start-up with a large state file
 

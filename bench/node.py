@@ -191,6 +191,7 @@ async def _measure_at(url: str, work: Workload, args: argparse.Namespace) -> dic
         "cycle_s": round(wall, 3),
         "ideal_cycle_s": round(ideal, 3),
         "cycle_ratio": round(wall / ideal, 3),
+        "cpu_ms_per_cycle": round(cpu * 1000, 1),
         "cpu_us_per_request": round(cpu / calls * 1e6, 1),
         "cpu_us_per_object": round(cpu / objects * 1e6, 1),
         "targets_down": down,
