@@ -13,7 +13,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import Protocol, TypeVar
 
@@ -50,6 +50,37 @@ from exporter.polling.usage import UsageWatcher
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
+_S = TypeVar("_S", JobsState, UsageState)
+
+
+class ProjectReader(Protocol[_S]):
+    """Reads one project's state of some kind (build jobs, dev servers) a cycle."""
+
+    async def refresh(
+        self,
+        scope: ProjectEndpoint,
+        prev: _S | None,
+        deadline: float | None,
+        slots: asyncio.Semaphore | None,
+    ) -> tuple[_S, int]:
+        """The project's new state and the calls it took; never raises for the API's sake."""
+        ...
+
+
+async def _each_project(
+    reader: ProjectReader[_S],
+    previous: dict[str, _S],
+    scopes: Mapping[str, ProjectEndpoint],
+    deadline: float,
+    slots: asyncio.Semaphore,
+) -> tuple[dict[str, _S], int]:
+    """Every project's new state, read at once (each request holding one of ``slots``), and
+    the calls that took."""
+    results = await asyncio.gather(
+        *(reader.refresh(scope, previous.get(pid), deadline, slots)
+          for pid, scope in sorted(scopes.items()))
+    )  # fmt: skip
+    return {state.project_id: state for state, _ in results}, sum(n for _, n in results)
 
 
 class Fetcher(Protocol):
@@ -189,15 +220,8 @@ class Poller:
         """Every watched project's image build jobs, and the list calls that took."""
         if self._jobs is None:
             return {}, 0
-        watcher = self._jobs
         previous = {j.project_id: j for j in self._store.snapshot.jobs}
-        results = await asyncio.gather(
-            *(
-                watcher.refresh(scope, previous.get(pid), deadline, slots)
-                for pid, scope in sorted(self._job_scopes().items())
-            )
-        )
-        return {state.project_id: state for state, _ in results}, sum(n for _, n in results)
+        return await _each_project(self._jobs, previous, self._job_scopes(), deadline, slots)
 
     async def _refresh_usage(
         self, deadline: float, slots: asyncio.Semaphore
@@ -205,15 +229,9 @@ class Poller:
         """Every swept project's dev servers per image, and the list calls that took."""
         if self._usage is None:
             return {}, 0
-        watcher = self._usage
         previous = {u.project_id: u for u in self._store.snapshot.usage}
-        results = await asyncio.gather(
-            *(
-                watcher.refresh(scope, previous.get(pid), deadline, slots)
-                for pid, scope in sorted(self._assignment.usage_scopes.items())
-            )
-        )
-        return {state.project_id: state for state, _ in results}, sum(n for _, n in results)
+        scopes = self._assignment.usage_scopes
+        return await _each_project(self._usage, previous, scopes, deadline, slots)
 
     async def poll_some(
         self, targets: tuple[Target, ...], sweeps: tuple[Sweep, ...] = ()

@@ -19,6 +19,7 @@ from exporter.cloud.errors import ApiError
 from exporter.domain.health import Health, failed, news
 from exporter.domain.state import (
     CloudObject,
+    ListSweep,
     SweepState,
     TargetState,
     observe_answer,
@@ -164,17 +165,23 @@ class SweepReader:
                     found.dropped.add(k)
                 else:
                     found.states[k] = replace(state, missing=state.missing + 1)
-        fields = {"resource": key.resource.value, "project_id": key.project_id}
-        if not complete and (prev is None or prev.complete is not False):
-            log.warning(
-                "list answer is incomplete (%s): nothing it lacks is removed, and configured "
-                "IDs it lacks are asked about one by one",
-                listing.incomplete,
-                extra=fields,
-            )
-        elif prev is not None and not prev.up:
-            log.info("sweep recovered", extra=fields)
+        log_listed(
+            key.resource.value, key.project_id, prev, listing.incomplete,
+            "nothing it lacks is removed, and configured IDs it lacks are asked about one by one",
+        )  # fmt: skip
         found.sweeps[key] = SweepState(key, ok, len(listing.objects), listing.pages, complete)
+
+
+def log_listed(
+    resource: str, project_id: str, prev: ListSweep | None, incomplete: str | None, meaning: str
+) -> None:
+    """One line when a list turns incomplete (saying why, and what that ``meaning`` is) or
+    a failing sweep recovers; nothing while it stays as it was."""
+    fields = {"resource": resource, "project_id": project_id}
+    if incomplete is not None and (prev is None or prev.complete is not False):
+        log.warning("list answer is incomplete (%s): %s", incomplete, meaning, extra=fields)
+    elif prev is not None and not prev.up:
+        log.info("sweep recovered", extra=fields)
 
 
 def log_sweep_failure(

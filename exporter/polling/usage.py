@@ -22,10 +22,11 @@ from exporter.cloud import paging
 from exporter.cloud.client import Page
 from exporter.cloud.errors import ApiError
 from exporter.domain.health import Health, failed, news
+from exporter.domain.state import DEVSERVER_SWEEP
 from exporter.domain.targets import ProjectEndpoint
 from exporter.domain.usage import DevServer, UsageState, count_images
 from exporter.polling.health import reason
-from exporter.polling.sweeps import UNAVAILABLE_RETRY
+from exporter.polling.sweeps import UNAVAILABLE_RETRY, log_listed
 
 log = logging.getLogger(__name__)
 
@@ -86,20 +87,11 @@ class UsageWatcher:
         servers: dict[str, DevServer],
         read: paging.Paged,
     ) -> UsageState:
-        complete = read.incomplete is None
-        fields = {"resource": "devserver", "project_id": project_id}
-        if not complete and (prev is None or prev.complete is not False):
-            log.warning(
-                "dev-server list answer is incomplete (%s): the servers per image count only "
-                "those listed",
-                read.incomplete,
-                extra=fields,
-            )
-        elif prev is not None and not prev.up:
-            log.info("sweep recovered", extra=fields)
+        meaning = "the servers per image count only those listed"
+        log_listed(DEVSERVER_SWEEP, project_id, prev, read.incomplete, meaning)
         return UsageState(
             project_id, Health(True, self._clock()), objects=len(servers), pages=read.pages,
-            complete=complete, in_use=count_images(servers),
+            complete=read.incomplete is None, in_use=count_images(servers),
         )  # fmt: skip
 
     def _failed(self, project_id: str, prev: UsageState | None, exc: Exception) -> UsageState:
@@ -107,7 +99,7 @@ class UsageWatcher:
         offered is asked again later."""
         message, label = reason(exc, f"sweeping dev servers in {project_id}")
         error = exc if isinstance(exc, ApiError) else None
-        fields = {"resource": "devserver", "project_id": project_id}
+        fields = {"resource": DEVSERVER_SWEEP, "project_id": project_id}
         base = prev or UsageState(project_id, failed(None, message, label))
         health = failed(prev.health if prev else None, message, label)
         if error is not None and error.not_offered:

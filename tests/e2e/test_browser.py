@@ -107,6 +107,16 @@ def keep(data: bytes, name: str, docs: str | None = None) -> None:
         (ROOT / "docs" / docs).write_bytes(data)
 
 
+async def shoot_section(page: Page, heading: str, name: str) -> None:
+    """Scroll to the table under ``heading`` and keep a screenshot of it as ``name``."""
+    await page.js(
+        "Array.from(document.querySelectorAll('h2'))"
+        f".find(h => h.textContent.startsWith({json.dumps(heading)})).scrollIntoView()"
+    )
+    shot = await page.send("Page.captureScreenshot", format="png")
+    keep(base64.b64decode(shot["data"]), name)
+
+
 async def visible(page: Page) -> int:
     count: int = await page.js(
         "Array.from(document.querySelectorAll('#targets tbody tr')).filter(r => !r.hidden).length"
@@ -197,12 +207,7 @@ async def test_fleet_page_in_chromium(served: str, tmp_path: Path) -> None:
         assert "Running builds (2)" in text and "Build durations (2)" in text
         assert "job-stuck\tBUILD_IMAGE\tRUNNING\t9 h" in text
         assert "BUILD_IMAGE\tSUCCESS\t8\t≤ 10 min\t8 min" in text
-        await page.js(
-            "Array.from(document.querySelectorAll('h2'))"
-            ".find(h => h.textContent.startsWith('Running builds')).scrollIntoView()"
-        )
-        shot = await page.send("Page.captureScreenshot", format="png")
-        keep(base64.b64decode(shot["data"]), "landing-builds.png")
+        await shoot_section(page, "Running builds", "landing-builds.png")
 
         # Each image's dev servers: the INACTIVE image still in use first, then the most
         # used, and a watched image no server runs.
@@ -211,12 +216,7 @@ async def test_fleet_page_in_chromium(served: str, tmp_path: Path) -> None:
                 f"\t{P}") in text  # fmt: skip
         assert "image 0007\tACTIVE\t0\tno server\tyes" in text
         assert f"img-{HOSTILE}" in text  # shown as text, never run
-        await page.js(
-            "Array.from(document.querySelectorAll('h2'))"
-            ".find(h => h.textContent.startsWith('Dev servers per image')).scrollIntoView()"
-        )
-        shot = await page.send("Page.captureScreenshot", format="png")
-        keep(base64.b64decode(shot["data"]), "landing-images.png")
+        await shoot_section(page, "Dev servers per image", "landing-images.png")
 
         # Only the page itself was fetched: no favicon, no script, no font, no beacon.
         requested = [e["params"]["request"]["url"] for e in page.events
@@ -276,18 +276,8 @@ async def test_fleet_page_on_a_phone(served: str, tmp_path: Path) -> None:
         assert await visible(page) == 1
         shot = await page.send("Page.captureScreenshot", format="png")
         keep(base64.b64decode(shot["data"]), "landing-phone-filtered.png")
-        # The running builds, readable on a phone too.
-        await page.js(
-            "Array.from(document.querySelectorAll('h2'))"
-            ".find(h => h.textContent.startsWith('Running builds')).scrollIntoView()"
-        )
-        assert await page.js("document.documentElement.scrollWidth <= window.innerWidth")
-        shot = await page.send("Page.captureScreenshot", format="png")
-        keep(base64.b64decode(shot["data"]), "landing-phone-builds.png")
-        await page.js(
-            "Array.from(document.querySelectorAll('h2'))"
-            ".find(h => h.textContent.startsWith('Dev servers per image')).scrollIntoView()"
-        )
-        assert await page.js("document.documentElement.scrollWidth <= window.innerWidth")
-        shot = await page.send("Page.captureScreenshot", format="png")
-        keep(base64.b64decode(shot["data"]), "landing-phone-images.png")
+        # The running builds and each image's servers, readable on a phone too.
+        for heading, name in (("Running builds", "landing-phone-builds.png"),
+                              ("Dev servers per image", "landing-phone-images.png")):  # fmt: skip
+            await shoot_section(page, heading, name)
+            assert await page.js("document.documentElement.scrollWidth <= window.innerWidth")

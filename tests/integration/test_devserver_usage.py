@@ -148,7 +148,10 @@ async def test_servers_that_move_while_the_list_is_read_make_it_incomplete(
         caplog.set_level(logging.WARNING)
         await e.run_cycle()
         assert sweep_value(e, "complete") == 0
-        assert "dev-server list answer is incomplete (objects moved between pages" in caplog.text
+        assert (
+            "list answer is incomplete (objects moved between pages during the sweep): the servers per image count only those listed"
+            in caplog.text
+        )
         await e.run_cycle()  # the list holds still again
         assert sweep_value(e, "complete") == 1
         assert servers(e, USED, "RUNNING") == 29
