@@ -25,6 +25,7 @@ from exporter.domain.state import (
     TargetState,
 )
 from exporter.domain.targets import Origin, Resource
+from exporter.domain.usage import UsageState
 from exporter.exposition.families import gauge, polled, state_set
 from exporter.exposition.jobs import job_families
 from exporter.exposition.usage import usage_families
@@ -199,7 +200,6 @@ def _summary(snap: Snapshot) -> Iterator[Metric]:
     yield from _accounts(snap)
     yield from job_families(snap.jobs, snap.interval, snap.job_counts)
     yield from _transitions(snap)
-    yield from usage_families(snap.usage, snap.interval)
     shard = InfoMetricFamily(
         "huaweicloud_image_exporter_shard",
         "Which share of the work this process polls (shard 0 of 1: all of it); the value is 1.",
@@ -353,6 +353,7 @@ class SnapshotCollector(Collector):
         yield from self.cloud_families(self.snapshot.targets)
         yield from self.target_families(self.snapshot.targets)
         yield from self.summary_families()
+        yield from self.usage_families(self.snapshot.usage)
 
     def cloud_families(self, states: Sequence[TargetState]) -> Iterator[Metric]:
         """The families describing objects themselves; they change only when an object does.
@@ -381,3 +382,8 @@ class SnapshotCollector(Collector):
     def summary_families(self) -> Iterator[Metric]:
         """The families about the poll as a whole."""
         yield from _summary(self.snapshot)
+
+    def usage_families(self, usage: Sequence[UsageState]) -> Iterator[Metric]:
+        """The dev servers per image of the projects in ``usage`` (rendered a few projects
+        at a time: 100 projects of 100 images are 10,000 series)."""
+        yield from usage_families(usage, self.snapshot.interval)

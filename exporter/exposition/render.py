@@ -243,10 +243,32 @@ class _Renderer:
             sample_lines(family, lines)
             self._families.append(family)
             self._pieces.append(["".join(lines).encode()] if lines else [])
+        yield from self._usage()
         for pieces in self._pieces:
             for start in range(0, len(pieces), SLICE * 100):
                 self._size += sum(map(len, pieces[start : start + SLICE * 100]))
                 yield
+
+    def _usage(self) -> Iterator[None]:
+        """The servers-per-image family, a few projects at a time (each project's images
+        are its series), yielding between them."""
+        usage = self._snapshot.usage
+        [header] = self._collector.usage_families(())
+        pieces: list[bytes] = []
+        start = 0
+        while start < len(usage):
+            end, series = start, 0
+            while end < len(usage) and series < SLICE * 5:
+                series += len(usage[end].in_use) + len(usage[end].idle)
+                end += 1
+            for family in self._collector.usage_families(usage[start:end]):
+                lines: list[str] = []
+                sample_lines(family, lines)
+                pieces.append("".join(lines).encode())
+            start = end
+            yield
+        self._families.append(header)
+        self._pieces.append(pieces)
 
     def result(self) -> Rendered:
         """The rendering, its sections in the order prometheus_client writes them."""

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from exporter.domain.health import Health
 from exporter.domain.state import DevServerImage, ImageServer, Snapshot, TargetState
 from exporter.domain.targets import Resource, TargetKey
+from exporter.domain.usage import ImageUse, UsageState
 from exporter.exposition import render as exposition
 from exporter.exposition.collector import SnapshotCollector
 from exporter.exposition.render import Rendered, render, render_async
@@ -49,7 +50,19 @@ def snapshots(draw: st.DrawFn) -> Snapshot:
         health = Health(up, draw(_stamp))
         states.append(TargetState(key, health, exists, obj, draw(_stamp)))
     interval = draw(st.sampled_from([1.0, 60.0, 2.5]))
-    return Snapshot(tuple(states), {Resource.IMAGE_SERVER: 3}, interval, draw(_stamp), draw(_stamp))
+    return Snapshot(tuple(states), {Resource.IMAGE_SERVER: 3}, interval, draw(_stamp), draw(_stamp),
+                    usage=tuple(draw(st.lists(_usage, max_size=4))))  # fmt: skip
+
+
+_image_use = st.builds(
+    ImageUse, _text, st.lists(st.tuples(_status, st.integers(1, 9)), max_size=3).map(tuple),
+    st.booleans(),
+)  # fmt: skip
+_usage = st.builds(
+    UsageState, st.sampled_from(["p1", "p-2", 'p"3']), st.builds(Health, st.booleans(), _stamp),
+    in_use=st.lists(_image_use, max_size=4).map(tuple),
+    idle=st.lists(_text, max_size=3).map(tuple),
+)  # fmt: skip
 
 
 def reference(snapshot: Snapshot, fmt: Format) -> bytes:
