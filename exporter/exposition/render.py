@@ -243,6 +243,7 @@ class _Renderer:
             sample_lines(family, lines)
             self._families.append(family)
             self._pieces.append(["".join(lines).encode()] if lines else [])
+            yield  # with 100 projects, the sweep and job families are thousands of lines
         yield from self._usage()
         for pieces in self._pieces:
             for start in range(0, len(pieces), SLICE * 100):
