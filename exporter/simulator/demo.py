@@ -17,7 +17,8 @@ Timeline (seconds after start), chosen so a few poll cycles show every kind of e
 - the team project's dev servers run its images: its current image on four servers (one
   more is created at 12 s and RUNNING at 22 s), its retired INACTIVE image still on two
   (the "INACTIVE image still in use" alert), and a third image on none (a clean-up
-  candidate); one server runs an image the exporter does not watch there;
+  candidate, retired at 24 s: INACTIVE, with no alert since no server runs it); one server
+  runs an image the exporter does not watch there;
 - the gateway serves three items a page whatever the limit, and IAM wants the domain ID
   on signed calls, which the demo account does not configure: the exporter finds it.
 """
@@ -218,6 +219,12 @@ def build_demo_cloud() -> SimulatedCloud:
                 ),
             ),
             (22.0, lambda c: set_server_status(c, TEAM_PROJECT_ID, NEW_DEV_SERVER, "RUNNING")),
+            (
+                24.0,
+                lambda c: c.set_status(
+                    Resource.DEVSERVER_IMAGE, TEAM_PROJECT_ID, UNUSED_IMAGE, "INACTIVE"
+                ),
+            ),
             *jobs,
             (40.0, lambda c: c.delete(Resource.DEVSERVER_IMAGE, PROJECT_ID, DELETED_IMAGE)),
         ],

@@ -92,6 +92,20 @@ async def test_rules_fire_and_every_panel_has_data(stack: tuple[Prometheus, str]
         in_use = await wait_for("the INACTIVE-image-in-use alert", inactive_in_use)
         assert in_use["name"] == "Team-PyTorch-1.13-X86-retired"
 
+        # The demo serves every family #25 added, each with samples (the unused team image is
+        # retired at 24 s: a dev-server image status change).
+        async def families() -> bool:
+            for name in ("huaweicloud_workspace_image_job_duration_seconds_count",
+                         "huaweicloud_workspace_image_job_running_start_timestamp_seconds",
+                         "huaweicloud_modelarts_devserver_image_servers",
+                         "huaweicloud_workspace_image_server_status_transitions_total",
+                         "huaweicloud_modelarts_devserver_image_status_transitions_total"):  # fmt: skip
+                if not (await prom.api(s, "query", query=name))["result"]:
+                    return False
+            return True
+
+        await wait_for("every new family to have samples", families)
+
         alerts = await wait_for("the ERROR and stuck-BUILDING alerts to fire", firing)
         assert alerts[("HuaweiCloudImageServerStuck", "cad-workstation")]["status"] == "BUILDING"
         assert alerts[("HuaweiCloudImageServerError", "data-science-lab")]["severity"] == "critical"
