@@ -7,9 +7,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import partial
-from typing import Generic, TypeVar
+from typing import Protocol, TypeVar
 
 from pydantic import BaseModel
 from yarl import URL
@@ -18,16 +18,13 @@ from exporter.cloud import convert, listing, paging, paths, permissions
 from exporter.cloud.answers import AnswerReader
 from exporter.cloud.auth import ACCOUNT_SCOPE, Authenticator, IamTokenAuth
 from exporter.cloud.errors import ApiError, snippet
-from exporter.cloud.listing import Listing, PageRead
+from exporter.cloud.listing import Listing, Page, PageRead
 from exporter.cloud.memo import PageMemo
 from exporter.cloud.metrics import ApiMetrics
 from exporter.cloud.models import (
     MAX_DEV_SERVER_PAGE,
-    DevServerImageListModel,
     DevServerImageModel,
-    DevServerListModel,
     DomainListModel,
-    ImageServerListModel,
     ImageServerModel,
     JobListModel,
     ObjectModel,
@@ -38,13 +35,8 @@ from exporter.cloud.sanitize import clean
 from exporter.cloud.transport import Response, Transport
 from exporter.domain.accounts import Account, Project
 from exporter.domain.credentials import AkSkCredentials, Credentials
-from exporter.domain.jobs import (
-    JOB_TYPES,
-    SUB_JOB_STATUSES,
-    Job,
-    SubJob,
-    known,
-)
+from exporter.domain.jobs import JOB_TYPES, SUB_JOB_STATUSES, Job, SubJob
+from exporter.domain.labels import known
 from exporter.domain.state import CloudObject
 from exporter.domain.targets import (
     PROJECT_ID_RE,
@@ -53,31 +45,30 @@ from exporter.domain.targets import (
     Sweep,
     Target,
 )
-from exporter.domain.usage import SERVER_STATUSES, DevServer
+from exporter.domain.usage import DevServer
 
 log = logging.getLogger(__name__)
 
 _M = TypeVar("_M", bound=ObjectModel)
-_L = TypeVar("_L", DevServerImageListModel, ImageServerListModel)
 _P = TypeVar("_P", bound=BaseModel)
-_T = TypeVar("_T")
+
+
+class _PageRead(Protocol):
+    """What is read from one list page and kept by a page memo."""
+
+    @property
+    def whole(self) -> bool:
+        """Whether every item was usable."""
+        ...
+
+
+_R = TypeVar("_R", bound=_PageRead)
 
 LIST_LIMIT = 100  # the largest page the image-server list serves (a gateway may serve less)
 # The dev-server image list comes whole, in one answer; a page of 1,024 dev servers, with
 # their network and volume details, is a few MiB.
 LIST_MAX_BODY = 16 << 20
 PAGE_MAX_BODY = 4 << 20  # a page of 100 objects is a few hundred KiB
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[_T]):
-    """One page of a paged list: its items and the total the API reports (None: not said)."""
-
-    items: list[_T]
-    count: int | None
-    # Every item's ID in order, those left out too: positions, for paging (empty: the
-    # items' IDs are the positions).
-    ids: list[str] = field(default_factory=list)
 
 
 class HuaweiCloudClient:
@@ -197,13 +188,34 @@ class HuaweiCloudClient:
         (see ``exporter.cloud.memo``)."""
         api = f"{sweep.key.resource.value}_list"
         scope = ProjectEndpoint(sweep.key.project_id, sweep.endpoint, sweep.credentials)
-        url, resp = await self._answer(api, scope, paths.listing(sweep.key), query, deadline, slots)
-        digest, known = self._pages.recall(url, resp.body)
-        if known is None:
-            known = read(resp)
-            if known.whole:  # a page with a skipped item is read (and counted) every time
-                self._pages.keep(url, digest, known)
-        return known
+        path = paths.listing(sweep.key)
+        return await self._read_page(self._pages, api, scope, path, query, read, deadline, slots)
+
+    async def _read_page(
+        self,
+        memo: PageMemo[_R],
+        api: str,
+        scope: ProjectEndpoint,
+        path: str,
+        query: dict[str, str],
+        read: Callable[[Response], _R],
+        deadline: float | None,
+        slots: asyncio.Semaphore | None,
+    ) -> _R:
+        """A page of a list, read by ``read`` unless the same bytes were read before (see
+        ``exporter.cloud.memo``). A page takes up to a few milliseconds to read (1,024 dev
+        servers): pages that arrive together are read one per turn of the event loop, so
+        that scrapes and probes are answered in between instead of after all of them."""
+        url, resp = await self._answer(api, scope, path, query, deadline, slots)
+        digest, kept = memo.recall(url, resp.body)
+        if kept is not None:
+            return kept
+        async with self._reading:
+            kept = read(resp)
+            await asyncio.sleep(0)
+        if kept.whole:  # a page with a skipped item is read (and counted) every time
+            memo.keep(url, digest, kept)
+        return kept
 
     async def _answer(
         self,
@@ -291,35 +303,12 @@ class HuaweiCloudClient:
     ) -> Page[DevServer]:
         """A page of ``GET /v1/{project_id}/dev-servers`` (the largest the API serves):
         each server's ID, status (bounded to the documented ones and "other") and image ID."""
-        api = "devserver_list"
         query = {"limit": str(MAX_DEV_SERVER_PAGE), "offset": str(offset)}
         path = paths.dev_servers(scope.project_id)
-        url, resp = await self._answer(api, scope, path, query, deadline, slots)
-        digest, kept = self._server_pages.recall(url, resp.body)
-        if kept is not None:
-            return kept
-        # Reading a page of 1,024 servers takes a few milliseconds: pages that arrive
-        # together are read one per turn of the event loop, so that scrapes and probes
-        # are answered in between instead of after all of them.
-        async with self._reading:
-            answer = self._answers.parse(api, resp, DevServerListModel)
-            ids = [convert.label(m.id) for m in answer.data]
-            items = [
-                DevServer(
-                    oid,
-                    known(m.status or "", SERVER_STATUSES),
-                    convert.shared(convert.label(m.image.image_id if m.image else None)),
-                )
-                for oid, m in zip(ids, answer.data, strict=True)
-                if oid
-            ]
-            await asyncio.sleep(0)
-        page = Page(items, answer.total, ids)
-        skipped = len(answer.data) - len(items)
-        self._answers.skipped(api, skipped)
-        if not skipped:  # a page with a bad item is read (and counted) every time
-            self._server_pages.keep(url, digest, page)
-        return page
+        read = partial(listing.dev_servers, self._answers)
+        return await self._read_page(
+            self._server_pages, listing.DEVSERVER_LIST, scope, path, query, read, deadline, slots
+        )
 
     async def _get(self, target: Target, model: type[_M], deadline: float | None) -> _M | None:
         api = target.key.resource.value

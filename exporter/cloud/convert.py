@@ -9,7 +9,8 @@ from functools import lru_cache
 
 from exporter.cloud.models import DevServerImageModel, ImageServerModel, SubJobModel
 from exporter.cloud.sanitize import MAX_LABEL, clean
-from exporter.domain.jobs import JOB_TYPES, SUB_JOB_STATUSES, SubJob, known
+from exporter.domain.jobs import JOB_TYPES, SUB_JOB_STATUSES, SubJob
+from exporter.domain.labels import known
 from exporter.domain.state import (
     ACCOUNT_TYPES,
     OTHER_ACCOUNT_TYPE,

@@ -4,17 +4,39 @@ sweep found. The HTTP side (asking, paging, remembering pages) is the client's."
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from exporter.cloud import convert
 from exporter.cloud.answers import AnswerReader
-from exporter.cloud.models import DevServerImageListModel, ImageServerListModel
+from exporter.cloud.models import DevServerImageListModel, DevServerListModel, ImageServerListModel
 from exporter.cloud.transport import Response
+from exporter.domain.labels import known
 from exporter.domain.state import CloudObject
 from exporter.domain.targets import DEVSERVER_IMAGE_ID_RE, IMAGE_SERVER_ID_RE, Sweep
+from exporter.domain.usage import SERVER_STATUSES, DevServer
 
 DEVSERVER_IMAGE_LIST = "devserver_image_list"
 IMAGE_SERVER_LIST = "image_server_list"
+DEVSERVER_LIST = "devserver_list"
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[_T]):
+    """One page of a paged list: its items and the total the API reports (None: not said)."""
+
+    items: list[_T]
+    count: int | None
+    # Every item's ID in order, those left out too: positions, for paging (empty: the
+    # items' IDs are the positions).
+    ids: list[str] = field(default_factory=list)
+
+    @property
+    def whole(self) -> bool:
+        """Whether every item was usable (nothing skipped, so nothing to count again)."""
+        return not self.ids or len(self.items) == len(self.ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,3 +105,21 @@ def image_servers(answers: AnswerReader, resp: Response, offset: int) -> PageRea
         if answers.usable_id(m.id, IMAGE_SERVER_ID_RE, IMAGE_SERVER_LIST):
             objects[oid] = convert.image_server(m)
     return PageRead(ids, objects, answer.count)
+
+
+def dev_servers(answers: AnswerReader, resp: Response) -> Page[DevServer]:
+    """One page of the dev-server list: each server's ID, status (the documented ones, else
+    "other") and image ID; a server without an ID is skipped, and counted."""
+    answer = answers.parse(DEVSERVER_LIST, resp, DevServerListModel)
+    ids = [convert.label(m.id) for m in answer.data]
+    items = [
+        DevServer(
+            oid,
+            known(m.status or "", SERVER_STATUSES),
+            convert.shared(convert.label(m.image.image_id if m.image else None)),
+        )
+        for oid, m in zip(ids, answer.data, strict=True)
+        if oid
+    ]
+    answers.skipped(DEVSERVER_LIST, len(ids) - len(items))
+    return Page(items, answer.total, ids)

@@ -33,12 +33,6 @@ LONG_BUILD = 6 * 3600.0
 # seconds (a DELETE) to many hours (a large image).
 DURATION_BUCKETS = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0,
                     14400.0, 28800.0, 86400.0)  # fmt: skip
-OTHER = "other"  # an undocumented job type or status, counted together
-
-
-def known(value: str, values: tuple[str, ...]) -> str:
-    """``value`` when documented, else "other": label values from the cloud stay bounded."""
-    return value if value in values else OTHER
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from typing import Protocol
 from exporter.domain.accounts import Project
 from exporter.domain.health import Health, Healthy, failed
 from exporter.domain.jobs import JobsState
+from exporter.domain.labels import known
 from exporter.domain.targets import Origin, Resource, SweepKey, TargetKey
 from exporter.domain.usage import UsageState
 
@@ -33,8 +34,6 @@ ACCOUNT_TYPES = ("USER", "USER_GROUP")
 OTHER_ACCOUNT_TYPE = "other"  # every undocumented account type, counted together
 
 
-OTHER_STATUS = "other"  # every undocumented status, in a transition's labels
-
 # A status change seen: resource, project ID, and the statuses before and after (bounded).
 Transition = tuple[Resource, str, str, str]
 
@@ -43,8 +42,8 @@ def known_status(resource: Resource, status: str) -> str:
     """``status`` if documented for the resource, else "other": transition counters stay
     bounded whatever the API says."""
     if resource is Resource.DEVSERVER_IMAGE:
-        return status if status in DEVSERVER_IMAGE_STATUSES else OTHER_STATUS
-    return status if status in IMAGE_SERVER_STATUSES else OTHER_STATUS
+        return known(status, DEVSERVER_IMAGE_STATUSES)
+    return known(status, IMAGE_SERVER_STATUSES)
 
 
 def transition(prev: TargetState | None, state: TargetState) -> Transition | None:

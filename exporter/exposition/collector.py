@@ -338,9 +338,9 @@ def _sweeps(snap: Snapshot, every: float) -> Iterator[Metric]:
 class SnapshotCollector(Collector):
     """Yields the cloud-state, per-target and poll series of the snapshot it is given.
 
-    The exposition calls the three parts separately: the cloud families per changed object,
-    the per-target families for their headers (their lines are written directly), the
-    summary whole. ``collect()`` builds every family the plain prometheus_client way: it is
+    The exposition calls the parts separately: the cloud families per changed object, the
+    per-target families for their headers (their lines are written directly), the summary
+    a family at a time, and the servers per image a few projects at a time. ``collect()`` builds every family the plain prometheus_client way: it is
     what any registry would call, and the reference the tests hold that faster path to, byte
     for byte.
     """

@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from typing import Protocol
 
-from exporter.cloud.client import Page
+from exporter.cloud.listing import Page
 from exporter.cloud.metrics import MAX_ERROR_CODES, OTHER_ERROR_CODE
 from exporter.domain.health import Health, failed, news
 from exporter.domain.jobs import DURATION_BUCKETS, IN_FLIGHT_STATUSES, Job, JobsState, SubJob

@@ -19,8 +19,8 @@ from dataclasses import replace
 from typing import Protocol
 
 from exporter.cloud import paging
-from exporter.cloud.client import Page
 from exporter.cloud.errors import ApiError
+from exporter.cloud.listing import Page
 from exporter.domain.health import Health, failed, news
 from exporter.domain.state import DEVSERVER_SWEEP
 from exporter.domain.targets import ProjectEndpoint

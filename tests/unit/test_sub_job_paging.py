@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.cloud.client import Page
+from exporter.cloud.listing import Page
 from exporter.domain.credentials import AkSkCredentials
 from exporter.domain.jobs import Job, SubJob
 from exporter.domain.targets import ProjectEndpoint

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from exporter.cloud.client import Page
 from exporter.cloud.errors import ApiError, ErrorKind
+from exporter.cloud.listing import Page
 from exporter.domain.credentials import AkSkCredentials
 from exporter.domain.health import Health
 from exporter.domain.sharding import Shard, sweep_unit
