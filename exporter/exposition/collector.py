@@ -340,9 +340,9 @@ class SnapshotCollector(Collector):
 
     The exposition calls the parts separately: the cloud families per changed object, the
     per-target families for their headers (their lines are written directly), the summary
-    a family at a time, and the servers per image a few projects at a time. ``collect()`` builds every family the plain prometheus_client way: it is
-    what any registry would call, and the reference the tests hold that faster path to, byte
-    for byte.
+    a family at a time, and the servers per image a few projects at a time. ``collect()``
+    builds every family the plain prometheus_client way: it is what any registry would
+    call, and the reference the tests hold that faster path to, byte for byte.
     """
 
     def __init__(self, snapshot: Snapshot) -> None:
