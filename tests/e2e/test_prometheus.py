@@ -120,8 +120,18 @@ async def test_rules_fire_and_every_panel_has_data(stack: tuple[Prometheus, str]
         assert not empty, "panels without data:\n" + "\n".join(empty)
 
         # Panels about objects count each object once, however many replicas export it:
-        # over both jobs they answer what they answer for one, at the same instant.
-        at = str(time.time())
+        # over both jobs they answer what they answer for one, at the same instant. The two
+        # jobs scrape a second apart, so the instant must be one at which both last scraped
+        # the same poll cycle: across a change (the demo retires an image at 24 s) one job
+        # still holds the old status and the other the new, which no query can reconcile.
+        async def same_cycle() -> str | None:
+            at = str(time.time())
+            stamps = await prom.api(s, "query", time=at,
+                                    query="huaweicloud_image_exporter_last_poll_timestamp_seconds")  # fmt: skip
+            seen = {r["metric"]["job"]: r["value"][1] for r in stamps["result"]}
+            return at if len(seen) == 2 and len(set(seen.values())) == 1 else None
+
+        at = await wait_for("both jobs to have scraped the same poll cycle", same_cycle)
         per_object = ("Targets", "Objects", "by status", "current status", "Time since",
                       "Dev servers by image", "no server runs")  # fmt: skip
         both = panel_queries()
