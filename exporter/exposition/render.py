@@ -4,9 +4,10 @@ Rendering every target on every scrape would make scrape cost grow with the numb
 targets, so the snapshot's families are rendered once, when a cycle publishes. As in
 kube-state-metrics, each target keeps its rendered lines (bytes) between renderings: the
 lines of an object that did not change, and its per-target lines whose value did not
-change, are the very same bytes objects as last time. A rendering is a list of sections,
-each a family header and the pieces of its body; it is never joined into one copy, which
-at 100,000 objects would be a further 230 MB beside the pieces it repeats.
+change, are the very same bytes objects as last time; so are a project's dev-server usage
+lines while its counts hold. A rendering is a list of sections, each a family header and
+the pieces of its body; it is never joined into one copy, which at 100,000 objects would
+be a further 230 MB beside the pieces it repeats.
 
 Rendering runs in the event loop in slices of targets, yielding between slices: a worker
 thread would hold the GIL for seconds with 100,000 targets and stall the loop in between.
@@ -17,13 +18,14 @@ from __future__ import annotations
 import asyncio
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.utils import floatToGoString
 
 from exporter.domain.state import CloudObject, DevServerImage, ImageServer, Snapshot, TargetState
 from exporter.domain.targets import TargetKey
+from exporter.domain.usage import ImageUse, UsageState
 from exporter.exposition.collector import SnapshotCollector
 from exporter.exposition.textformat import Format, escape, header, labelled_lines, sample_lines
 
@@ -108,22 +110,45 @@ class _Lines:
         self.since_line = b""
 
 
-# Each target's rendered lines, handed from one rendering to the next.
-CloudLines = dict[TargetKey, _Lines]
+@dataclass(frozen=True, slots=True)
+class _UsageLines:
+    """One project's servers-per-image lines, kept with the counts they show."""
+
+    listed: bool
+    in_use: tuple[ImageUse, ...]
+    idle: tuple[str, ...]
+    piece: bytes
+
+    def shows(self, usage: UsageState) -> bool:
+        """Whether these lines are still ``usage``'s (each sweep makes new, equal tuples)."""
+        return (
+            self.listed is (usage.last_success is not None)
+            and self.in_use == usage.in_use
+            and self.idle == usage.idle
+        )
+
+
+@dataclass(slots=True)
+class Kept:
+    """What one rendering hands to the next: each target's lines, and each project's
+    dev-server usage lines (of current targets and projects only)."""
+
+    objects: dict[TargetKey, _Lines] = field(default_factory=dict)
+    usage: dict[str, _UsageLines] = field(default_factory=dict)
 
 
 class _Renderer:
     """Renders one snapshot: ``steps()`` does the work in slices, ``result()`` packs it up.
 
     Lines are reused from ``previous`` where they still hold; the lines of this rendering
-    are left in ``cloud_lines`` for the next one (current targets only).
+    are left in ``kept`` for the next one.
     """
 
-    def __init__(self, snapshot: Snapshot, previous: CloudLines | None = None) -> None:
+    def __init__(self, snapshot: Snapshot, previous: Kept | None = None) -> None:
         self._snapshot = snapshot
         self._collector = SnapshotCollector(snapshot)
-        self._previous = previous or {}
-        self.cloud_lines: CloudLines = {}
+        self._previous = previous or Kept()
+        self.kept = Kept()
         self._entries: list[_Lines] = []  # each target's, in the snapshot's order
         self._families: list[Metric] = []
         self._pieces: list[list[bytes]] = []
@@ -167,13 +192,13 @@ class _Renderer:
             changed: list[tuple[TargetState, _Lines]] = []
             entries = []
             for state in part:
-                entry = self._previous.get(state.key)
+                entry = self._previous.objects.get(state.key)
                 if entry is None:
                     entry = _Lines()
                 if not entry.cloud or (entry.obj is not state.obj and entry.obj != state.obj):
                     entry.obj = state.obj
                     changed.append((state, entry))
-                self.cloud_lines[state.key] = entry
+                self.kept.objects[state.key] = entry
                 entries.append(entry)
             if changed:
                 self._render_objects(changed)
@@ -251,23 +276,27 @@ class _Renderer:
                 yield
 
     def _usage(self) -> Iterator[None]:
-        """The servers-per-image family, a few projects at a time (each project's images
-        are its series), yielding between them."""
-        usage = self._snapshot.usage
+        """The servers-per-image family, one piece per project: kept from the previous
+        rendering while the project's counts hold, else written again, yielding after every
+        few projects written (each project's images are its series)."""
         [header] = self._collector.usage_families(())
         pieces: list[bytes] = []
-        start = 0
-        while start < len(usage):
-            end, series = start, 0
-            while end < len(usage) and series < SLICE * 5:
-                series += len(usage[end].in_use) + len(usage[end].idle)
-                end += 1
-            for family in self._collector.usage_families(usage[start:end]):
-                lines: list[str] = []
-                sample_lines(family, lines)
-                pieces.append("".join(lines).encode())
-            start = end
-            yield
+        written = 0
+        for n, u in enumerate(self._snapshot.usage):
+            lines = self._previous.usage.get(u.project_id)
+            if lines is None or not lines.shows(u):
+                text: list[str] = []
+                for family in self._collector.usage_families((u,)):
+                    sample_lines(family, text)
+                listed = u.last_success is not None
+                lines = _UsageLines(listed, u.in_use, u.idle, "".join(text).encode())
+                written += len(u.in_use) + len(u.idle)
+            self.kept.usage[u.project_id] = lines
+            if lines.piece:
+                pieces.append(lines.piece)
+            if written >= SLICE * 5 or n % SLICE == SLICE - 1:
+                written = 0
+                yield
         self._families.append(header)
         self._pieces.append(pieces)
 
@@ -297,13 +326,11 @@ def render(snapshot: Snapshot) -> Rendered:
     return renderer.result()
 
 
-async def render_async(
-    snapshot: Snapshot, previous: CloudLines | None = None
-) -> tuple[Rendered, CloudLines]:
+async def render_async(snapshot: Snapshot, previous: Kept | None = None) -> tuple[Rendered, Kept]:
     """Render a snapshot without stalling the event loop, in slices.
 
     Returns the rendering and the lines to pass to the next call."""
     renderer = _Renderer(snapshot, previous)
     for _ in renderer.steps():
         await asyncio.sleep(0)
-    return renderer.result(), renderer.cloud_lines
+    return renderer.result(), renderer.kept

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from prometheus_client.registry import CollectorRegistry
 
 from exporter.domain.state import Snapshot
-from exporter.exposition.render import CloudLines, Compressed, Rendered, render, render_async
+from exporter.exposition.render import Compressed, Kept, Rendered, render, render_async
 from exporter.exposition.textformat import EOF_MARKER, Format, encode
 from exporter.support.memory import malloc_trim
 
@@ -64,7 +64,7 @@ class Exposition:
         self._current = render(initial)
         self._lock = asyncio.Lock()
         self._bodies: dict[tuple[Format, bool], tuple[float, Body]] = {}
-        self._cloud_lines: CloudLines = {}
+        self._kept = Kept()
         # The current rendering's gzip streams, made or being made, by format.
         self._compressed: dict[Format, asyncio.Future[Compressed] | Compressed] = {}
         self._trim = malloc_trim()
@@ -85,7 +85,7 @@ class Exposition:
         served the previous rendering until this one is swapped in."""
         async with self._lock:
             snapshot = await change(self._current.snapshot)
-            rendered, self._cloud_lines = await render_async(snapshot, self._cloud_lines)
+            rendered, self._kept = await render_async(snapshot, self._kept)
             asked = list(self._compressed)
             ready = await asyncio.gather(
                 *(asyncio.to_thread(rendered.compress, fmt) for fmt in asked)

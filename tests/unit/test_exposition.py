@@ -93,19 +93,43 @@ def test_async_render_equals_sync_render_with_many_slices() -> None:
     assert b"".join(rendered.chunks(Format.OPENMETRICS)) == b"".join(
         render(snap).chunks(Format.OPENMETRICS)
     )
-    assert set(lines) == {s.key for s in states}
+    assert set(lines.objects) == {s.key for s in states}
 
 
 @given(first=snapshots(), second=snapshots())
-def test_reused_cloud_lines_render_exactly_the_next_snapshot(
-    first: Snapshot, second: Snapshot
-) -> None:
+def test_reused_lines_render_exactly_the_next_snapshot(first: Snapshot, second: Snapshot) -> None:
     """Rendering with the previous render's lines equals rendering from scratch, whatever
     changed, was added or went away in between."""
     _, lines = asyncio.run(render_async(first))
     again, kept = asyncio.run(render_async(second, lines))
     assert b"".join(again.chunks(Format.TEXT)) == reference(second, Format.TEXT)
-    assert set(kept) == {s.key for s in second.targets}
+    assert set(kept.objects) == {s.key for s in second.targets}
+    assert set(kept.usage) == {u.project_id for u in second.usage}
+
+
+def test_unchanged_usage_is_not_written_again() -> None:
+    """A project whose counts hold keeps its very bytes, though each sweep makes new tuples;
+    a project whose counts changed is written again."""
+
+    def usage(stamp: float, busy: int) -> tuple[UsageState, ...]:
+        return tuple(
+            UsageState(f"p{p}", Health(True, stamp), in_use=tuple(
+                ImageUse(f"i{i}", (("RUNNING", busy if p == 0 else 2),), True) for i in range(3)
+            ))
+            for p in range(exposition.SLICE + 3)
+        )  # fmt: skip
+
+    def pieces(rendered: Rendered) -> list[bytes]:
+        [section] = [s for s in rendered.sections if s.name.endswith("image_servers")]
+        return section.pieces
+
+    first, kept = asyncio.run(render_async(Snapshot((), {}, 60.0, usage=usage(1.0, 1))))
+    second = Snapshot((), {}, 60.0, usage=usage(2.0, 5))
+    again, _ = asyncio.run(render_async(second, kept))
+    assert b"".join(again.chunks(Format.TEXT)) == reference(second, Format.TEXT)
+    before, after = pieces(first), pieces(again)
+    assert after[0] != before[0]
+    assert all(a is b for a, b in zip(after[1:], before[1:], strict=True))
 
 
 @pytest.mark.parametrize(
