@@ -231,8 +231,8 @@ class Exporter:
         # In a thread, which reads and validates the file a slice at a time (see
         # exporter.storage.codec), so that the server, listening already, answers probes.
         stored = await asyncio.to_thread(state_file.load)
-        if stored.targets or stored.jobs:
-            await self.poller.restore(stored.targets, stored.jobs)
+        if stored.targets or stored.jobs or stored.usage:
+            await self.poller.restore(stored.targets, stored.jobs, stored.usage)
 
     async def start(self, listen: ListenAddress | None = None, *, schedule: bool = True) -> None:
         """Serve HTTP (when ``listen`` is given), restore the state file, and start the

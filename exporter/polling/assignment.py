@@ -65,20 +65,25 @@ class Assignment:
         """Whether a state kept from before a restart is this shard's to serve (a predicate,
         so that the sets it checks against are built once for 100,000 states)."""
         owned = {t.key for t in self.owned}
-        swept = {s.key for s in self.sweeps}
+        sweeping = self.sweeping()
 
         def watches(state: TargetState) -> bool:
             k = state.key
             if k in owned:
                 return True
-            if state.origin is not Origin.DISCOVERED:
-                return False
-            if k.sweep in swept:
-                return True
-            unit = sweep_unit(k.sweep)
-            return self.accounts and self.shard.owns(unit)
+            return state.origin is Origin.DISCOVERED and sweeping(k.sweep)
 
         return watches
+
+    def sweeping(self) -> Callable[[SweepKey], bool]:
+        """Whether what a sweep found before a restart is this shard's to serve: a sweep it
+        runs, or one it would run once its accounts' projects are listed."""
+        swept = {s.key for s in self.sweeps}
+
+        def sweeps(key: SweepKey) -> bool:
+            return key in swept or (self.accounts and self.shard.owns(sweep_unit(key)))
+
+        return sweeps
 
 
 def assign(

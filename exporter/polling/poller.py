@@ -35,6 +35,7 @@ from exporter.domain.targets import (
     ProjectEndpoint,
     Resource,
     Sweep,
+    SweepKey,
     Target,
     TargetKey,
 )
@@ -43,7 +44,7 @@ from exporter.polling.accounts import ProjectFinder
 from exporter.polling.assignment import Assignment, assign, hashed_targets
 from exporter.polling.health import reason
 from exporter.polling.jobs import JobWatcher
-from exporter.polling.merge import merged, slices
+from exporter.polling.merge import merged, slices, usage_of_watched
 from exporter.polling.round import Round, log_transition
 from exporter.polling.sweeps import Listing, SweepReader
 from exporter.polling.usage import UsageWatcher
@@ -270,11 +271,15 @@ class Poller:
         return await self._merge(found, None)
 
     async def restore(
-        self, states: Iterable[TargetState], jobs: Iterable[JobsState] = ()
+        self,
+        states: Iterable[TargetState],
+        jobs: Iterable[JobsState] = (),
+        usage: Iterable[UsageState] = (),
     ) -> Snapshot:
         """Serve states kept from before a restart (``--storage.path``), before the first
         cycle; those of objects this configuration and shard do not watch are dropped.
-        Projects' job states are kept until the first cycle refreshes (or drops) them.
+        Projects' job states and dev servers per image are kept until the first cycle
+        refreshes (or drops) them; each image is marked watched as the objects kept say.
 
         Objects of accounts' projects cannot be checked until the projects are listed: they
         are kept when their sweep would be this shard's, and the first cycle drops the rest.
@@ -286,9 +291,15 @@ class Poller:
             self._jobs.remember(kept_jobs)
 
         counts = self._assignment.job_counts
+        sweeping = self._assignment.sweeping()
+        image = Resource.DEVSERVER_IMAGE
+        projects = {u.project_id: u for u in usage if sweeping(SweepKey(image, u.project_id))}
+        kept_usage = await usage_of_watched(projects, projects.keys(), list(kept))
 
         async def change(current: Snapshot) -> Snapshot:
-            return replace(current, targets=kept, jobs=kept_jobs, job_counts=counts)
+            return replace(
+                current, targets=kept, jobs=kept_jobs, job_counts=counts, usage=kept_usage
+            )
 
         return await self._store.update(change)
 

@@ -32,6 +32,7 @@ from exporter.domain.health import Health
 from exporter.domain.jobs import DURATION_BUCKETS, Job, JobsState, SubJob
 from exporter.domain.state import CloudObject, DevServerImage, ImageServer, Snapshot, TargetState
 from exporter.domain.targets import PROJECT_ID_RE, Origin, Resource, TargetKey
+from exporter.domain.usage import MAX_IMAGES, SERVER_STATUSES, ImageUse, UsageState
 from exporter.storage.jsonstream import JsonError, read_object
 
 VERSION = 1
@@ -93,6 +94,7 @@ class TargetEntry(TypedDict):
 
 
 Short = Annotated[str, StringConstraints(max_length=64)]
+_STATUSES = len(SERVER_STATUSES) + 1  # and "other"
 Seconds = Annotated[float, Field(allow_inf_nan=False, ge=0)]
 Count = Annotated[int, Field(ge=0)]
 
@@ -154,6 +156,28 @@ class JobsEntry(TypedDict):
 
 
 @with_config(_STRICT)
+class UsageEntry(TypedDict):
+    """One project's dev servers per image (whether the exporter watches each image is not
+    kept: it is worked out again from the objects read)."""
+
+    project_id: Annotated[str, StringConstraints(pattern=PROJECT_ID_RE.pattern)]
+    up: bool
+    last_success: Time | None
+    objects: Count | None
+    pages: Count
+    complete: bool | None
+    list_allowed: bool
+    unavailable_until: Time | None
+    # [image ID, [[server status, servers], ...]], as many as the poller keeps
+    in_use: Annotated[
+        list[tuple[Label, Annotated[list[tuple[Short, Count]], Field(max_length=_STATUSES)]]],
+        Field(max_length=MAX_IMAGES + 1),
+    ]
+    error: NotRequired[Annotated[str, StringConstraints(max_length=MAX_MESSAGE)] | None]
+    error_label: NotRequired[Short | None]
+
+
+@with_config(_STRICT)
 class StateFileEntry(TypedDict):
     """The whole file."""
 
@@ -161,6 +185,7 @@ class StateFileEntry(TypedDict):
     written: Time
     targets: list[TargetEntry]
     jobs: NotRequired[list[JobsEntry]]
+    usage: NotRequired[list[UsageEntry]]
 
 
 _FILE = TypeAdapter(StateFileEntry)
@@ -211,6 +236,18 @@ def _jobs_entry(j: JobsState) -> dict[str, object]:
     return entry
 
 
+def _usage_entry(u: UsageState) -> dict[str, object]:
+    entry: dict[str, object] = {
+        "project_id": u.project_id, "up": u.up, "last_success": u.last_success,
+        "objects": u.objects, "pages": u.pages, "complete": u.complete,
+        "list_allowed": u.list_allowed, "unavailable_until": u.unavailable_until,
+        "in_use": [[i.image_id, [list(s) for s in i.servers]] for i in u.in_use],
+    }  # fmt: skip
+    if u.error is not None:
+        entry["error"], entry["error_label"] = clean(u.error, MAX_MESSAGE), u.error_label
+    return entry
+
+
 def _json(value: object) -> str:
     return json.dumps(value, separators=(",", ":"), allow_nan=False)
 
@@ -234,6 +271,9 @@ def encode_chunks(snapshot: Snapshot, written: float) -> Iterator[bytes]:
             part = _json(latest[start : start + SLICE])[1:-1]
             yield (("," if start else "") + part).encode()
         yield b"]}"
+    yield b'],"usage":['
+    for n, u in enumerate(snapshot.usage):  # a project's images: up to MAX_IMAGES
+        yield (("," if n else "") + _json(_usage_entry(u))).encode()
     yield b"]}"
 
 
@@ -253,7 +293,9 @@ def _object(entry: TargetEntry) -> CloudObject | None:
     return None
 
 
-def _health(e: TargetEntry | JobsEntry, shared: dict[tuple[bool, float | None], Health]) -> Health:
+def _health(
+    e: TargetEntry | JobsEntry | UsageEntry, shared: dict[tuple[bool, float | None], Health]
+) -> Health:
     """An entry's health; one object for every healthy entry of the same time, as the
     objects of one sweep share one."""
     if e.get("error") is not None:
@@ -282,6 +324,16 @@ def _jobs(e: JobsEntry) -> JobsState:
         running=tuple(SubJob(**sub) for sub in e["running"]),
         started=tuple(Job(**job) for job in e.get("started", ())),
         durations=_durations(e.get("durations", ())),
+    )  # fmt: skip
+
+
+def _usage(e: UsageEntry) -> UsageState:
+    return UsageState(
+        e["project_id"], _health(e, {}), objects=e["objects"], pages=e["pages"],
+        complete=e["complete"], list_allowed=e["list_allowed"],
+        unavailable_until=e["unavailable_until"],
+        in_use=tuple(ImageUse(image, tuple((status, n) for status, n in servers))
+                     for image, servers in e["in_use"]),
     )  # fmt: skip
 
 
@@ -314,6 +366,7 @@ class Stored:
 
     targets: tuple[TargetState, ...]
     jobs: tuple[JobsState, ...]
+    usage: tuple[UsageState, ...] = ()
 
 
 class Unreadable(ValueError):
@@ -391,4 +444,8 @@ def decode(data: bytes) -> Stored:
         raise Unreadable(_why(exc)) from None
     if problems:
         raise Unreadable(problems[0])
-    return Stored(tuple(states), tuple(_jobs(e) for e in stored.get("jobs", ())))
+    return Stored(
+        tuple(states),
+        tuple(_jobs(e) for e in stored.get("jobs", ())),
+        tuple(_usage(e) for e in stored.get("usage", ())),
+    )

@@ -74,9 +74,8 @@ async def _durable(snapshot: Snapshot) -> list[list[Hashable]]:
             for t in targets[start : start + SLICE]
         ])  # fmt: skip
         await asyncio.sleep(0)
-    parts.append(
-        [replace(j, health=Health(j.up, None, None, j.error_label)) for j in snapshot.jobs]
-    )
+    for projects in (snapshot.jobs, snapshot.usage):
+        parts.append([replace(p, health=Health(p.up, None, None, p.error_label)) for p in projects])
     return parts
 
 
@@ -138,6 +137,7 @@ class StateFile:
                 "path": str(self.path),
                 "targets": len(stored.targets),
                 "projects_with_jobs": len(stored.jobs),
+                "projects_with_dev_servers": len(stored.usage),
             },
         )
         return stored

@@ -4,13 +4,15 @@ its paging, its cost, its failures, and the usage family it feeds."""
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from exporter.cloud.transport import RetryPolicy
 from exporter.domain.credentials import AkSkCredentials
-from exporter.domain.sharding import Shard
+from exporter.domain.sharding import Shard, owner
 from exporter.domain.targets import Discovery, Resource, Sweep, SweepKey
 from exporter.exposition.textformat import Format
 from exporter.runtime import Exporter
@@ -31,12 +33,18 @@ def sweep(url: str, project: str = PROJECT, **discovery: object) -> Sweep:
     )  # fmt: skip
 
 
-def make(simulator: SimulatorServer, *sweeps: Sweep, shard: Shard | None = None) -> Exporter:
+def make(
+    simulator: SimulatorServer,
+    *sweeps: Sweep,
+    shard: Shard | None = None,
+    state: Path | None = None,
+) -> Exporter:
     base = settings(simulator.url, [], [])
     return Exporter(
         replace(base, sweeps=sweeps or (sweep(simulator.url),)),
         retry_policy=RetryPolicy(retries=0),
         shard=shard,
+        storage_path=str(state) if state else None,
     )
 
 
@@ -178,6 +186,57 @@ async def test_a_failed_sweep_keeps_the_counts_marked_down(
         assert sweep_value(e, "up") == 1
     finally:
         await e.stop()
+
+
+async def test_a_restart_with_the_state_file_serves_the_counts_before_the_first_cycle(
+    simulator: SimulatorServer, fleet: SimulatedCloud, tmp_path: Path
+) -> None:
+    state = tmp_path / "state.json"
+    first = make(simulator, state=state)
+    await first.run_cycle()
+    os.utime(state, ns=(0, 0))
+    set_server_status(fleet, PROJECT, "ds-3", "STOPPED")
+    await first.run_cycle()
+    await first.stop()
+    assert state.stat().st_mtime_ns != 0, "a count that changed alone is written"
+    second = make(simulator, state=state)
+    try:
+        await second.start(schedule=False)
+        # Served at once, before any list call: a pending InactiveInUse keeps its for:.
+        assert fleet.paths[DEVSERVER_PATH] == 2
+        assert servers(second, USED, "RUNNING") == 1 and servers(second, USED, "STOPPED") == 1
+        assert servers(second, IDLE, "RUNNING") == 0  # watched: worked out from the objects
+        assert servers(second, STRANGER, "STOPPED", watched="false") == 1
+        assert sweep_value(second, "up") == 1 and sweep_value(second, "objects") == 3
+        # A first cycle whose list fails keeps the restored counts, marked down.
+        fleet.faults[dev_servers_key(PROJECT)] = Fault(FaultKind.STATUS, status=500)
+        await second.run_cycle()
+        assert sweep_value(second, "up") == 0
+        assert servers(second, USED, "RUNNING") == 1
+    finally:
+        await second.stop()
+
+
+async def test_counts_restored_are_served_only_by_the_shard_that_sweeps_the_project(
+    simulator: SimulatorServer, fleet: SimulatedCloud, tmp_path: Path
+) -> None:
+    state = tmp_path / "state.json"
+    first = make(simulator, state=state)
+    await first.run_cycle()
+    await first.stop()
+    # A copy of the file handed to each of two shards (one process split in two).
+    restored = []
+    for index in range(2):
+        copy = tmp_path / f"state-{index}.json"
+        copy.write_bytes(state.read_bytes())
+        e = make(simulator, shard=Shard(index, 2), state=copy)
+        try:
+            await e.start(schedule=False)
+            restored.append(text(e).count(SERVERS + "{"))
+        finally:
+            await e.stop()
+    mine = owner(f"devserver_image/{PROJECT}", 2)
+    assert restored[mine] == 4 and restored[1 - mine] == 0  # USED twice, IDLE, STRANGER
 
 
 async def test_a_forbidden_list_says_so_with_what_to_grant(

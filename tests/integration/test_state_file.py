@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -336,6 +337,7 @@ def test_what_is_written_is_always_read_back(
     from exporter.domain.jobs import JobsState, SubJob
     from exporter.domain.state import ImageServer, Snapshot, TargetState, observe_failure
     from exporter.domain.targets import TargetKey
+    from exporter.domain.usage import ImageUse, UsageState
     from exporter.storage.codec import decode, encode_chunks
 
     a, b, c = times
@@ -346,10 +348,34 @@ def test_what_is_written_is_always_read_back(
     sub = SubJob("sj", "job", "BUILD_IMAGE", "srv-1", label(name), "FAILED", "WKS.1",
                  clean(message), a, c)  # fmt: skip
     jobs = JobsState(PROJECT, Health(False, c, error), latest=(sub,), counted=(("sj", c),))
-    stored = decode(b"".join(encode_chunks(Snapshot((failed,), {}, 60.0, jobs=(jobs,)), c)))
+    usage = UsageState(PROJECT, Health(False, b, error, "http_503"), objects=9, pages=2,
+                       complete=False, list_allowed=False, unavailable_until=c,
+                       in_use=(ImageUse(label(name), (("RUNNING", 2),)),))  # fmt: skip
+    snap = Snapshot((failed,), {}, 60.0, jobs=(jobs,), usage=(usage,))
+    stored = decode(b"".join(encode_chunks(snap, c)))
     [back] = stored.targets
     assert back.obj == obj and back.error == clean(error, MAX_MESSAGE)
     assert stored.jobs[0].latest == (sub,)
+    health = Health(False, b, clean(error, MAX_MESSAGE), "http_503")  # as written
+    assert stored.usage == (replace(usage, health=health),)
+
+
+def test_the_most_usage_a_project_holds_is_read_back() -> None:
+    """MAX_IMAGES images and "other", each with every server status: the reader's bounds
+    hold what the poller keeps."""
+    from exporter.domain.health import Health
+    from exporter.domain.labels import OTHER
+    from exporter.domain.state import Snapshot
+    from exporter.domain.usage import MAX_IMAGES, OTHER_IMAGE, SERVER_STATUSES, ImageUse, UsageState
+    from exporter.storage.codec import decode, encode_chunks
+
+    statuses = tuple((status, 7) for status in (*SERVER_STATUSES, OTHER))
+    images = [f"img-{n}" for n in range(MAX_IMAGES)] + [OTHER_IMAGE]
+    usage = UsageState(PROJECT, Health(True, 10.0), objects=7 * len(statuses) * len(images), pages=9,
+                       complete=True, in_use=tuple(ImageUse(i, statuses) for i in images))  # fmt: skip
+    assert decode(b"".join(encode_chunks(Snapshot((), {}, 60.0, usage=(usage,)), 11.0))).usage == (
+        usage,
+    )
 
 
 def _entries(n: int) -> list[dict[str, object]]:
@@ -359,6 +385,12 @@ def _entries(n: int) -> list[dict[str, object]]:
          "status_since": 5.0, "missing": 0}
         for i in range(n)
     ]  # fmt: skip
+
+
+def _usage_entry(in_use: list[object]) -> dict[str, object]:
+    return {"project_id": PROJECT, "up": True, "last_success": 10.0, "objects": 3, "pages": 1,
+            "complete": True, "list_allowed": True, "unavailable_until": None,
+            "in_use": in_use}  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -387,6 +419,16 @@ def _entries(n: int) -> list[dict[str, object]]:
         (
             lambda f: f["targets"][700].update(id="srv-\ud800"),
             "targets.700: a string holds a lone surrogate (a \\uD800-\\uDFFF escape)",
+        ),
+        # A project's servers per image: counts are whole and not negative, the statuses
+        # of an image at most the documented ones and "other".
+        (
+            lambda f: f.update(usage=[_usage_entry([["img", [["RUNNING", -1]]]])]),
+            "usage.0.in_use.0.1.0.1: Input should be greater than or equal to 0",
+        ),
+        (
+            lambda f: f.update(usage=[_usage_entry([["img", [["RUNNING", 1]] * 20]])]),
+            "usage.0.in_use.0.1: List should have at most 19 items after validation, not 20",
         ),
         (lambda f: f.pop("written"), "written: Field required"),
         (lambda f: f.update(extra=1), "extra: Extra inputs are not permitted"),
