@@ -188,6 +188,15 @@ async def test_a_failed_sweep_keeps_the_counts_marked_down(
         await e.stop()
 
 
+async def restarted(
+    simulator: SimulatorServer, state: Path, shard: Shard | None = None
+) -> Exporter:
+    """An exporter started on ``state``, serving what it restored (no cycle run yet)."""
+    e = make(simulator, shard=shard, state=state)
+    await e.start(schedule=False)
+    return e
+
+
 async def test_a_restart_with_the_state_file_serves_the_counts_before_the_first_cycle(
     simulator: SimulatorServer, fleet: SimulatedCloud, tmp_path: Path
 ) -> None:
@@ -199,9 +208,8 @@ async def test_a_restart_with_the_state_file_serves_the_counts_before_the_first_
     await first.run_cycle()
     await first.stop()
     assert state.stat().st_mtime_ns != 0, "a count that changed alone is written"
-    second = make(simulator, state=state)
+    second = await restarted(simulator, state)
     try:
-        await second.start(schedule=False)
         # Served at once, before any list call: a pending InactiveInUse keeps its for:.
         assert fleet.paths[DEVSERVER_PATH] == 2
         assert servers(second, USED, "RUNNING") == 1 and servers(second, USED, "STOPPED") == 1
@@ -229,9 +237,8 @@ async def test_counts_restored_are_served_only_by_the_shard_that_sweeps_the_proj
     for index in range(2):
         copy = tmp_path / f"state-{index}.json"
         copy.write_bytes(state.read_bytes())
-        e = make(simulator, shard=Shard(index, 2), state=copy)
+        e = await restarted(simulator, copy, Shard(index, 2))
         try:
-            await e.start(schedule=False)
             restored.append(text(e).count(SERVERS + "{"))
         finally:
             await e.stop()
