@@ -65,7 +65,12 @@ class StateMetrics:
 
 async def _durable(snapshot: Snapshot) -> list[list[Hashable]]:
     """What must survive a restart, without the times that change every cycle, in slices
-    (yielding to the loop between them)."""
+    (yielding to the loop between them).
+
+    Dev servers per image are left out: in a large fleet some server starts or stops every
+    cycle, and rewriting the whole file for that would make writes continual. They ride
+    along with the next write (at most REFRESH old), which is enough to serve their series
+    at once after a restart; the first cycle lists them again."""
     targets = snapshot.targets
     parts: list[list[Hashable]] = []
     for start in range(0, len(targets), SLICE):
@@ -74,8 +79,9 @@ async def _durable(snapshot: Snapshot) -> list[list[Hashable]]:
             for t in targets[start : start + SLICE]
         ])  # fmt: skip
         await asyncio.sleep(0)
-    for projects in (snapshot.jobs, snapshot.usage):
-        parts.append([replace(p, health=Health(p.up, None, None, p.error_label)) for p in projects])
+    parts.append(
+        [replace(j, health=Health(j.up, None, None, j.error_label)) for j in snapshot.jobs]
+    )
     return parts
 
 
