@@ -91,6 +91,14 @@ def test_bench_statefile_writes_and_reads_back() -> None:
     assert report["worst_loop_stall_ms_during_write"] >= 0
 
 
+def test_bench_render_reports_first_and_repeat_renderings() -> None:
+    result = run("bench.render", "--projects", "3", "--images", "4", "--repeats", "2")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert (report["projects"], report["images"], report["series"]) == (3, 4, 24)
+    assert report["first_ms"] > 0 and report["again_ms"] > 0
+
+
 def test_bench_statuspage_reports_both_phases() -> None:
     result = run("bench.statuspage", "--objects", "500", "--scrapes", "20", "--crowd", "3")
     assert result.returncode == 0, result.stderr
