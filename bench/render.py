@@ -17,7 +17,7 @@ import time
 from exporter.domain.health import Health
 from exporter.domain.state import Snapshot
 from exporter.domain.usage import ImageUse, UsageState
-from exporter.exposition.render import Kept, render_async
+from exporter.exposition.render import render_async
 
 
 def usage(projects: int, images: int, stamp: float) -> Snapshot:
@@ -35,7 +35,7 @@ def usage(projects: int, images: int, stamp: float) -> Snapshot:
 async def measure(projects: int, images: int, repeats: int) -> dict[str, float]:
     """The first rendering's time and the fastest of ``repeats`` renderings again."""
     start = time.perf_counter()
-    _, kept = await render_async(usage(projects, images, 1.0), Kept())
+    _, kept = await render_async(usage(projects, images, 1.0))
     first = time.perf_counter() - start
     again = []
     for n in range(repeats):
