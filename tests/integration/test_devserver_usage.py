@@ -212,7 +212,7 @@ async def test_a_restart_with_the_state_file_serves_the_counts_before_the_first_
     assert state.stat().st_mtime_ns == 0
     second = await restarted(simulator, state)
     try:
-        # Served at once, before any list call: a pending InactiveInUse keeps its for:.
+        # Served at once, before any list call: the series have no gap beyond the restart.
         assert fleet.paths[DEVSERVER_PATH] == 2
         assert servers(second, USED, "RUNNING") == 1 and servers(second, USED, "STOPPED") == 1
         assert servers(second, IDLE, "RUNNING") == 0  # watched: worked out from the objects
