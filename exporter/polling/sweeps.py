@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from exporter.cloud.errors import ApiError
@@ -103,33 +103,23 @@ class SweepReader:
         """Nothing is lost: every object keeps its last values, marked down; when only
         listing is forbidden, configured IDs are asked about one by one instead."""
         key = sweep.key
-        error = exc if isinstance(exc, ApiError) else None
-        message, label = reason(exc, f"sweeping {key.resource.value} in {key.project_id}")
-        forbidden = error is not None and error.forbidden
-        found.calls += 1
-        unavailable = None
-        if error is not None and error.not_offered:
-            unavailable = self._clock() + UNAVAILABLE_RETRY
-        found.sweeps[key] = SweepState(
-            key, failed(prev.health if prev else None, message, label),
-            prev.objects if prev else None, 1, prev.complete if prev else None, not forbidden,
-            unavailable,
+        why = list_failed(
+            key.resource.value, key.project_id, prev, exc, self._clock(),
+            "polling configured IDs one by one instead",
         )  # fmt: skip
-        if unavailable is not None:
-            log.info(
-                "the service is not offered in this project (404 APIGW.0101); asking again in %gs",
-                UNAVAILABLE_RETRY,
-                extra={"resource": key.resource.value, "project_id": key.project_id},
-            )
-        else:
-            log_sweep_failure(sweep, prev, message, label, forbidden)
+        found.calls += 1
+        found.sweeps[key] = SweepState(
+            key, why.health, prev.objects if prev else None, 1,
+            prev.complete if prev else None, not why.forbidden, why.unavailable_until,
+        )  # fmt: skip
+        message, label = why.health.error or "", why.health.error_label or ""
         configured = set(sweep.configured)
         for k, state in mine.items():
-            if not (forbidden and k.id in configured):
+            if not (why.forbidden and k.id in configured):
                 found.states[k] = observe_failure(state, k, message, label, state.origin)
         for oid in sweep.configured:
             k = TargetKey(key.resource, key.project_id, oid)
-            if forbidden:
+            if why.forbidden:
                 found.details.append(sweep.target(oid))
             elif k not in mine:
                 found.states[k] = observe_failure(None, k, message, label)
@@ -184,20 +174,42 @@ def log_listed(
         log.info("sweep recovered", extra=fields)
 
 
-def log_sweep_failure(
-    sweep: Sweep, prev: SweepState | None, message: str, label: str, forbidden: bool
-) -> None:
-    """One line when a sweep starts failing or fails differently; not every cycle."""
-    fields = {"resource": sweep.key.resource.value, "project_id": sweep.key.project_id}
-    if forbidden:
+@dataclass(frozen=True, slots=True)
+class ListFailed:
+    """How a list sweep failed: its health, whether listing is forbidden (403), and until
+    when a service not offered in the project is left alone (404 APIGW.0101)."""
+
+    health: Health
+    forbidden: bool
+    unavailable_until: float | None
+
+
+def list_failed(
+    resource: str, project_id: str, prev: ListSweep | None, exc: Exception, now: float,
+    if_forbidden: str,
+) -> ListFailed:  # fmt: skip
+    """Why any list sweep failed, logged once when it starts failing or fails differently,
+    not every cycle; ``if_forbidden`` says what the sweep does when listing is forbidden."""
+    message, label = reason(exc, f"sweeping {resource} in {project_id}")
+    error = exc if isinstance(exc, ApiError) else None
+    forbidden = error is not None and error.forbidden
+    unavailable = None
+    fields = {"resource": resource, "project_id": project_id}
+    if error is not None and error.not_offered:
+        unavailable = now + UNAVAILABLE_RETRY
+        log.info(
+            "the service is not offered in this project (404 APIGW.0101); asking again in %gs",
+            UNAVAILABLE_RETRY,
+            extra=fields,
+        )
+    elif forbidden:
         if prev is None or prev.list_allowed:
-            log.warning(
-                "listing is forbidden; polling configured IDs one by one instead: %s",
-                message,
-                extra=fields,
-            )
-        return
-    changed = news(prev.health if prev else None, label)
-    log.log(
-        logging.WARNING if changed else logging.DEBUG, "sweep failed: %s", message, extra=fields
-    )
+            log.warning("listing is forbidden; %s: %s", if_forbidden, message, extra=fields)
+    else:
+        changed = news(prev.health if prev else None, label)
+        log.log(
+            logging.WARNING if changed else logging.DEBUG, "sweep failed: %s", message,
+            extra=fields,
+        )  # fmt: skip
+    health = failed(prev.health if prev else None, message, label)
+    return ListFailed(health, forbidden, unavailable)

@@ -12,23 +12,18 @@ ModelArts is not offered (404 APIGW.0101) is asked again after UNAVAILABLE_RETRY
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Protocol
 
 from exporter.cloud import paging
-from exporter.cloud.errors import ApiError
 from exporter.cloud.listing import Page
-from exporter.domain.health import Health, failed, news
+from exporter.domain.health import Health
 from exporter.domain.state import DEVSERVER_SWEEP
 from exporter.domain.targets import ProjectEndpoint
 from exporter.domain.usage import DevServer, UsageState, count_images
-from exporter.polling.health import reason
-from exporter.polling.sweeps import UNAVAILABLE_RETRY, log_listed
-
-log = logging.getLogger(__name__)
+from exporter.polling.sweeps import list_failed, log_listed
 
 # Enough for 100,000 dev servers in a project at 1,024 a page, overlap included; past that
 # the sweep says it is incomplete rather than reading on.
@@ -97,22 +92,12 @@ class UsageWatcher:
     def _failed(self, project_id: str, prev: UsageState | None, exc: Exception) -> UsageState:
         """The last counts, marked down; a 403 says listing is forbidden, a service not
         offered is asked again later."""
-        message, label = reason(exc, f"sweeping dev servers in {project_id}")
-        error = exc if isinstance(exc, ApiError) else None
-        fields = {"resource": DEVSERVER_SWEEP, "project_id": project_id}
-        base = prev or UsageState(project_id, failed(None, message, label))
-        health = failed(prev.health if prev else None, message, label)
-        if error is not None and error.not_offered:
-            log.info(
-                "ModelArts is not offered in this project (404 APIGW.0101); asking again in %gs",
-                UNAVAILABLE_RETRY,
-                extra=fields,
-            )
-            until = self._clock() + UNAVAILABLE_RETRY
-            return replace(base, health=health, pages=1, unavailable_until=until)
-        forbidden = error is not None and error.forbidden
-        if news(prev.health if prev else None, label) or (forbidden and base.list_allowed):
-            log.warning("sweep failed: %s", message, extra=fields)
+        why = list_failed(
+            DEVSERVER_SWEEP, project_id, prev, exc, self._clock(),
+            "the servers per image keep their last counts",
+        )  # fmt: skip
+        base = prev or UsageState(project_id, why.health)
         return replace(
-            base, health=health, pages=1, list_allowed=not forbidden, unavailable_until=None
-        )
+            base, health=why.health, pages=1, list_allowed=not why.forbidden,
+            unavailable_until=why.unavailable_until,
+        )  # fmt: skip
