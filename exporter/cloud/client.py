@@ -413,7 +413,7 @@ class HuaweiCloudClient:
         auth = self._auth(credentials)
         sent: dict[str, str] = {}
         max_body = None  # the transport's cap for a detail answer
-        if api in ("devserver_image_list", "devserver_list", "iam_projects"):
+        if api in (listing.DEVSERVER_IMAGE_LIST, listing.DEVSERVER_LIST, "iam_projects"):
             max_body = LIST_MAX_BODY
         elif api.endswith(("_list", "_domains")):
             max_body = PAGE_MAX_BODY

@@ -10,10 +10,9 @@ from functools import lru_cache
 from exporter.cloud.models import DevServerImageModel, ImageServerModel, SubJobModel
 from exporter.cloud.sanitize import MAX_LABEL, clean
 from exporter.domain.jobs import JOB_TYPES, SUB_JOB_STATUSES, SubJob
-from exporter.domain.labels import known
+from exporter.domain.labels import OTHER, known
 from exporter.domain.state import (
     ACCOUNT_TYPES,
-    OTHER_ACCOUNT_TYPE,
     DevServerImage,
     ImageServer,
     normalize_status,
@@ -95,7 +94,7 @@ def image_server(m: ImageServerModel) -> ImageServer:
     for account in m.authorize_accounts or ():
         kind = account.account_type or ""
         if kind not in counts:
-            kind = OTHER_ACCOUNT_TYPE if kind else ""
+            kind = OTHER if kind else ""
         counts[kind] = counts.get(kind, 0) + 1
     return ImageServer(
         name=label(m.name),

@@ -31,7 +31,6 @@ IMAGE_SERVER_STATUSES = (
 # Statuses that end by themselves, soon: worth polling more often than the rest.
 TRANSITIONAL_STATUSES = frozenset({"CREATING", "BUILDING", "DELETING"})
 ACCOUNT_TYPES = ("USER", "USER_GROUP")
-OTHER_ACCOUNT_TYPE = "other"  # every undocumented account type, counted together
 
 
 # A status change seen: resource, project ID, and the statuses before and after (bounded).

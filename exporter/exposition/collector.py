@@ -196,7 +196,7 @@ def _summary(snap: Snapshot) -> Iterator[Metric]:
         )
         targets.add_metric([resource.value, Origin.DISCOVERED.value], float(discovered[resource]))
     yield targets
-    yield from _sweeps(snap, snap.interval)
+    yield from _sweeps(snap)
     yield from _accounts(snap)
     yield from job_families(snap.jobs, snap.interval, snap.job_counts)
     yield from _transitions(snap)
@@ -272,7 +272,8 @@ def _accounts(snap: Snapshot) -> Iterator[Metric]:
     yield from (up, last_success, projects)
 
 
-def _sweeps(snap: Snapshot, every: float) -> Iterator[Metric]:
+def _sweeps(snap: Snapshot) -> Iterator[Metric]:
+    every = snap.interval
     up = gauge(
         "huaweicloud_image_exporter_sweep_up",
         "1 if the last list sweep of this resource in this project read every page, 0 if "
@@ -340,7 +341,8 @@ class SnapshotCollector(Collector):
 
     The exposition calls the parts separately: the cloud families per changed object, the
     per-target families for their headers (their lines are written directly), the summary
-    a family at a time, and the servers per image a few projects at a time. ``collect()``
+    a family at a time, and the servers per image a project at a time (each kept while its
+    counts hold). ``collect()``
     builds every family the plain prometheus_client way: it is what any registry would
     call, and the reference the tests hold that faster path to, byte for byte.
     """
@@ -384,6 +386,6 @@ class SnapshotCollector(Collector):
         yield from _summary(self.snapshot)
 
     def usage_families(self, usage: Sequence[UsageState]) -> Iterator[Metric]:
-        """The dev servers per image of the projects in ``usage`` (rendered a few projects
-        at a time: 100 projects of 100 images are 10,000 series)."""
+        """The dev servers per image of the projects in ``usage`` (rendered a project at a
+        time: 100 projects of 100 images are 10,000 series)."""
         yield from usage_families(usage, self.snapshot.interval)
