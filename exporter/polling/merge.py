@@ -159,7 +159,7 @@ async def _jobs_of_watched(
 
 
 async def usage_of_watched(
-    usage: dict[str, UsageState], projects: Collection[str], states: list[TargetState]
+    usage: dict[str, UsageState], projects: Collection[str], states: Iterable[TargetState]
 ) -> tuple[UsageState, ...]:
     """The usage of swept projects, each image marked watched or not, and the watched
     images no listed server runs named (so that they are shown as such)."""

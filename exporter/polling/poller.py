@@ -294,7 +294,7 @@ class Poller:
         sweeping = self._assignment.sweeping()
         image = Resource.DEVSERVER_IMAGE
         projects = {u.project_id: u for u in usage if sweeping(SweepKey(image, u.project_id))}
-        kept_usage = await usage_of_watched(projects, projects.keys(), list(kept))
+        kept_usage = await usage_of_watched(projects, projects.keys(), kept)
 
         async def change(current: Snapshot) -> Snapshot:
             return replace(
