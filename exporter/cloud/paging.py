@@ -11,8 +11,13 @@ says it is incomplete (which removes nothing). For objects kept in a stable orde
 proves that an object present throughout the sweep was seen.
 
 Once the first page has told the page size and the total, the remaining pages are fetched
-at once; a page that comes back shorter than the others breaks the chain there, and the
-rest is planned again from where that page ended, so a short page never leaves a hole.
+several at once; a page that comes back shorter than the others breaks the chain there, and
+the rest is planned again from where that page ended, so a short page never leaves a hole.
+Pages already read past the gap are kept and joined to the chain once it reaches them. After
+a short page one page is asked for alone: if it is full, the stride is the server's page size
+again and the batches grow back (1, 2, 4, 8 pages); if it is short too, the server now
+serves that many. Whatever the pattern of page sizes, a read costs a few calls more than
+reading one page at a time would (``tests/unit/test_paging.py`` states the bound).
 
 With one item per page no overlap is possible: a deletion before the boundary together
 with a creation after it is then invisible to any reader (the pages read the same as a list
@@ -83,9 +88,12 @@ class _Reader:
         self.seen: set[str] = set()
         self.counts: set[int] = set()
         self.count: int | None = None
-        self.stride = 0
+        self.stride = 0  # the size of the last page the chain took in
+        self.largest = 0  # the largest page served: a shorter one is a probe's cue
         self.end = 0  # the position after the last item read, along the verified chain
         self.last = ""  # the ID of that last item
+        self.held: dict[int, list[str]] = {}  # pages read ahead of a gap in the chain
+        self.width = PARALLEL_PAGES  # pages planned at once: halved by a short page
         self.problem: str | None = None
 
     async def _get(self, offset: int) -> Positions:
@@ -104,7 +112,8 @@ class _Reader:
     async def run(self) -> Paged:
         first = await self._get(0)
         if first.ids:
-            self.stride, self.end, self.last = len(first.ids), len(first.ids), first.ids[-1]
+            self.stride = self.largest = len(first.ids)
+            self.end, self.last = len(first.ids), first.ids[-1]
             finished = await self._read_on()
         else:
             finished = True
@@ -125,29 +134,66 @@ class _Reader:
             budget = self._max_pages - self.pages
             if budget <= 0:
                 return False
-            overlap = self._overlap
-            step = self.stride - overlap
-            start = self.end - overlap
-            if self.count is None:  # no total: one page at a time until the end shows
-                plan = [start]
-            else:
-                wanted = -(-(self.count - self.end) // step)
-                plan = [start + k * step for k in range(min(wanted, budget, PARALLEL_PAGES))]
+            plan = self._plan(min(budget, PARALLEL_PAGES))
             answers = await asyncio.gather(*(self._get(o) for o in plan))
-            for offset, page in zip(plan, answers, strict=True):
-                if offset != self.end - overlap:
-                    break  # an earlier page was short: plan again from where it ended
-                if self._follow(offset, page, overlap):
-                    return True
+            full = all(len(page.ids) >= self.largest for page in answers)
+            self.width = min(self.width * 2, PARALLEL_PAGES) if full else 1
+            self.held.update(zip(plan, (page.ids for page in answers), strict=True))
+            if self._advance():
+                return True
         return True
 
-    def _follow(self, offset: int, page: Positions, overlap: int) -> bool:
+    def _plan(self, most: int) -> list[int]:
+        """The offsets to ask for next. Pages already held are skipped over. After a page
+        shorter than the largest served, one page alone: it tells whether the server
+        serves full pages again, rather than planning a batch on a stride that was a blip."""
+        overlap = self._overlap
+        if self.count is None:
+            return [self.end - overlap]
+        most = min(most, self.width)
+        plan: list[int] = []
+        end = self.end
+        while end < self.count and len(plan) < most:
+            at = end - overlap
+            reach = max((o + len(ids) for o, ids in self.held.items() if o <= at), default=0)
+            if reach > end:
+                end = reach
+                continue
+            plan.append(at)
+            end = at + self.stride
+        return plan
+
+    def _advance(self) -> bool:
+        """Take held pages into the chain while one reaches its end; True when a page shows
+        the list's end."""
+        while True:
+            overlap = self._overlap
+            at = self.end - overlap
+            if at in self.held:
+                offset = at
+            else:  # a page read ahead that covers the chain's end and goes past it
+                ahead = [o for o, ids in self.held.items() if o < at < o + len(ids) - overlap]
+                if not ahead:
+                    self.held = {o: ids for o, ids in self.held.items() if o > at}
+                    return False
+                offset = min(ahead)
+            if self._follow(offset, self.held.pop(offset), overlap):
+                return True
+
+    def _follow(self, offset: int, ids: list[str], overlap: int) -> bool:
         """Extend the chain by one page; True when the page shows the list's end."""
-        ids = page.ids
-        if overlap and (not ids or ids[0] != self.last) and self.problem is None:
-            self.problem = "objects moved between pages during the sweep"
-        if len(ids) <= overlap:
+        if overlap and self.problem is None:
+            at = self.end - 1 - offset  # where the chain's last item must stand in this page
+            if at >= len(ids) or ids[at] != self.last:
+                self.problem = "objects moved between pages during the sweep"
+        if offset + len(ids) <= self.end:
+            if ids and self.count is not None and self.end < self.count:
+                self.stride = len(ids)  # the overlap alone, though more is counted: read on
+                return False  # without the overlap, from where the chain ends
             return True  # nothing past what was already read: this is the end
         self.end, self.last = offset + len(ids), ids[-1]
-        self.stride = min(self.stride, len(ids))  # the gateway serves fewer from here on
+        if len(ids) < self.largest and self.stride < self.largest:
+            self.largest = len(ids)  # two short pages in a row: the server serves this many now
+        self.stride = len(ids)
+        self.largest = max(self.largest, len(ids))
         return False
