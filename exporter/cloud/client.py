@@ -22,7 +22,6 @@ from exporter.cloud.listing import Listing, Page, PageRead
 from exporter.cloud.memo import PageMemo
 from exporter.cloud.metrics import ApiMetrics
 from exporter.cloud.models import (
-    MAX_DEV_SERVER_PAGE,
     DevServerImageModel,
     DomainListModel,
     ImageServerModel,
@@ -40,6 +39,7 @@ from exporter.domain.labels import known
 from exporter.domain.state import CloudObject
 from exporter.domain.targets import (
     PROJECT_ID_RE,
+    DevServerScope,
     ProjectEndpoint,
     Resource,
     Sweep,
@@ -69,6 +69,9 @@ LIST_LIMIT = 100  # the largest page the image-server list serves (a gateway may
 # their network and volume details, is a few MiB.
 LIST_MAX_BODY = 16 << 20
 PAGE_MAX_BODY = 4 << 20  # a page of 100 objects is a few hundred KiB
+# Every user's dev servers may come in one answer (MAX_ALL_DEV_SERVERS of a few KiB each).
+ALL_MAX_BODY = 96 << 20
+OFF_LOOP_BODY = 1 << 20  # answers larger than this are parsed off the event loop
 
 
 class HuaweiCloudClient:
@@ -205,14 +208,19 @@ class HuaweiCloudClient:
         """A page of a list, read by ``read`` unless the same bytes were read before (see
         ``exporter.cloud.memo``). A page takes up to a few milliseconds to read (1,024 dev
         servers): pages that arrive together are read one per turn of the event loop, so
-        that scrapes and probes are answered in between instead of after all of them."""
+        that scrapes and probes are answered in between instead of after all of them. A
+        large answer is read in a worker thread, which gives the loop its turn every few
+        milliseconds while it runs."""
         url, resp = await self._answer(api, scope, path, query, deadline, slots)
         digest, kept = memo.recall(url, resp.body)
         if kept is not None:
             return kept
         async with self._reading:
-            kept = read(resp)
-            await asyncio.sleep(0)
+            if len(resp.body) > OFF_LOOP_BODY:  # 14 MB of JSON held the loop for 1.7 s
+                kept = await asyncio.to_thread(read, resp)
+            else:
+                kept = read(resp)
+                await asyncio.sleep(0)
         if kept.whole:  # a page with a skipped item is read (and counted) every time
             memo.keep(url, digest, kept)
         return kept
@@ -296,18 +304,23 @@ class HuaweiCloudClient:
 
     async def dev_servers_page(
         self,
-        scope: ProjectEndpoint,
-        offset: int,
+        scope: DevServerScope,
+        page: tuple[int, int] | None,
         deadline: float | None = None,
         slots: asyncio.Semaphore | None = None,
     ) -> Page[DevServer]:
-        """A page of ``GET /v1/{project_id}/dev-servers`` (the largest the API serves):
-        each server's ID, status (bounded to the documented ones and "other") and image ID."""
-        query = {"limit": str(MAX_DEV_SERVER_PAGE), "offset": str(offset)}
-        path = paths.dev_servers(scope.project_id)
-        read = partial(listing.dev_servers, self._answers)
+        """A page of the dev servers (``GET /v1/{project_id}/dev-servers``, or
+        ``.../dev-servers/all`` for every user's), ``page`` being (offset, limit), or None
+        to ask as the SDK does with no query: each server's ID, status (bounded to the
+        documented ones and "other") and image ID."""
+        everyone = scope.everyone
+        query = {} if page is None else {"limit": str(page[1]), "offset": str(page[0])}
+        path = paths.dev_servers(scope.project_id, everyone=everyone)
+        api = listing.DEVSERVER_LIST_ALL if everyone else listing.DEVSERVER_LIST
+        offset = 0 if page is None else page[0]
+        read = partial(listing.dev_servers, self._answers, offset=offset, everyone=everyone)
         return await self._read_page(
-            self._server_pages, listing.DEVSERVER_LIST, scope, path, query, read, deadline, slots
+            self._server_pages, api, scope, path, query, read, deadline, slots
         )
 
     async def _get(self, target: Target, model: type[_M], deadline: float | None) -> _M | None:
@@ -413,7 +426,9 @@ class HuaweiCloudClient:
         auth = self._auth(credentials)
         sent: dict[str, str] = {}
         max_body = None  # the transport's cap for a detail answer
-        if api in (listing.DEVSERVER_IMAGE_LIST, listing.DEVSERVER_LIST, "iam_projects"):
+        if api == listing.DEVSERVER_LIST_ALL:
+            max_body = ALL_MAX_BODY
+        elif api in (listing.DEVSERVER_IMAGE_LIST, listing.DEVSERVER_LIST, "iam_projects"):
             max_body = LIST_MAX_BODY
         elif api.endswith(("_list", "_domains")):
             max_body = PAGE_MAX_BODY

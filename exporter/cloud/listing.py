@@ -9,16 +9,22 @@ from typing import Generic, TypeVar
 
 from exporter.cloud import convert
 from exporter.cloud.answers import AnswerReader
-from exporter.cloud.models import DevServerImageListModel, DevServerListModel, ImageServerListModel
+from exporter.cloud.models import (
+    AllDevServersModel,
+    DevServerImageListModel,
+    DevServerListModel,
+    ImageServerListModel,
+)
 from exporter.cloud.transport import Response
 from exporter.domain.labels import known
 from exporter.domain.state import CloudObject
 from exporter.domain.targets import DEVSERVER_IMAGE_ID_RE, IMAGE_SERVER_ID_RE, Sweep
-from exporter.domain.usage import SERVER_STATUSES, DevServer
+from exporter.domain.usage import NO_IMAGE, OTHER_IMAGE, SERVER_STATUSES, DevServer
 
 DEVSERVER_IMAGE_LIST = "devserver_image_list"
 IMAGE_SERVER_LIST = "image_server_list"
 DEVSERVER_LIST = "devserver_list"
+DEVSERVER_LIST_ALL = "devserver_list_all"
 
 _T = TypeVar("_T")
 
@@ -32,6 +38,7 @@ class Page(Generic[_T]):
     # Every item's ID in order, those left out too: positions, for paging (empty: the
     # items' IDs are the positions).
     ids: list[str] = field(default_factory=list)
+    current: int | None = None  # the page number the answer says it is (when it says)
 
     @property
     def whole(self) -> bool:
@@ -107,19 +114,29 @@ def image_servers(answers: AnswerReader, resp: Response, offset: int) -> PageRea
     return PageRead(ids, objects, answer.count)
 
 
-def dev_servers(answers: AnswerReader, resp: Response) -> Page[DevServer]:
-    """One page of the dev-server list: each server's ID, status (the documented ones, else
-    "other") and image ID; a server without an ID is skipped, and counted."""
-    answer = answers.parse(DEVSERVER_LIST, resp, DevServerListModel)
+def dev_servers(
+    answers: AnswerReader, resp: Response, offset: int, *, everyone: bool = False
+) -> Page[DevServer]:
+    """One page of the dev-server list, asked for at ``offset``: each server's ID, status
+    (the documented ones, else "other") and image ID (a dev-server image ID, else
+    OTHER_IMAGE: nothing else becomes a label). A server without an ID is skipped, and
+    counted; a page holding more than its total is refused."""
+    api, model = (DEVSERVER_LIST_ALL, AllDevServersModel) if everyone else (
+        DEVSERVER_LIST, DevServerListModel
+    )  # fmt: skip
+    answer = answers.parse(api, resp, model)
+    if answer.total is not None and offset + len(answer.data) > answer.total:
+        raise answers.page_error(api, answer.total, offset, answer.data)
     ids = [convert.label(m.id) for m in answer.data]
-    items = [
-        DevServer(
-            oid,
-            known(m.status or "", SERVER_STATUSES),
-            convert.shared(convert.label(m.image.image_id if m.image else None)),
-        )
-        for oid, m in zip(ids, answer.data, strict=True)
-        if oid
-    ]
-    answers.skipped(DEVSERVER_LIST, len(ids) - len(items))
-    return Page(items, answer.total, ids)
+    items = []
+    for oid, m in zip(ids, answer.data, strict=True):
+        if not oid:
+            continue
+        image = m.image.image_id if m.image else None
+        if image and not DEVSERVER_IMAGE_ID_RE.fullmatch(image):
+            answers.skipped(api, 1)  # counted as invalid, its server counted under "other"
+            image = OTHER_IMAGE
+        status = known(m.status or "", SERVER_STATUSES)
+        items.append(DevServer(oid, status, convert.shared(image or NO_IMAGE)))
+    answers.skipped(api, len(ids) - len(items))
+    return Page(items, answer.total, ids, answer.current)

@@ -20,6 +20,8 @@ MAX_COUNT = 10_000_000
 MAX_LIST_ITEMS = 100_000
 # The dev-server list serves up to this many a page (its ``limit`` is 0..1024).
 MAX_DEV_SERVER_PAGE = 1024
+# Dev servers one answer of every user's may hold: it takes no limit, so it may come whole.
+MAX_ALL_DEV_SERVERS = 50_000
 
 Count = Annotated[int, Strict(), Field(ge=0, le=MAX_COUNT)]
 
@@ -256,3 +258,11 @@ class DevServerListModel(ListModel):
     size: int | None = None
     total: Count | None = None
     data: Annotated[list[DevServerModel], Field(max_length=MAX_DEV_SERVER_PAGE)]
+
+
+class AllDevServersModel(DevServerListModel):
+    """Every user's dev servers (``GET /dev-servers/all``), which may come in one answer."""
+
+    MAX_ITEMS: ClassVar[int] = MAX_ALL_DEV_SERVERS
+
+    data: Annotated[list[DevServerModel], Field(max_length=MAX_ALL_DEV_SERVERS)]

@@ -51,9 +51,9 @@ def sub_jobs(project_id: str) -> str:
     return f"/v1/{segment(project_id)}/image-server-sub-jobs"
 
 
-def dev_servers(project_id: str) -> str:
-    """The dev-server (Lite Server) list's path."""
-    return f"/v1/{segment(project_id)}/dev-servers"
+def dev_servers(project_id: str, *, everyone: bool = False) -> str:
+    """The dev-server (Lite Server) list's path: the caller's servers, or every user's."""
+    return f"/v1/{segment(project_id)}/dev-servers" + ("/all" if everyone else "")
 
 
 def query_string(pairs: Iterable[tuple[str, str]]) -> str:

@@ -9,9 +9,11 @@ in Huawei Cloud's API reference (identity policy-based authorization):
   ``workspace:images:listImageJobs``;
 - Workspace, "Querying Image Subtasks" (ListImageSubJobs):
   ``workspace:imageServer:listImageSubJobs``;
-- ModelArts, "Querying Lite Server Image Details", "Querying the Lite Server Image List"
-  and "Querying All Lite Server Instances of a User" (ListDevServers): no identity
-  policy-based permission is required;
+- ModelArts, "Querying Lite Server Image Details" and "Querying the Lite Server Image
+  List": no identity policy-based permission is required;
+- ModelArts, permissions page: ``modelarts:devserver:listByUser`` for the caller's dev servers
+  (``GET /dev-servers``, ListDevServers) and ``modelarts:devserver:list`` for every user's
+  (``GET /dev-servers/all``, ListAllDevServers);
 - IAM, "Listing Projects Accessible to an IAM User" (``GET /v3/auth/projects``) and
   "Querying Account Information Accessible to an IAM User" (``GET /v3/auth/domains``):
   no permission is required; obtaining a token with a password needs none either.
@@ -27,7 +29,8 @@ ACTIONS: dict[str, str | None] = {
     "image_server_sub_job_list": "workspace:imageServer:listImageSubJobs",
     "devserver_image": None,
     "devserver_image_list": None,
-    "devserver_list": None,
+    "devserver_list": "modelarts:devserver:listByUser",
+    "devserver_list_all": "modelarts:devserver:list",
     "iam_projects": None,
     "iam_domains": None,
     "iam_token": None,

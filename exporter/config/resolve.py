@@ -174,6 +174,7 @@ def _discovery(model: DiscoverDevServerImagesModel | DiscoverImageServersModel) 
     return Discovery(
         server_type=getattr(model, "server_type", None),
         enterprise_project_id=getattr(model, "enterprise_project_id", None),
+        servers=getattr(model, "servers", "all"),
         name_include=anchored(model.name_include),
         name_exclude=anchored(model.name_exclude),
     )

@@ -115,6 +115,9 @@ class DiscoverDevServerImagesModel(StrictModel):
     """``discover.devserver_images``: which listed dev-server images to watch."""
 
     server_type: Literal["BMS", "ECS", "HPS"] | None = None
+    # Whose dev servers are counted per image: every user's (GET /dev-servers/all, for an
+    # account with ModelArts admin rights) or the exporter's IAM user's own.
+    servers: Literal["all", "mine"] = "all"
     name_include: Regex | None = None
     name_exclude: Regex | None = None
 

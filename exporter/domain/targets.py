@@ -74,6 +74,17 @@ class ProjectEndpoint:
 
 
 @dataclass(frozen=True, slots=True)
+class DevServerScope(ProjectEndpoint):
+    """Where a project's dev servers are listed: every user's (``GET /dev-servers/all``,
+    for an account with ModelArts admin rights) or the caller's own (``GET /dev-servers``);
+    ``watched`` are the project's watched dev-server images, which are never counted
+    together with others."""
+
+    everyone: bool = True
+    watched: frozenset[str] = field(default=frozenset(), compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class SweepKey:
     """One list sweep: a resource kind in a project."""
 
@@ -99,6 +110,8 @@ class Discovery:
 
     server_type: str | None = None
     enterprise_project_id: str | None = None
+    # Dev-server image discovery counts the servers of every user ("all") or the caller's.
+    servers: str = "all"
     name_include: re.Pattern[str] | None = None
     name_exclude: re.Pattern[str] | None = None
 

@@ -7,6 +7,7 @@ server; the image IDs it keeps are bounded (MAX_IMAGES, the rest counted as OTHE
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from exporter.domain.health import Health, Healthy
@@ -69,25 +70,36 @@ class UsageState(Healthy):
     list_allowed: bool = True  # False after 403
     # Set when ModelArts answered that it is not offered in this project (404 APIGW.0101).
     unavailable_until: float | None = None
+    # Set when every user's list was forbidden (403): the caller's own is read until then.
+    everyone_denied_until: float | None = None
     # Images the servers run, most used first (at most MAX_IMAGES, then OTHER_IMAGE).
     in_use: tuple[ImageUse, ...] = ()
     # Watched images of the project that no listed server runs (set when merged).
     idle: tuple[str, ...] = ()
 
 
-def count_images(servers: dict[str, DevServer]) -> tuple[ImageUse, ...]:
-    """Servers per image and status, the most used images first; images past MAX_IMAGES
-    are counted together as OTHER_IMAGE, so that a list cannot create series without bound."""
+def count_images(
+    servers: Mapping[str, DevServer], watched: Collection[str] = frozenset()
+) -> tuple[ImageUse, ...]:
+    """Servers per image and status, the most used images first. Watched images always
+    have their own series; of the others, those past MAX_IMAGES are counted together as
+    OTHER_IMAGE (one series per status), so that a list cannot create series without bound."""
     per_image: dict[str, dict[str, int]] = {}
     for s in servers.values():
         counts = per_image.setdefault(s.image_id, {})
         counts[s.status] = counts.get(s.status, 0) + 1
-    ranked = sorted(per_image.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
-    kept, rest = ranked[:MAX_IMAGES], ranked[MAX_IMAGES:]
-    if rest:
-        other: dict[str, int] = {}
-        for _, counts in rest:
-            for status, n in counts.items():
-                other[status] = other.get(status, 0) + n
-        kept.append((OTHER_IMAGE, other))
+    folded = per_image.pop(OTHER_IMAGE, {})  # servers whose image ID was no image ID
+
+    def rank(image: str) -> tuple[int, str]:
+        return -sum(per_image[image].values()), image
+
+    mine = [image for image in per_image if image in watched]
+    others = sorted((image for image in per_image if image not in watched), key=rank)
+    room = max(MAX_IMAGES - len(mine), 0)
+    for image in others[room:]:
+        for status, n in per_image.pop(image).items():
+            folded[status] = folded.get(status, 0) + n
+    kept = [(image, per_image[image]) for image in sorted(per_image, key=rank)]
+    if folded:
+        kept.append((OTHER_IMAGE, folded))
     return tuple(ImageUse(image, tuple(sorted(counts.items()))) for image, counts in kept)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from exporter.domain.sharding import Shard, sweep_unit, target_unit
 from exporter.domain.state import TargetState
 from exporter.domain.targets import (
+    DevServerScope,
     Origin,
     ProjectEndpoint,
     Resource,
@@ -44,7 +45,7 @@ class Assignment:
     job_scopes: Mapping[str, ProjectEndpoint] = field(default_factory=dict)
     # Projects whose dev servers it sweeps (to count servers per image), and where: those of
     # its dev-server image sweeps.
-    usage_scopes: Mapping[str, ProjectEndpoint] = field(default_factory=dict)
+    usage_scopes: Mapping[str, DevServerScope] = field(default_factory=dict)
     # Projects whose job counts (in flight, failures) it reports: the owner of the project's
     # image-server sweep, so that shards watching servers of one project count it once.
     job_counts: frozenset[str] = frozenset()
@@ -105,7 +106,9 @@ def assign(
         if shard.total == 1 or shard.owns(sweep_unit(SweepKey(Resource.IMAGE_SERVER, pid)))
     )
     usage = {
-        s.key.project_id: ProjectEndpoint(s.key.project_id, s.endpoint, s.credentials)
+        s.key.project_id: DevServerScope(
+            s.key.project_id, s.endpoint, s.credentials, s.discovery.servers == "all"
+        )
         for s in active
         if s.key.resource is Resource.DEVSERVER_IMAGE
     }

@@ -41,6 +41,14 @@ def actions_needed(settings: Settings) -> tuple[str, ...]:
         apis.add("image_server_list")
     if by_id or listed:  # every project with image servers has its build jobs read
         apis |= {"image_server_job_list", "image_server_sub_job_list"}
+    images = Resource.DEVSERVER_IMAGE
+    for discovery in (
+        *(s.discovery for s in settings.sweeps if s.key.resource is images),
+        *(a.discovery[images] for a in settings.accounts if images in a.discovery),
+    ):  # dev-server image discovery counts the servers running each image
+        apis.add("devserver_list")  # the caller's own: asked too when every user's is denied
+        if discovery.servers == "all":
+            apis.add("devserver_list_all")
     return tuple(sorted(a for api in apis if (a := ACTIONS[api]) is not None))
 
 

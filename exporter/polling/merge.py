@@ -158,6 +158,23 @@ async def _jobs_of_watched(
     return tuple(kept)
 
 
+async def watched_images(
+    projects: Collection[str], states: Iterable[TargetState | Target]
+) -> dict[str, frozenset[str]]:
+    """The dev-server images watched in each of ``projects``: configured targets, and
+    states of images not known to be gone."""
+    wanted = set(projects)
+    image = Resource.DEVSERVER_IMAGE
+    watched: dict[str, set[str]] = {}
+    async for part in slices(states):
+        for s in part:
+            k = s.key
+            gone = isinstance(s, TargetState) and s.exists is False
+            if k.resource is image and k.project_id in wanted and not gone:
+                watched.setdefault(k.project_id, set()).add(k.id)
+    return {pid: frozenset(ids) for pid, ids in watched.items()}
+
+
 async def usage_of_watched(
     usage: dict[str, UsageState], projects: Collection[str], states: Iterable[TargetState]
 ) -> tuple[UsageState, ...]:
@@ -166,17 +183,10 @@ async def usage_of_watched(
     kept = [usage[pid] for pid in sorted(usage.keys() & set(projects))]
     if not kept:
         return ()
-    wanted = {u.project_id for u in kept}
-    image = Resource.DEVSERVER_IMAGE
-    watched: dict[str, set[str]] = {}
-    async for part in slices(states):
-        for s in part:
-            k = s.key
-            if k.resource is image and k.project_id in wanted and s.exists is not False:
-                watched.setdefault(k.project_id, set()).add(k.id)
+    watched = await watched_images({u.project_id for u in kept}, states)
     marked = []
     for u in kept:
-        mine = watched.get(u.project_id, set())
+        mine = watched.get(u.project_id, frozenset())
         in_use = tuple(replace(i, watched=i.image_id in mine) for i in u.in_use)
         used = {i.image_id for i in u.in_use}
         marked.append(replace(u, in_use=in_use, idle=tuple(sorted(mine - used))))

@@ -44,7 +44,7 @@ from exporter.polling.accounts import ProjectFinder
 from exporter.polling.assignment import Assignment, assign, hashed_targets
 from exporter.polling.health import reason
 from exporter.polling.jobs import JobWatcher
-from exporter.polling.merge import merged, slices, usage_of_watched
+from exporter.polling.merge import merged, slices, usage_of_watched, watched_images
 from exporter.polling.round import Round, log_transition
 from exporter.polling.sweeps import Listing, SweepReader
 from exporter.polling.usage import UsageWatcher
@@ -52,14 +52,16 @@ from exporter.polling.usage import UsageWatcher
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 _S = TypeVar("_S", JobsState, UsageState)
+_E_contra = TypeVar("_E_contra", bound=ProjectEndpoint, contravariant=True)
+_P = TypeVar("_P", bound=ProjectEndpoint)
 
 
-class ProjectReader(Protocol[_S]):
+class ProjectReader(Protocol[_S, _E_contra]):
     """Reads one project's state of some kind (build jobs, dev servers) a cycle."""
 
     async def refresh(
         self,
-        scope: ProjectEndpoint,
+        scope: _E_contra,
         prev: _S | None,
         deadline: float | None,
         slots: asyncio.Semaphore | None,
@@ -69,9 +71,9 @@ class ProjectReader(Protocol[_S]):
 
 
 async def _each_project(
-    reader: ProjectReader[_S],
+    reader: ProjectReader[_S, _P],
     previous: dict[str, _S],
-    scopes: Mapping[str, ProjectEndpoint],
+    scopes: Mapping[str, _P],
     deadline: float,
     slots: asyncio.Semaphore,
 ) -> tuple[dict[str, _S], int]:
@@ -232,6 +234,11 @@ class Poller:
             return {}, 0
         previous = {u.project_id: u for u in self._store.snapshot.usage}
         scopes = self._assignment.usage_scopes
+        known: tuple[Target | TargetState, ...] = (
+            *self._assignment.owned, *self._store.snapshot.targets
+        )  # fmt: skip
+        watched = await watched_images(scopes.keys(), known)
+        scopes = {p: replace(s, watched=watched.get(p, frozenset())) for p, s in scopes.items()}
         return await _each_project(self._usage, previous, scopes, deadline, slots)
 
     async def poll_some(

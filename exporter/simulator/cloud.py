@@ -106,6 +106,8 @@ class SimulatedCloud:
     # hook called before each page of them is answered (project, page number from 1).
     dev_servers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     on_dev_server_page: Callable[[str, int], None] | None = None
+    devserver_offset: str = "item"  # how the dev-server lists read offset: "item" or "page"
+    devserver_all_page: int | None = None  # every user's list, paged by default
     in_flight: int = 0
     peak_in_flight: int = 0
     _tokens: dict[str, Token] = field(default_factory=dict)
@@ -178,6 +180,7 @@ class SimulatedCloud:
         app.router.add_get("/v1/{project_id}/dev-servers/images", self._list_devserver_images)
         app.router.add_get("/v1/{project_id}/image-servers", self._list_image_servers)
         app.router.add_get("/v1/{project_id}/dev-servers", self._list_dev_servers)
+        app.router.add_get("/v1/{project_id}/dev-servers/all", self._list_dev_servers)
         app.router.add_get("/v1/{project_id}/dev-servers/images/{id}", self._devserver_image)
         app.router.add_get("/v1/{project_id}/image-servers/{id}", self._image_server)
         app.router.add_get("/v1/{project_id}/image-server-jobs", self._list_jobs)
@@ -316,17 +319,20 @@ class SimulatedCloud:
         return self._count("devserver_image_list", json_response(200, json.dumps(body).encode()))
 
     async def _list_dev_servers(self, request: web.Request) -> web.StreamResponse:
-        api, project_id = "devserver_list", request.match_info["project_id"]
-        early = await self._prologue(request, api, (dev_servers_key(project_id),))
+        everyone = request.path.endswith("/all")
+        api = "devserver_list_all" if everyone else "devserver_list"
+        project_id = request.match_info["project_id"]
+        key = dev_servers_key(project_id) + (":all" if everyone else "")
+        early = await self._prologue(request, api, (key, dev_servers_key(project_id)))
         if early is not None:
             return early
         if self.on_dev_server_page is not None:
             self.on_dev_server_page(project_id, self.requests[(api, 200)] + 1)
-        answer = devservers.page(self, project_id, dict(request.query))
+        answer = devservers.page(self, project_id, dict(request.query), everyone=everyone)
         if answer is None:
             error = error_body(BodyShape.STANDARD, "ModelArts.0101", "invalid offset or limit")
             return self._count(api, json_response(400, error))
-        return self._count(api, json_response(200, json.dumps(answer[1]).encode()))
+        return self._count(api, json_response(200, json.dumps(answer).encode()))
 
     async def _devserver_image(self, request: web.Request) -> web.StreamResponse:
         return await self._detail(request, Resource.DEVSERVER_IMAGE, "ModelArts.6404")

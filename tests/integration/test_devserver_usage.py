@@ -3,6 +3,7 @@ its paging, its cost, its failures, and the usage family it feeds."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import replace
@@ -16,14 +17,15 @@ from exporter.domain.sharding import Shard, owner
 from exporter.domain.targets import Discovery, Resource, Sweep, SweepKey
 from exporter.exposition.textformat import Format
 from exporter.runtime import Exporter
-from exporter.simulator import Fault, FaultKind, SimulatedCloud, SimulatorServer
+from exporter.simulator import Fault, FaultKind, SimulatedCloud, SimulatorServer, devservers
 from exporter.simulator.cloud import dev_servers_key
 from exporter.simulator.devservers import add_dev_server, set_server_status
 from tests.helpers import AK, PROJECT, SK, devserver_body, image_id, settings, value
 
 SERVERS = "huaweicloud_modelarts_devserver_image_servers"
 USED, IDLE, STRANGER = image_id(1), image_id(2), image_id(3)
-DEVSERVER_PATH = f"/v1/{PROJECT}/dev-servers"
+MINE_PATH = f"/v1/{PROJECT}/dev-servers"
+DEVSERVER_PATH = f"{MINE_PATH}/all"  # every user's, the default
 
 
 def sweep(url: str, project: str = PROJECT, **discovery: object) -> Sweep:
@@ -109,27 +111,100 @@ async def test_an_image_filtered_out_by_discovery_is_in_use_but_not_watched(
         await e.stop()
 
 
-@pytest.mark.parametrize(("total", "cap", "calls"), [
-    (3, None, 1),
-    (1024, None, 1),
-    (1025, None, 2),  # pages overlap by one server: 1,024 then 2 from offset 1,023
-    (5000, None, 5),  # 1 + ceil((5000 - 1024) / 1023)
-    (1200, 500, 3),  # a gateway that serves 500 a page whatever limit says
+@pytest.mark.parametrize("offset", ["item", "page"])
+@pytest.mark.parametrize(("scope", "total", "cap", "default", "calls"), [
+    ("mine", 3, None, None, 1),
+    ("mine", 1024, None, None, 1),
+    ("mine", 1025, None, None, 2),  # whole pages: 1,024, then offset 1,024
+    ("mine", 5000, None, None, 5),  # ceil(5000 / 1024)
+    ("mine", 1200, 500, None, 3),  # a gateway that serves 500 a page whatever limit says
+    ("all", 5000, None, None, 1),  # every user's, whole in one answer
+    ("all", 2500, None, 10, 4),  # a first page of 10 by default: read again, 1,024 a page
+    ("all", 2500, 500, 10, 6),  # ... from a gateway that serves 500 a page
 ])  # fmt: skip
-async def test_the_sweep_pages_by_servers_received_and_costs_a_call_per_1024(
-    simulator: SimulatorServer, total: int, cap: int | None, calls: int
-) -> None:
+async def test_the_sweep_reads_whole_pages_right_under_either_reading_of_offset(
+    simulator: SimulatorServer, offset: str, scope: str, total: int, cap: int | None,
+    default: int | None, calls: int,
+) -> None:  # fmt: skip
+    # Under the page reading (page = offset // limit), an offset that is not a whole number
+    # of pages would serve the wrong servers: 2,500 were counted as 2,048.
     cloud = simulator.cloud
-    cloud.page_cap = cap
+    cloud.page_cap, cloud.devserver_offset, cloud.devserver_all_page = cap, offset, default
     cloud.put(Resource.DEVSERVER_IMAGE, PROJECT, USED, devserver_body(USED))
     for n in range(total):
         add_dev_server(cloud, PROJECT, f"ds-{n:05d}", "RUNNING", devserver_body(USED))
-    e = make(simulator)
+    e = make(simulator, sweep(simulator.url, servers=scope))
     try:
         await e.run_cycle()
         assert servers(e, USED, "RUNNING") == total
-        assert cloud.paths[DEVSERVER_PATH] == calls
+        assert cloud.paths[MINE_PATH if scope == "mine" else DEVSERVER_PATH] == calls
         assert sweep_value(e, "pages") == calls and sweep_value(e, "complete") == 1
+        assert sweep_value(e, "objects") == total
+    finally:
+        await e.stop()
+
+
+async def test_a_page_numbered_other_than_asked_makes_the_sweep_incomplete(
+    simulator: SimulatorServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    cloud = simulator.cloud
+    cloud.put(Resource.DEVSERVER_IMAGE, PROJECT, USED, devserver_body(USED))
+    for n in range(1500):
+        add_dev_server(cloud, PROJECT, f"ds-{n:05d}", "RUNNING", devserver_body(USED))
+    answer = devservers.page(cloud, PROJECT, {"limit": "1024", "offset": "1024"})
+    assert answer is not None
+    answer["current"] = 7  # the second page says it is the seventh
+    cloud.faults[dev_servers_key(PROJECT)] = Fault(
+        FaultKind.BODY, body=json.dumps(answer).encode(), times=1
+    )
+    e = make(simulator, sweep(simulator.url, servers="mine"))
+    try:
+        caplog.set_level(logging.WARNING)
+        # The fault answers the first call: the first page says it is page 7 of a list
+        # whose pages are numbered from 0 or 1.
+        await e.run_cycle()
+        assert sweep_value(e, "complete") == 0
+        assert "the first page says it is page 7, not 0 or 1" in caplog.text
+    finally:
+        await e.stop()
+
+
+async def test_a_page_holding_more_servers_than_its_total_is_refused(
+    simulator: SimulatorServer, fleet: SimulatedCloud, caplog: pytest.LogCaptureFixture
+) -> None:
+    answer = devservers.page(fleet, PROJECT, {})
+    assert answer is not None
+    answer["total"] = 2  # three servers in a list of two
+    fleet.faults[dev_servers_key(PROJECT)] = Fault(FaultKind.BODY, body=json.dumps(answer).encode())
+    e = make(simulator)
+    try:
+        await e.run_cycle()
+        assert sweep_value(e, "up") == 0
+        assert "the page at offset 0 holds 3 items but the list counts 2" in caplog.text
+    finally:
+        await e.stop()
+
+
+async def test_every_users_list_forbidden_falls_back_to_the_callers_own(
+    simulator: SimulatorServer, fleet: SimulatedCloud, caplog: pytest.LogCaptureFixture
+) -> None:
+    add_dev_server(fleet, PROJECT, "ds-other", "RUNNING", devserver_body(USED), owner="colleague")
+    e = make(simulator)
+    try:
+        await e.run_cycle()
+        assert servers(e, USED, "RUNNING") == 2  # every user's: the colleague's too
+        fleet.faults[dev_servers_key(PROJECT) + ":all"] = Fault(
+            FaultKind.STATUS, status=403, error_code="ModelArts.0203"
+        )
+        caplog.set_level(logging.WARNING)
+        await e.run_cycle()
+        await e.run_cycle()
+        assert servers(e, USED, "RUNNING") == 1  # the caller's own
+        assert sweep_value(e, "up") == 1 and sweep_value(e, "list_allowed") == 0
+        assert fleet.paths[DEVSERVER_PATH] == 2  # not asked again until FORBIDDEN_RETRY
+        assert fleet.paths[MINE_PATH] == 2
+        assert caplog.text.count("listing every user's dev servers is forbidden") == 1
+        assert "grant modelarts:devserver:list" in caplog.text
     finally:
         await e.stop()
 
@@ -142,7 +217,7 @@ async def test_servers_that_move_while_the_list_is_read_make_it_incomplete(
     cloud.put(Resource.DEVSERVER_IMAGE, PROJECT, USED, devserver_body(USED))
     for n in range(30):
         add_dev_server(cloud, PROJECT, f"ds-{n:02d}", "RUNNING", devserver_body(USED))
-    e = make(simulator)
+    e = make(simulator, sweep(simulator.url, servers="mine"))
     try:
         await e.run_cycle()
         assert sweep_value(e, "complete") == 1
@@ -157,7 +232,7 @@ async def test_servers_that_move_while_the_list_is_read_make_it_incomplete(
         await e.run_cycle()
         assert sweep_value(e, "complete") == 0
         assert (
-            "list answer is incomplete (objects moved between pages during the sweep): the servers per image count only those listed"
+            "list answer is incomplete (the total changed during the sweep): the servers per image count only those listed"
             in caplog.text
         )
         await e.run_cycle()  # the list holds still again
@@ -260,7 +335,7 @@ async def test_a_forbidden_list_says_so_with_what_to_grant(
         await e.run_cycle()
         assert sweep_value(e, "list_allowed") == 0 and sweep_value(e, "up") == 0
         assert servers(e, USED, "RUNNING") is None  # never listed: nothing said
-        assert "ModelArts role" in caplog.text
+        assert "the IAM user needs the action modelarts:devserver:listByUser" in caplog.text
         # The images themselves are still watched.
         assert value(text(e), "huaweicloud_modelarts_devserver_image_status",
                      project_id=PROJECT, id=USED, status="ACTIVE") == 1  # fmt: skip
@@ -295,13 +370,13 @@ async def test_each_project_is_swept_by_the_shard_that_owns_its_image_sweep(
     sweeps = tuple(sweep(simulator.url, p) for p in projects)
     swept: list[set[str]] = []
     for index in range(2):
-        before = {p: cloud.paths[f"/v1/{p}/dev-servers"] for p in projects}
+        before = {p: cloud.paths[f"/v1/{p}/dev-servers/all"] for p in projects}
         e = make(simulator, *sweeps, shard=Shard(index, 2))
         try:
             await e.run_cycle()
         finally:
             await e.stop()
-        swept.append({p for p in projects if cloud.paths[f"/v1/{p}/dev-servers"] > before[p]})
+        swept.append({p for p in projects if cloud.paths[f"/v1/{p}/dev-servers/all"] > before[p]})
         owned = {s.key.project_id for s in e.poller._assignment.sweeps}
         assert swept[-1] == owned
     assert swept[0].isdisjoint(swept[1]) and swept[0] | swept[1] == set(projects)
@@ -341,9 +416,35 @@ async def test_a_server_without_an_id_is_counted_as_invalid_every_cycle(
         for cycle in (1, 2, 3):
             await e.run_cycle()
             skipped = e.registry.get_sample_value(
-                "huaweicloud_image_exporter_invalid_items_total", {"api": "devserver_list"}
+                "huaweicloud_image_exporter_invalid_items_total", {"api": "devserver_list_all"}
             )
             assert skipped == cycle
         assert sweep_value(e, "objects") == 3  # the others are counted
+    finally:
+        await e.stop()
+
+
+async def test_a_watched_image_is_never_folded_into_other_however_many_images_run(
+    simulator: SimulatorServer, fleet: SimulatedCloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The watched IDLE image retired and run by one server, while more than MAX_IMAGES
+    # busier images run elsewhere: its own series, so the in-use alert can see it.
+    monkeypatch.setattr("exporter.domain.usage.MAX_IMAGES", 3)
+    fleet.set_status(Resource.DEVSERVER_IMAGE, PROJECT, IDLE, "INACTIVE")
+    add_dev_server(fleet, PROJECT, "ds-idle", "RUNNING", devserver_body(IDLE))
+    for n in range(10):
+        for copy in range(3):
+            add_dev_server(fleet, PROJECT, f"ds-{n}-{copy}", "RUNNING",
+                           devserver_body(image_id(100 + n)))  # fmt: skip
+    e = make(simulator)
+    try:
+        await e.run_cycle()  # the images are learnt (configured: none; discovered now)
+        await e.run_cycle()
+        assert servers(e, IDLE, "RUNNING") == 1 and servers(e, USED, "RUNNING") == 1
+        other = [line for line in text(e).splitlines()
+                 if line.startswith(SERVERS) and 'id="other"' in line]  # fmt: skip
+        # Three series: the two watched images and the busiest other; the other nine (3
+        # servers each) and the fleet's STRANGER (1) are one series.
+        assert len(other) == 1 and other[0].endswith(" 28.0")
     finally:
         await e.stop()

@@ -28,6 +28,7 @@ from exporter.domain.credentials import AkSkCredentials, Credentials, IamCredent
 from exporter.domain.jobs import JOB_TYPES, SUB_JOB_STATUSES
 from exporter.domain.state import DevServerImage, ImageServer
 from exporter.domain.targets import (
+    DevServerScope,
     Discovery,
     ProjectEndpoint,
     Resource,
@@ -99,6 +100,10 @@ def target(
 
 def scope(url: str) -> ProjectEndpoint:
     return ProjectEndpoint(PROJECT, url, AkSkCredentials(AK, SK))
+
+
+def servers_of(url: str, *, everyone: bool = True) -> DevServerScope:
+    return DevServerScope(PROJECT, url, AkSkCredentials(AK, SK), everyone)
 
 
 # --- requests ------------------------------------------------------------------------------
@@ -183,15 +188,28 @@ async def test_image_build_job_list(
     signed_like_the_sdk(ours)
 
 
-@pytest.mark.parametrize("offset", [0, 1023])
+@pytest.mark.parametrize("offset", [0, 2048])
 async def test_dev_server_list(
     capture: tuple[sdk.CaptureServer, str], client: HuaweiCloudClient, offset: int
 ) -> None:
     server, url = capture
-    await client.dev_servers_page(scope(url), offset)
+    await client.dev_servers_page(servers_of(url, everyone=False), (offset, 1024))
     [ours] = server.take()
     request = sdk.modelarts.ListDevServersRequest(limit=1024, offset=offset)
     await in_thread(lambda: modelarts(url).list_dev_servers(request))
+    [theirs] = server.take()
+    same_request(ours, theirs)
+    signed_like_the_sdk(ours)
+
+
+async def test_every_users_dev_server_list(
+    capture: tuple[sdk.CaptureServer, str], client: HuaweiCloudClient
+) -> None:
+    server, url = capture
+    await client.dev_servers_page(servers_of(url), None)
+    [ours] = server.take()
+    request = sdk.modelarts.ListAllDevServersRequest()
+    await in_thread(lambda: modelarts(url).list_all_dev_servers(request))
     [theirs] = server.take()
     same_request(ours, theirs)
     signed_like_the_sdk(ours)
@@ -378,11 +396,12 @@ async def test_dev_server_answers_built_by_the_sdk(
         current=1, pages=1, size=4, total=4, data=[full, odd, bare, nameless]
     )
     server.answers[f"/v1/{PROJECT}/dev-servers"] = (200, sdk.wire_json(answer), {})
-    page = await client.dev_servers_page(scope(url), 0)
+    page = await client.dev_servers_page(servers_of(url, everyone=False), (0, 1024))
+    # An image ID that is not one (the SDK's filler) never becomes a label: "other".
     assert [(s.id, s.status, s.image_id) for s in page.items] == [
-        ("id-value", "STOP_FAILED", IMG), ("odd", "other", "image_id-value"), ("bare", "other", ""),
+        ("id-value", "STOP_FAILED", IMG), ("odd", "other", "other"), ("bare", "other", ""),
     ]  # fmt: skip
-    assert page.count == 4
+    assert page.count == 4 and page.current == 1
 
 
 @pytest.mark.parametrize(

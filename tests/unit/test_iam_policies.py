@@ -20,6 +20,7 @@ IAM = Path(__file__).resolve().parents[2] / "deploy" / "iam"
 URL = "https://example.invalid"
 CREDS = AkSkCredentials(AK, SK)
 SWEEP = Sweep(SweepKey(Resource.IMAGE_SERVER, PROJECT), URL, CREDS)
+IMAGES = Sweep(SweepKey(Resource.DEVSERVER_IMAGE, PROJECT), URL, CREDS)
 ACCOUNT = Account("prod", CREDS, URL, discovery={r: Discovery() for r in Resource})
 
 
@@ -41,16 +42,25 @@ def test_every_policy_is_documented_actions_in_both_forms(name: str) -> None:
 
 def test_each_policy_is_what_its_kind_of_configuration_needs() -> None:
     by_id = settings(URL, [image_id(1)], ["srv-1"])
-    discovery = replace(settings(URL, [image_id(1)]), sweeps=(SWEEP,))
+    discovery = replace(settings(URL, [image_id(1)]), sweeps=(SWEEP, IMAGES))
     accounts = replace(settings(URL), accounts=(ACCOUNT,))
     quick = replace(discovery, poll=replace(discovery.poll, transitional_interval=5.0))
-    both = replace(by_id, sweeps=(SWEEP,))
+    both = replace(by_id, sweeps=(SWEEP, IMAGES))
     assert actions_needed(by_id) == actions("by-id")
     assert actions_needed(discovery) == actions_needed(accounts) == actions("discovery")
     assert actions_needed(quick) == actions_needed(both) == actions("full")
     assert actions_needed(settings(URL, [image_id(1)])) == ()  # dev-server images need none
+    # Counting only the caller's own dev servers needs only the per-user list.
+    mine = Sweep(IMAGES.key, URL, CREDS, Discovery(servers="mine"))
+    assert actions_needed(replace(settings(URL), sweeps=(mine,))) == (
+        "modelarts:devserver:listByUser",
+    )
 
 
 def test_a_403_names_what_to_grant() -> None:
     assert hint("image_server_list") == "the IAM user needs the action workspace:imageServer:list"
     assert "ModelArts CommonOperations" in hint("devserver_image")
+    assert hint("devserver_list_all") == "the IAM user needs the action modelarts:devserver:list"
+    assert hint("devserver_list") == (
+        "the IAM user needs the action modelarts:devserver:listByUser"
+    )

@@ -12,7 +12,7 @@ from exporter.domain.credentials import AkSkCredentials
 from exporter.domain.health import Health
 from exporter.domain.sharding import Shard, sweep_unit
 from exporter.domain.state import DevServerImage, TargetState, observe_answer
-from exporter.domain.targets import ProjectEndpoint, Resource, Sweep, SweepKey, TargetKey
+from exporter.domain.targets import DevServerScope, Resource, Sweep, SweepKey, TargetKey
 from exporter.domain.usage import (
     MAX_IMAGES,
     OTHER_IMAGE,
@@ -51,6 +51,20 @@ def test_images_past_the_cap_share_one_series() -> None:
     assert len(found) == MAX_IMAGES + 1
     assert found[0] == ImageUse("img-00000", (("RUNNING", 1), ("STOPPED", 1)))
     assert found[-1] == ImageUse(OTHER_IMAGE, (("RUNNING", 5),))
+    assert sum(n for i in found for _, n in i.servers) == len(many)
+
+
+def test_a_watched_image_is_never_folded_and_other_is_one_series_per_status() -> None:
+    # A watched image one server runs, among more than MAX_IMAGES busier ones; servers whose
+    # image ID was not one (listed as OTHER_IMAGE) join the folded images' counts.
+    busy = [(f"img-{n:05d}", "RUNNING") for n in range(MAX_IMAGES + 200) for _ in range(2)]
+    many = servers(*busy, ("watched", "RUNNING"), (OTHER_IMAGE, "RUNNING"),
+                   (OTHER_IMAGE, "STOPPED"))  # fmt: skip
+    found = count_images(many, {"watched", "not-running"})
+    by_image = {i.image_id: i for i in found}
+    assert by_image["watched"].servers == (("RUNNING", 1),)
+    assert len(found) == MAX_IMAGES + 1 and [i.image_id for i in found].count(OTHER_IMAGE) == 1
+    assert by_image[OTHER_IMAGE].servers == (("RUNNING", 201 * 2 + 1), ("STOPPED", 1))
     assert sum(n for i in found for _, n in i.servers) == len(many)
 
 
@@ -99,8 +113,8 @@ class Lister:
 
     async def dev_servers_page(
         self,
-        scope: ProjectEndpoint,
-        offset: int,
+        scope: DevServerScope,
+        page: tuple[int, int] | None,
         deadline: float | None = None,
         slots: asyncio.Semaphore | None = None,
     ) -> Page[DevServer]:
@@ -111,7 +125,7 @@ class Lister:
         return answer
 
 
-SCOPE = ProjectEndpoint(P, "https://x", CREDS)
+SCOPE = DevServerScope(P, "https://x", CREDS, everyone=False)
 
 
 @pytest.mark.parametrize(
