@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import replace
 from functools import partial
 from typing import Protocol, TypeVar
 
@@ -34,8 +33,7 @@ from exporter.cloud.sanitize import clean
 from exporter.cloud.transport import Response, Transport
 from exporter.domain.accounts import Account, Project
 from exporter.domain.credentials import AkSkCredentials, Credentials
-from exporter.domain.jobs import JOB_TYPES, SUB_JOB_STATUSES, Job, SubJob
-from exporter.domain.labels import known
+from exporter.domain.jobs import Job, SubJob
 from exporter.domain.state import CloudObject
 from exporter.domain.targets import (
     PROJECT_ID_RE,
@@ -266,22 +264,11 @@ class HuaweiCloudClient:
     ) -> Page[Job]:
         """A page of ``GET /v1/{project_id}/image-server-jobs``: each job's ID, type, status
         and begin time, type and status bounded to the documented values and "other"."""
-        api = "image_server_job_list"
+        api = listing.JOB_LIST
         answer = await self._page(
             api, scope, paths.jobs(scope.project_id), query, JobListModel, deadline, slots
         )
-        items = [
-            Job(
-                convert.label(m.id),
-                known(m.job_type or "", JOB_TYPES),
-                known(m.status or "", SUB_JOB_STATUSES),
-                convert.parse_timestamp(m.begin_time),
-            )
-            for m in answer.items
-            if m.id
-        ]
-        self._answers.skipped(api, len(answer.items) - len(items))
-        return Page(items, answer.count)
+        return listing.jobs(self._answers, answer)
 
     async def sub_jobs_page(
         self,
@@ -291,16 +278,11 @@ class HuaweiCloudClient:
         slots: asyncio.Semaphore | None = None,
     ) -> Page[SubJob]:
         """A page of ``GET /v1/{project_id}/image-server-sub-jobs``."""
-        api = "image_server_sub_job_list"
+        api = listing.SUB_JOB_LIST
         answer = await self._page(
             api, scope, paths.sub_jobs(scope.project_id), query, SubJobListModel, deadline, slots
         )
-        items = [
-            replace(job, error_message=self._answers.redact(job.error_message))
-            for job in (convert.sub_job(m) for m in answer.items if m.id)
-        ]
-        self._answers.skipped(api, len(answer.items) - len(items))
-        return Page(items, answer.count)
+        return listing.sub_jobs(self._answers, answer)
 
     async def dev_servers_page(
         self,

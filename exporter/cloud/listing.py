@@ -4,7 +4,7 @@ sweep found. The HTTP side (asking, paging, remembering pages) is the client's."
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
 
 from exporter.cloud import convert
@@ -14,8 +14,11 @@ from exporter.cloud.models import (
     DevServerImageListModel,
     DevServerListModel,
     ImageServerListModel,
+    JobListModel,
+    SubJobListModel,
 )
 from exporter.cloud.transport import Response
+from exporter.domain.jobs import JOB_TYPES, SUB_JOB_STATUSES, Job, SubJob
 from exporter.domain.labels import known
 from exporter.domain.state import CloudObject
 from exporter.domain.targets import DEVSERVER_IMAGE_ID_RE, IMAGE_SERVER_ID_RE, Sweep
@@ -25,6 +28,8 @@ DEVSERVER_IMAGE_LIST = "devserver_image_list"
 IMAGE_SERVER_LIST = "image_server_list"
 DEVSERVER_LIST = "devserver_list"
 DEVSERVER_LIST_ALL = "devserver_list_all"
+JOB_LIST = "image_server_job_list"
+SUB_JOB_LIST = "image_server_sub_job_list"
 
 _T = TypeVar("_T")
 
@@ -140,3 +145,30 @@ def dev_servers(
         items.append(DevServer(oid, status, convert.shared(image or NO_IMAGE)))
     answers.skipped(api, len(ids) - len(items))
     return Page(items, answer.total, ids, answer.current)
+
+
+def jobs(answers: AnswerReader, answer: JobListModel) -> Page[Job]:
+    """A page of image build jobs: each job's ID, type, status and begin time, type and
+    status bounded to the documented values and "other"; a job without an ID is skipped."""
+    items = [
+        Job(
+            convert.label(m.id),
+            known(m.job_type or "", JOB_TYPES),
+            known(m.status or "", SUB_JOB_STATUSES),
+            convert.parse_timestamp(m.begin_time),
+        )
+        for m in answer.items
+        if m.id
+    ]
+    answers.skipped(JOB_LIST, len(answer.items) - len(items))
+    return Page(items, answer.count)
+
+
+def sub_jobs(answers: AnswerReader, answer: SubJobListModel) -> Page[SubJob]:
+    """A page of image build sub-jobs, their error messages redacted."""
+    items = [
+        replace(job, error_message=answers.redact(job.error_message))
+        for job in (convert.sub_job(m) for m in answer.items if m.id)
+    ]
+    answers.skipped(SUB_JOB_LIST, len(answer.items) - len(items))
+    return Page(items, answer.count)

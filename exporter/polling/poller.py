@@ -13,7 +13,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import Protocol, TypeVar
 
@@ -45,45 +45,13 @@ from exporter.polling.assignment import Assignment, assign, hashed_targets
 from exporter.polling.health import reason
 from exporter.polling.jobs import JobWatcher
 from exporter.polling.merge import merged, slices, usage_of_watched, watched_images
+from exporter.polling.projects import each_project
 from exporter.polling.round import Round, log_transition
 from exporter.polling.sweeps import Listing, SweepReader
 from exporter.polling.usage import UsageWatcher
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
-_S = TypeVar("_S", JobsState, UsageState)
-_E_contra = TypeVar("_E_contra", bound=ProjectEndpoint, contravariant=True)
-_P = TypeVar("_P", bound=ProjectEndpoint)
-
-
-class ProjectReader(Protocol[_S, _E_contra]):
-    """Reads one project's state of some kind (build jobs, dev servers) a cycle."""
-
-    async def refresh(
-        self,
-        scope: _E_contra,
-        prev: _S | None,
-        deadline: float | None,
-        slots: asyncio.Semaphore | None,
-    ) -> tuple[_S, int]:
-        """The project's new state and the calls it took; never raises for the API's sake."""
-        ...
-
-
-async def _each_project(
-    reader: ProjectReader[_S, _P],
-    previous: dict[str, _S],
-    scopes: Mapping[str, _P],
-    deadline: float,
-    slots: asyncio.Semaphore,
-) -> tuple[dict[str, _S], int]:
-    """Every project's new state, read at once (each request holding one of ``slots``), and
-    the calls that took."""
-    results = await asyncio.gather(
-        *(reader.refresh(scope, previous.get(pid), deadline, slots)
-          for pid, scope in sorted(scopes.items()))
-    )  # fmt: skip
-    return {state.project_id: state for state, _ in results}, sum(n for _, n in results)
 
 
 class Fetcher(Protocol):
@@ -224,7 +192,7 @@ class Poller:
         if self._jobs is None:
             return {}, 0
         previous = {j.project_id: j for j in self._store.snapshot.jobs}
-        return await _each_project(self._jobs, previous, self._job_scopes(), deadline, slots)
+        return await each_project(self._jobs, previous, self._job_scopes(), deadline, slots)
 
     async def _refresh_usage(
         self, deadline: float, slots: asyncio.Semaphore
@@ -239,7 +207,7 @@ class Poller:
         )  # fmt: skip
         watched = await watched_images(scopes.keys(), known)
         scopes = {p: replace(s, watched=watched.get(p, frozenset())) for p, s in scopes.items()}
-        return await _each_project(self._usage, previous, scopes, deadline, slots)
+        return await each_project(self._usage, previous, scopes, deadline, slots)
 
     async def poll_some(
         self, targets: tuple[Target, ...], sweeps: tuple[Sweep, ...] = ()

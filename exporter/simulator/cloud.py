@@ -7,19 +7,17 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import secrets
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
 from exporter.domain.targets import Resource
-from exporter.simulator import devservers
+from exporter.simulator import devservers, iam
 from exporter.simulator.faults import (
     BodyShape,
     Fault,
@@ -28,18 +26,8 @@ from exporter.simulator.faults import (
     json_response,
     misbehave,
 )
-from exporter.simulator.gateway import (
-    AccessKey,
-    Token,
-    authenticate,
-    unauthorized,
-    unknown_route,
-)
-
-IAM_KEY = "iam"
-PROJECTS_KEY = "iam_projects"  # the faults key of IAM's project list
-DOMAINS_KEY = "iam_domains"  # the faults key of IAM's domain list
-DOMAIN_ID = "5a3f6c2b8e9d4f1a0b7c6d5e4f3a2b1c"  # the domain every simulated project is in
+from exporter.simulator.gateway import AccessKey, Token, authenticate, iso, unknown_route
+from exporter.simulator.iam import DOMAIN_ID
 
 ObjectKey = tuple[Resource, str, str]
 MAX_LIST_LIMIT = 100  # the image-server list's largest page
@@ -58,11 +46,6 @@ def dev_servers_key(project_id: str) -> str:
 def list_key(resource: Resource, project_id: str, offset: int | None = None) -> str:
     """The ``faults`` key of a list call: every page of it, or the page at ``offset``."""
     return f"list:{resource.value}:{project_id}" + ("" if offset is None else f":{offset}")
-
-
-def iso(ts: float) -> str:
-    """A time as the Workspace API writes it: ISO 8601, UTC, milliseconds."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 @dataclass
@@ -185,9 +168,7 @@ class SimulatedCloud:
         app.router.add_get("/v1/{project_id}/image-servers/{id}", self._image_server)
         app.router.add_get("/v1/{project_id}/image-server-jobs", self._list_jobs)
         app.router.add_get("/v1/{project_id}/image-server-sub-jobs", self._list_sub_jobs)
-        app.router.add_post("/v3/auth/tokens", self._issue_token)
-        app.router.add_get("/v3/auth/projects", self._list_projects)
-        app.router.add_get("/v3/auth/domains", self._list_domains)
+        iam.routes(self, app)
         app.router.add_route("*", "/{tail:.*}", unknown_route)
         return app
 
@@ -223,15 +204,15 @@ class SimulatedCloud:
         self.paths[request.path] += 1
         if self.latency:
             await asyncio.sleep(self.latency)
-        denied = self._authenticate(request, request.match_info["project_id"])
+        denied = self.authenticate(request, request.match_info["project_id"])
         if denied is not None:
-            return self._count(api, denied)
+            return self.count(api, denied)
         for key in fault_keys:
-            fault = self._take_fault(key)
+            fault = self.take_fault(key)
             if fault is not None and fault.kind is FaultKind.SLOW:
                 await asyncio.sleep(fault.delay)  # then the list answers as it would
             elif fault is not None:
-                return self._count(api, await misbehave(request, fault, None))
+                return self.count(api, await misbehave(request, fault, None))
         return None
 
     def _paging(self, request: web.Request, api: str) -> tuple[int, int] | web.StreamResponse:
@@ -242,7 +223,7 @@ class SimulatedCloud:
         except ValueError:
             offset, limit = -1, -1
         if offset < 0 or not 1 <= limit <= MAX_LIST_LIMIT:
-            return self._count(
+            return self.count(
                 api,
                 json_response(
                     400, error_body(BodyShape.STANDARD, "WKS.0001", "invalid offset or limit")
@@ -281,7 +262,7 @@ class SimulatedCloud:
                 items = [i for i in items if i.get(name) == request.query[name]]
         offset, limit = paging
         body = {"count": len(items), "items": items[offset : offset + limit]}
-        return self._count(api, json_response(200, json.dumps(body).encode()))
+        return self.count(api, json_response(200, json.dumps(body).encode()))
 
     async def _list_image_servers(self, request: web.Request) -> web.StreamResponse:
         paging = self._paging(request, "image_server_list")
@@ -300,7 +281,7 @@ class SimulatedCloud:
             part = request.query["server_name"]
             items = [i for i in items if part in str(i.get("name", ""))]
         page = items[offset : offset + limit]
-        return self._count(
+        return self.count(
             api, json_response(200, json.dumps({"count": len(items), "items": page}).encode())
         )
 
@@ -316,7 +297,7 @@ class SimulatedCloud:
         data = items if cap is None else items[:cap]
         pages = 1 if cap is None or total <= cap else -(-total // cap)
         body = {"current": 1, "pages": pages, "size": len(data), "total": total, "data": data}
-        return self._count("devserver_image_list", json_response(200, json.dumps(body).encode()))
+        return self.count("devserver_image_list", json_response(200, json.dumps(body).encode()))
 
     async def _list_dev_servers(self, request: web.Request) -> web.StreamResponse:
         everyone = request.path.endswith("/all")
@@ -331,8 +312,8 @@ class SimulatedCloud:
         answer = devservers.page(self, project_id, dict(request.query), everyone=everyone)
         if answer is None:
             error = error_body(BodyShape.STANDARD, "ModelArts.0101", "invalid offset or limit")
-            return self._count(api, json_response(400, error))
-        return self._count(api, json_response(200, json.dumps(answer).encode()))
+            return self.count(api, json_response(400, error))
+        return self.count(api, json_response(200, json.dumps(answer).encode()))
 
     async def _devserver_image(self, request: web.Request) -> web.StreamResponse:
         return await self._detail(request, Resource.DEVSERVER_IMAGE, "ModelArts.6404")
@@ -361,15 +342,15 @@ class SimulatedCloud:
             await asyncio.sleep(self.latency)
         project_id = request.match_info["project_id"]
         key: ObjectKey = (resource, project_id, request.match_info["id"])
-        denied = self._authenticate(request, project_id)
+        denied = self.authenticate(request, project_id)
         if denied is not None:
-            return self._count(resource.value, denied)
-        fault = self._take_fault(key)
+            return self.count(resource.value, denied)
+        fault = self.take_fault(key)
         body = self.objects.get(key)
         if fault is not None:
-            return self._count(resource.value, await misbehave(request, fault, body))
+            return self.count(resource.value, await misbehave(request, fault, body))
         if body is None:
-            return self._count(
+            return self.count(
                 resource.value,
                 json_response(
                     404, error_body(BodyShape.STANDARD, not_found_code, "resource not found")
@@ -378,91 +359,16 @@ class SimulatedCloud:
         encoded = self._encoded.get(key)
         if encoded is None:
             encoded = self._encoded[key] = json.dumps(body).encode()
-        return self._count(resource.value, json_response(200, encoded))
+        return self.count(resource.value, json_response(200, encoded))
 
-    async def _list_projects(self, request: web.Request) -> web.StreamResponse:
-        api = "iam_projects"
-        domain_id = request.headers.get("X-Domain-Id", "")
-        self.domain_ids.append(domain_id)
-        denied = self._authenticate(request, None)
-        signed = "X-Auth-Token" not in request.headers
-        if denied is None and self.require_domain_id and signed and domain_id != DOMAIN_ID:
-            denied = unauthorized(
-                "Incorrect IAM authentication information: the X-Domain-Id header is "
-                "missing or names another domain."
-            )
-        if denied is not None:
-            return self._count(api, denied)
-        fault = self._take_fault(PROJECTS_KEY)
-        if fault is not None:
-            return self._count(api, await misbehave(request, fault, None))
-        body = {"links": {"self": str(request.url)}, "projects": self.projects}
-        return self._count(api, json_response(200, json.dumps(body).encode()))
-
-    async def _list_domains(self, request: web.Request) -> web.StreamResponse:
-        api = "iam_domains"
-        denied = self._authenticate(request, None)
-        if denied is not None:
-            return self._count(api, denied)
-        fault = self._take_fault(DOMAINS_KEY)
-        if fault is not None:
-            return self._count(api, await misbehave(request, fault, None))
-        links = {"self": str(request.url)}
-        domain = {"id": DOMAIN_ID, "name": "simulated", "enabled": True, "description": "",
-                  "links": links}  # fmt: skip
-        return self._count(
-            api, json_response(200, json.dumps({"domains": [domain], "links": links}).encode())
-        )
-
-    async def _issue_token(self, request: web.Request) -> web.StreamResponse:
-        fault = self._take_fault(IAM_KEY)
-        if fault is not None:
-            return self._count("iam_token", await misbehave(request, fault, None))
-        try:
-            data = await request.json()
-            identity = data["auth"]["identity"]["password"]["user"]
-            key = (identity["domain"]["name"], identity["name"])
-            password = identity["password"]
-            scope = data["auth"]["scope"]
-            project_id = (
-                scope["project"]["id"]
-                if "project" in scope
-                else "domain:" + scope["domain"]["name"]
-            )
-        except (ValueError, KeyError, TypeError):
-            return self._count(
-                "iam_token",
-                json_response(400, error_body(BodyShape.NESTED, "400", "malformed request")),
-            )
-        known = self.iam_users.get(key)
-        if known is None or not secrets.compare_digest(known, password):
-            return self._count(
-                "iam_token",
-                json_response(
-                    401, error_body(BodyShape.NESTED, "401", "The username or password is wrong.")
-                ),
-            )
-        token = secrets.token_hex(32)
-        expires_at = time.time() + self.token_lifetime
-        self._tokens[token] = Token(project_id, expires_at)
-        answer: dict[str, Any] = {"expires_at": iso(expires_at)}
-        if request.query.get("nocatalog") != "true":
-            # As IAM does: every service's endpoints in every region, tens of kilobytes.
-            answer["catalog"] = [
-                {"type": f"service{n}", "endpoints": [{"region": f"region-{r}", "url": "x" * 64}
-                 for r in range(40)]}
-                for n in range(60)
-            ]  # fmt: skip
-        resp = json_response(201, json.dumps({"token": answer}).encode())
-        resp.headers["X-Subject-Token"] = token
-        return self._count("iam_token", resp)
-
-    def _count(self, api: str, resp: web.StreamResponse) -> web.StreamResponse:
+    def count(self, api: str, resp: web.StreamResponse) -> web.StreamResponse:
+        """Count an answer by API and status, and give it a request ID as the gateway does."""
         self.requests[(api, resp.status)] += 1
         resp.headers["X-Request-Id"] = uuid.uuid4().hex
         return resp
 
-    def _take_fault(self, key: ObjectKey | str) -> Fault | None:
+    def take_fault(self, key: ObjectKey | str) -> Fault | None:
+        """The fault injected for ``key`` this time, if any (used up when it has ``times``)."""
         fault = self.faults.get(key)
         if fault is None or self._rng.random() >= fault.probability:
             return None
@@ -474,6 +380,6 @@ class SimulatedCloud:
 
     # --- authentication ---------------------------------------------------------------
 
-    def _authenticate(self, request: web.Request, project_id: str | None) -> web.Response | None:
+    def authenticate(self, request: web.Request, project_id: str | None) -> web.Response | None:
         """None when the request may pass (see ``gateway.authenticate``)."""
         return authenticate(request, project_id, self._tokens, self.access_keys)

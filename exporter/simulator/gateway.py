@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from aiohttp import web
 
@@ -100,3 +101,8 @@ async def unknown_route(request: web.Request) -> web.Response:
 
 def unauthorized(message: str) -> web.Response:
     return json_response(401, error_body(BodyShape.STANDARD, "APIGW.0301", message))
+
+
+def iso(ts: float) -> str:
+    """A time as the Workspace API writes it: ISO 8601, UTC, milliseconds."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

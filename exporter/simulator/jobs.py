@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.simulator.cloud import SimulatedCloud, iso
+from exporter.simulator.cloud import SimulatedCloud
+from exporter.simulator.gateway import iso
 
 
 def add_job(

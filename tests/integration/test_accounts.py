@@ -21,7 +21,7 @@ from exporter.domain.state import Snapshot
 from exporter.domain.targets import Discovery, Origin, Resource, Sweep, SweepKey
 from exporter.runtime import Exporter
 from exporter.simulator import Fault, FaultKind, SimulatorServer
-from exporter.simulator.cloud import DOMAIN_ID, DOMAINS_KEY, PROJECTS_KEY
+from exporter.simulator.iam import DOMAIN_ID, DOMAINS_KEY, PROJECTS_KEY
 from tests.helpers import (
     AK,
     SK,

@@ -23,8 +23,9 @@ from exporter.exposition.render import render
 from exporter.exposition.textformat import Format
 from exporter.runtime import Exporter
 from exporter.simulator import Fault, FaultKind, SimulatedCloud, SimulatorServer
-from exporter.simulator.cloud import PROJECTS_KEY, dev_servers_key, jobs_key, list_key
+from exporter.simulator.cloud import dev_servers_key, jobs_key, list_key
 from exporter.simulator.devservers import add_dev_server, set_server_status
+from exporter.simulator.iam import PROJECTS_KEY
 from exporter.simulator.jobs import add_job, finish_job
 from tests.helpers import (
     AK,

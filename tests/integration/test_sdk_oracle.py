@@ -38,8 +38,8 @@ from exporter.domain.targets import (
     TargetKey,
 )
 from exporter.simulator import SimulatedCloud, SimulatorServer
-from exporter.simulator.cloud import DOMAIN_ID
 from exporter.simulator.devservers import add_dev_server
+from exporter.simulator.iam import DOMAIN_ID
 from exporter.simulator.jobs import add_job
 from tests import sdk
 from tests.harness import Harness
