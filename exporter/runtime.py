@@ -232,7 +232,10 @@ class Exporter:
         # exporter.storage.codec), so that the server, listening already, answers probes.
         stored = await asyncio.to_thread(state_file.load)
         if stored.targets or stored.jobs or stored.usage:
-            await self.poller.restore(stored.targets, stored.jobs, stored.usage)
+            try:
+                await self.poller.restore(stored.targets, stored.jobs, stored.usage)
+            except Exception as exc:  # a state the file's checks let through: start fresh
+                state_file.set_aside(f"{type(exc).__name__}: {exc}"[:200])
 
     async def start(self, listen: ListenAddress | None = None, *, schedule: bool = True) -> None:
         """Serve HTTP (when ``listen`` is given), restore the state file, and start the

@@ -29,6 +29,10 @@ ENDED_STATUSES = ("SUCCESS", *sorted(FAILED_STATUSES))
 # A job WAITING or RUNNING longer than this is worth a look: the alert's default threshold
 # (python -m exporter.rules --build-too-long), and shaded on the status page.
 LONG_BUILD = 6 * 3600.0
+# Ended sub-job IDs remembered per project at most (JobsState.counted): a refresh reads up
+# to 1,000 sub-jobs, and what ended within the last hour is remembered; 20 refreshes' worth
+# is far more than an hour holds.
+MAX_COUNTED = 20_000
 # Upper bounds of the duration histogram's buckets (seconds): a step of a build takes from
 # seconds (a DELETE) to many hours (a large image).
 DURATION_BUCKETS = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0,

@@ -7,10 +7,12 @@ server; the image IDs it keeps are bounded (MAX_IMAGES, the rest counted as OTHE
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from exporter.domain.health import Health, Healthy
+from exporter.domain.labels import known
+from exporter.domain.targets import DEVSERVER_IMAGE_ID_RE
 
 # Server statuses as documented for ``GET /v1/{project_id}/dev-servers``; anything else is
 # counted as "other".
@@ -88,6 +90,28 @@ def count_images(
     for s in servers.values():
         counts = per_image.setdefault(s.image_id, {})
         counts[s.status] = counts.get(s.status, 0) + 1
+    return _ranked(per_image, watched)
+
+
+def bounded_uses(
+    uses: Iterable[tuple[str, Iterable[tuple[str, int]]]],
+) -> tuple[ImageUse, ...]:
+    """Counts from elsewhere (the state file) held to the bounds a sweep's counts keep: an
+    image ID of a dev-server image's shape ("" for none; anything else is OTHER_IMAGE), a
+    known status or "other", duplicates added up, at most MAX_IMAGES images before
+    OTHER_IMAGE. Watched images are marked when the counts are merged."""
+    per_image: dict[str, dict[str, int]] = {}
+    for image, servers in uses:
+        shaped = image if not image or DEVSERVER_IMAGE_ID_RE.fullmatch(image) else OTHER_IMAGE
+        counts = per_image.setdefault(shaped, {})
+        for status, n in servers:
+            if n:  # a sweep keeps no zero counts
+                bounded = known(status, SERVER_STATUSES)
+                counts[bounded] = counts.get(bounded, 0) + n
+    return _ranked({image: c for image, c in per_image.items() if c}, frozenset())
+
+
+def _ranked(per_image: dict[str, dict[str, int]], watched: Collection[str]) -> tuple[ImageUse, ...]:
     folded = per_image.pop(OTHER_IMAGE, {})  # servers whose image ID was no image ID
 
     def rank(image: str) -> tuple[int, str]:

@@ -31,7 +31,14 @@ from typing import Protocol
 from exporter.cloud.listing import Page
 from exporter.cloud.metrics import MAX_ERROR_CODES, OTHER_ERROR_CODE
 from exporter.domain.health import Health, failed, news
-from exporter.domain.jobs import DURATION_BUCKETS, IN_FLIGHT_STATUSES, Job, JobsState, SubJob
+from exporter.domain.jobs import (
+    DURATION_BUCKETS,
+    IN_FLIGHT_STATUSES,
+    MAX_COUNTED,
+    Job,
+    JobsState,
+    SubJob,
+)
 from exporter.domain.targets import ProjectEndpoint
 from exporter.polling.health import reason
 
@@ -196,7 +203,9 @@ class JobWatcher:
         # shifted page may, is no new failure.
         last = prev.last_success if prev else None
         horizon = None if last is None else last - HORIZON
-        ended = [j for j in recent if j.ended]
+        # One said to end more than a day from now is believed no more than as a latest job:
+        # counted, it would be remembered (and written) for ever.
+        ended = [j for j in recent if j.ended and _believable(j, now)]
         logged = 0
         for j in ended:
             if j.id in counted or prev is None:  # the first look at a project is the baseline
@@ -232,7 +241,7 @@ class JobWatcher:
             in_flight=tuple(sorted(in_flight.items())),
             latest=tuple(sorted(latest.values(), key=lambda j: j.resource_id)),
             failures=tuple(sorted(failures.items())),
-            counted=_still_readable(counted, ended, now),
+            counted=still_readable(counted, ended, now),
             durations=durations.state(),
             running=tuple(j for j in recent if j.in_flight),
             started=started,
@@ -266,7 +275,7 @@ class Durations:
         return tuple(sorted((k, (tuple(c), t)) for k, (c, t) in self._series.items()))
 
 
-def _still_readable(
+def still_readable(
     counted: dict[str, float], ended: list[SubJob], now: float
 ) -> tuple[tuple[str, float], ...]:
     """The ended sub-jobs to remember after a refresh at ``now``: all counted so far, less
@@ -275,7 +284,10 @@ def _still_readable(
     listed = {j.id for j in ended}
     counted.update((j.id, j.moment) for j in ended)
     reach = now - HORIZON
-    return tuple(sorted((i, m) for i, m in counted.items() if m >= reach or i in listed))
+    kept = [(i, m) for i, m in counted.items() if m >= reach or i in listed]
+    if len(kept) > MAX_COUNTED:  # the newest are those a read may still show as new
+        kept = sorted(kept, key=lambda im: (im[1], im[0]))[-MAX_COUNTED:]
+    return tuple(sorted(kept))
 
 
 def _keep(found: dict[str, SubJob], items: Iterable[SubJob]) -> None:

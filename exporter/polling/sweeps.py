@@ -4,7 +4,10 @@ A sweep that fails loses nothing: every object keeps its last values, marked dow
 forbidden to list (403) asks about configured IDs one by one; a service not offered in the
 project (404 APIGW.0101) is asked again after UNAVAILABLE_RETRY. A discovered object leaves
 after MISSING_SWEEPS_TO_DROP complete sweeps without it: objects shift between pages while
-a sweep runs, so one miss proves nothing.
+a sweep runs, so one miss proves nothing. An incomplete sweep removes nothing it lacks,
+up to a slack: a project never holds more discovered objects than the last sweep listed
+plus ``unlisted_slack`` of that (a tenth, at least UNLISTED_MIN), so that lists which are
+never whole and IDs that churn cannot pile objects up.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ from exporter.polling.round import Round
 log = logging.getLogger(__name__)
 
 MISSING_SWEEPS_TO_DROP = 2
+# Discovered objects an incomplete sweep did not list that a project keeps at most: a tenth
+# of what the sweep listed, and at least UNLISTED_MIN.
+UNLISTED_MIN = 100
 UNAVAILABLE_RETRY = 3600.0  # a service not offered in a project is asked again after this
 SLICE = 500  # objects a sweep processes between two yields to the event loop
 
@@ -147,19 +153,32 @@ class SweepReader:
                 await asyncio.sleep(0)  # a sweep of 10,000 objects must not stall the loop
         # Configured IDs the list did not show: one detail call each decides (404: gone).
         found.details += [sweep.target(o) for o in sweep.configured if o not in listing.objects]
+        unlisted = [
+            (k, state) for k, state in mine.items()
+            if k.id not in listing.objects and state.origin is Origin.DISCOVERED
+        ]  # fmt: skip
         if complete:  # an incomplete list proves nothing about what it left out
-            for k, state in mine.items():
-                if k.id in listing.objects or state.origin is not Origin.DISCOVERED:
-                    continue
+            for k, state in unlisted:
                 if state.missing + 1 >= MISSING_SWEEPS_TO_DROP:
                     found.dropped.add(k)
                 else:
                     found.states[k] = replace(state, missing=state.missing + 1)
+        elif len(unlisted) > (slack := unlisted_slack(len(listing.objects))):
+            # Lists that are never whole, with IDs that churn, must not pile objects up:
+            # those seen longest ago go first.
+            unlisted.sort(key=lambda ks: (ks[1].last_success or 0.0, ks[0].id))
+            found.dropped.update(k for k, _ in unlisted[: len(unlisted) - slack])
         log_listed(
             key.resource.value, key.project_id, prev, listing.incomplete,
             "nothing it lacks is removed, and configured IDs it lacks are asked about one by one",
         )  # fmt: skip
         found.sweeps[key] = SweepState(key, ok, len(listing.objects), listing.pages, complete)
+
+
+def unlisted_slack(listed: int) -> int:
+    """How many discovered objects an incomplete sweep that listed ``listed`` leaves in
+    place without seeing them; the rest, those seen longest ago first, are dropped."""
+    return max(UNLISTED_MIN, listed // 10)
 
 
 def log_listed(

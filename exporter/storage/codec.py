@@ -1,11 +1,11 @@
-"""The state file's format, validated like any other untrusted input.
+"""The state file's format: what is written, and reading it back like any other untrusted
+input.
 
 The file holds each object's last state as the snapshot has it, so that a restarted
 exporter serves the same series at once and keeps "since when" clocks. A file can be
-edited, truncated or planted: every field is typed, every string bounded as the cloud's
-are, every number finite, and an object's kind must match its resource. The schema is
-TypedDicts, so that pydantic validates a file of 100,000 objects without Python code per
-field.
+edited, truncated or planted: its schema (``exporter.storage.schema``) bounds every field,
+and its entries become domain objects only within the bounds live answers are held to
+(``exporter.storage.restore``); anything else makes the whole file unreadable.
 """
 
 from __future__ import annotations
@@ -14,179 +14,32 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Annotated, Literal, NotRequired
+from typing import TypeVar
 
-from pydantic import (
-    ConfigDict,
-    Field,
-    StringConstraints,
-    TypeAdapter,
-    ValidationError,
-    with_config,
-)
-from typing_extensions import TypedDict
+from pydantic import TypeAdapter, ValidationError
 
-from exporter.cloud.convert import MAX_TIME
-from exporter.cloud.sanitize import MAX_LABEL, MAX_MESSAGE, clean
-from exporter.domain.health import Health
-from exporter.domain.jobs import DURATION_BUCKETS, Job, JobsState, SubJob
-from exporter.domain.state import CloudObject, DevServerImage, ImageServer, Snapshot, TargetState
-from exporter.domain.targets import PROJECT_ID_RE, Origin, Resource, TargetKey
-from exporter.domain.usage import MAX_IMAGES, SERVER_STATUSES, ImageUse, UsageState
+from exporter.cloud.sanitize import MAX_MESSAGE, clean
+from exporter.domain.jobs import JobsState, SubJob
+from exporter.domain.state import DevServerImage, ImageServer, Snapshot, TargetState
+from exporter.domain.targets import TargetKey
+from exporter.domain.usage import UsageState
+from exporter.storage import restore
 from exporter.storage.jsonstream import JsonError, read_object
+from exporter.storage.schema import (
+    VERSION,
+    DevServerImageEntry,
+    ImageServerEntry,
+    JobEntry,
+    JobsEntry,
+    StateFileEntry,
+    SubJobEntry,
+    TargetEntry,
+    UsageEntry,
+)
 
-VERSION = 1
+_E = TypeVar("_E", JobsEntry, UsageEntry)
+
 SLICE = 500  # objects encoded at a time
-
-Label = Annotated[str, StringConstraints(max_length=MAX_LABEL)]
-# Unix seconds up to 2100: what the exporter writes is always within this (the clock, and
-# times from the cloud, which convert bounds the same way), so it always reads it back.
-Time = Annotated[float, Field(allow_inf_nan=False, ge=0, le=MAX_TIME)]
-_STRICT = ConfigDict(extra="forbid")
-
-
-@with_config(_STRICT)
-class DevServerImageEntry(TypedDict):
-    """A dev-server image's fields."""
-
-    name: Label
-    arch: Label
-    server_type: Label
-    status: Label
-
-
-@with_config(_STRICT)
-class ImageServerEntry(TypedDict):
-    """An image server's fields."""
-
-    name: Label
-    image_id: Label
-    image_type: Label
-    server_id: Label
-    instance_id: Label
-    server_group_id: Label
-    app_group_id: Label
-    enterprise_project_id: Label
-    status: Label
-    created: Time | None
-    updated: Time | None
-    accounts: list[tuple[Annotated[str, StringConstraints(max_length=64)], int]]
-
-
-@with_config(_STRICT)
-class TargetEntry(TypedDict):
-    """One object's state."""
-
-    resource: Resource
-    project_id: Annotated[str, StringConstraints(pattern=PROJECT_ID_RE.pattern)]
-    id: Annotated[str, StringConstraints(min_length=1, max_length=MAX_LABEL)]
-    origin: Origin
-    up: bool
-    exists: bool | None
-    last_success: Time | None
-    status_since: Time | None
-    missing: Annotated[int, Field(ge=0, le=1000)]
-    error: NotRequired[Annotated[str, StringConstraints(max_length=MAX_MESSAGE)] | None]
-    error_label: NotRequired[Annotated[str, StringConstraints(max_length=64)] | None]
-    devserver_image: NotRequired[DevServerImageEntry]
-    image_server: NotRequired[ImageServerEntry]
-    last_name: NotRequired[Label]  # of an object that is gone
-
-
-Short = Annotated[str, StringConstraints(max_length=64)]
-_STATUSES = len(SERVER_STATUSES) + 1  # and "other"
-Seconds = Annotated[float, Field(allow_inf_nan=False, ge=0)]
-Count = Annotated[int, Field(ge=0)]
-
-
-@with_config(_STRICT)
-class SubJobEntry(TypedDict):
-    """A sub-job."""
-
-    id: Label
-    job_id: Label
-    job_type: Short
-    resource_id: Label
-    resource_name: Label
-    status: Short
-    error_code: Label
-    error_message: Annotated[str, StringConstraints(max_length=MAX_MESSAGE)]
-    begin: Time | None
-    end: Time | None
-
-
-@with_config(_STRICT)
-class JobEntry(TypedDict):
-    """A job WAITING or RUNNING."""
-
-    id: Label
-    job_type: Short
-    status: Short
-    begin: Time | None
-
-
-@with_config(_STRICT)
-class JobsEntry(TypedDict):
-    """One project's jobs."""
-
-    project_id: Annotated[str, StringConstraints(pattern=PROJECT_ID_RE.pattern)]
-    up: bool
-    last_success: Time | None
-    in_flight: Annotated[
-        list[tuple[Short, Short, Annotated[int, Field(ge=0)]]], Field(max_length=64)
-    ]
-    latest: list[SubJobEntry]
-    failures: Annotated[
-        list[tuple[Short, Label, Annotated[int, Field(ge=0)]]], Field(max_length=4096)
-    ]
-    # [ID, when it ended]; a bare ID (as earlier versions wrote it) is taken as ended at
-    # last_success.
-    counted: list[Label | tuple[Label, Time]]
-    running: list[SubJobEntry]
-    started: NotRequired[Annotated[list[JobEntry], Field(max_length=4096)]]
-    # [job_type, status, [sub-jobs per bucket, as DURATION_BUCKETS and one past], sum]
-    durations: NotRequired[
-        Annotated[
-            list[tuple[Short, Short, Annotated[list[Count], Field(max_length=64)], Seconds]],
-            Field(max_length=4096),
-        ]
-    ]
-    error: NotRequired[Annotated[str, StringConstraints(max_length=MAX_MESSAGE)] | None]
-    error_label: NotRequired[Short | None]
-
-
-@with_config(_STRICT)
-class UsageEntry(TypedDict):
-    """One project's dev servers per image (whether the exporter watches each image is not
-    kept: it is worked out again from the objects read)."""
-
-    project_id: Annotated[str, StringConstraints(pattern=PROJECT_ID_RE.pattern)]
-    up: bool
-    last_success: Time | None
-    objects: Count | None
-    pages: Count
-    complete: bool | None
-    list_allowed: bool
-    unavailable_until: Time | None
-    # [image ID, [[server status, servers], ...]], as many as the poller keeps
-    in_use: Annotated[
-        list[tuple[Label, Annotated[list[tuple[Short, Count]], Field(max_length=_STATUSES)]]],
-        Field(max_length=MAX_IMAGES + 1),
-    ]
-    error: NotRequired[Annotated[str, StringConstraints(max_length=MAX_MESSAGE)] | None]
-    error_label: NotRequired[Short | None]
-
-
-@with_config(_STRICT)
-class StateFileEntry(TypedDict):
-    """The whole file."""
-
-    version: Literal[1]
-    written: Time
-    targets: list[TargetEntry]
-    jobs: NotRequired[list[JobsEntry]]
-    usage: NotRequired[list[UsageEntry]]
-
 
 _FILE = TypeAdapter(StateFileEntry)
 _TARGETS = TypeAdapter(list[TargetEntry])
@@ -277,89 +130,6 @@ def encode_chunks(snapshot: Snapshot, written: float) -> Iterator[bytes]:
     yield b"]}"
 
 
-def _object(entry: TargetEntry) -> CloudObject | None:
-    server, image = entry.get("image_server"), entry.get("devserver_image")
-    if (server if entry["resource"] is Resource.DEVSERVER_IMAGE else image) is not None:
-        raise ValueError(f"a {entry['resource'].value} entry carries the other kind of object")
-    if server is not None:
-        s = server
-        return ImageServer(
-            s["name"], s["image_id"], s["image_type"], s["server_id"], s["instance_id"],
-            s["server_group_id"], s["app_group_id"], s["enterprise_project_id"], s["status"],
-            s["created"], s["updated"], tuple((kind, n) for kind, n in s["accounts"]),
-        )  # fmt: skip
-    if image is not None:
-        return DevServerImage(image["name"], image["arch"], image["server_type"], image["status"])
-    return None
-
-
-def _health(
-    e: TargetEntry | JobsEntry | UsageEntry, shared: dict[tuple[bool, float | None], Health]
-) -> Health:
-    """An entry's health; one object for every healthy entry of the same time, as the
-    objects of one sweep share one."""
-    if e.get("error") is not None:
-        return Health(e["up"], e["last_success"], e.get("error"), e.get("error_label"))
-    key = (e["up"], e["last_success"])
-    found = shared.get(key)
-    if found is None:
-        found = shared[key] = Health(*key)
-    return found
-
-
-def _state(e: TargetEntry, shared: dict[tuple[bool, float | None], Health]) -> TargetState:
-    return TargetState(
-        TargetKey(e["resource"], e["project_id"], e["id"]), _health(e, shared), e["exists"],
-        _object(e), e["status_since"], e["origin"], e["missing"], e.get("last_name", ""),
-    )  # fmt: skip
-
-
-def _jobs(e: JobsEntry) -> JobsState:
-    return JobsState(
-        e["project_id"], _health(e, {}),
-        in_flight=tuple(((kind, status), n) for kind, status, n in e["in_flight"]),
-        latest=tuple(SubJob(**sub) for sub in e["latest"]),
-        failures=tuple(((kind, code), n) for kind, code, n in e["failures"]),
-        counted=_counted(e["counted"], e["last_success"]),
-        running=tuple(SubJob(**sub) for sub in e["running"]),
-        started=tuple(Job(**job) for job in e.get("started", ())),
-        durations=_durations(e.get("durations", ())),
-    )  # fmt: skip
-
-
-def _usage(e: UsageEntry) -> UsageState:
-    return UsageState(
-        e["project_id"], _health(e, {}), objects=e["objects"], pages=e["pages"],
-        complete=e["complete"], list_allowed=e["list_allowed"],
-        unavailable_until=e["unavailable_until"],
-        in_use=tuple(ImageUse(image, tuple((status, n) for status, n in servers))
-                     for image, servers in e["in_use"]),
-    )  # fmt: skip
-
-
-def _durations(
-    entries: Iterable[tuple[str, str, list[int], float]],
-) -> tuple[tuple[tuple[str, str], tuple[tuple[int, ...], float]], ...]:
-    """A histogram as JobsState keeps it; one of another bucket layout (a file written with
-    other buckets) is dropped, as a counter reset, rather than read wrongly."""
-    width = len(DURATION_BUCKETS) + 1
-    return tuple(sorted(
-        ((kind, status), (tuple(counts), total))
-        for kind, status, counts, total in entries
-        if len(counts) == width
-    ))  # fmt: skip
-
-
-def _counted(
-    entries: list[str | tuple[str, float]], last_success: float | None
-) -> tuple[tuple[str, float], ...]:
-    moments = {}
-    for entry in entries:
-        oid, moment = (entry, last_success or 0.0) if isinstance(entry, str) else entry
-        moments[oid] = moment
-    return tuple(sorted(moments.items()))
-
-
 @dataclass(frozen=True, slots=True)
 class Stored:
     """What a state file holds."""
@@ -399,6 +169,10 @@ def _text(values: object) -> None:
         raise Unreadable("a string holds a lone surrogate (a \\uD800-\\uDFFF escape)") from None
 
 
+def _projects(entries: Iterable[_E]) -> list[_E]:
+    return restore.unique(entries, lambda e: e["project_id"])
+
+
 def decode(data: bytes) -> Stored:
     """What a file holds; raises Unreadable when it is not a valid state file.
 
@@ -412,7 +186,8 @@ def decode(data: bytes) -> Stored:
     escapes = _SURROGATE_ESCAPE.search(text) is not None
     states: list[TargetState] = []
     problems: list[str] = []
-    shared: dict[tuple[bool, float | None], Health] = {}
+    shared: restore.Shared = {}
+    keys: set[TargetKey] = set()
 
     def targets(items: list[object]) -> None:
         if problems:
@@ -426,7 +201,10 @@ def decode(data: bytes) -> Stored:
                         problems.append(f"targets.{len(states) + n}: {exc}")
                         return
             for entry in _TARGETS.validate_python(items):
-                states.append(_state(entry, shared))
+                s = restore.state(entry, shared)
+                if s.key not in keys:  # an object written twice is read once
+                    keys.add(s.key)
+                    states.append(s)
         except ValidationError as exc:
             problems.append(_why(exc, "targets", len(states)))
         except ValueError as exc:  # Unreadable, or an entry whose parts disagree
@@ -446,6 +224,6 @@ def decode(data: bytes) -> Stored:
         raise Unreadable(problems[0])
     return Stored(
         tuple(states),
-        tuple(_jobs(e) for e in stored.get("jobs", ())),
-        tuple(_usage(e) for e in stored.get("usage", ())),
+        tuple(restore.jobs(e) for e in _projects(stored.get("jobs", ()))),
+        tuple(restore.usage(e) for e in _projects(stored.get("usage", ()))),
     )

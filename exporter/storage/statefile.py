@@ -127,15 +127,15 @@ class StateFile:
             if not self.path.exists() and not self.path.is_symlink():
                 log.info("no state file yet; starting fresh", extra={"path": str(self.path)})
                 return EMPTY
-            return self._unusable(exc.problems[0])
+            return self.set_aside(exc.problems[0])
         if not data:
-            return self._unusable("the file is empty")
+            return self.set_aside("the file is empty")
         try:
             stored = decode(data)
         except Unreadable as exc:
-            return self._unusable(str(exc))
+            return self.set_aside(str(exc))
         except Exception as exc:  # OverflowError, RecursionError, ...: still not ours to crash on
-            return self._unusable(f"{type(exc).__name__}: {exc}"[:200])
+            return self.set_aside(f"{type(exc).__name__}: {exc}"[:200])
         self._metrics.restored.set(len(stored.targets))
         log.info(
             "state read",
@@ -148,7 +148,9 @@ class StateFile:
         )
         return stored
 
-    def _unusable(self, why: str) -> Stored:
+    def set_aside(self, why: str) -> Stored:
+        """Move the file aside for inspection, saying ``why`` it is unusable; nothing is
+        restored from it."""
         aside = self.path.with_name(self.path.name + ".bad")
         try:
             os.replace(self.path, aside)

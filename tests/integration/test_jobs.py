@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from exporter.cloud.transport import RetryPolicy
+from exporter.domain.jobs import MAX_COUNTED
 from exporter.domain.sharding import Shard
 from exporter.domain.targets import Resource
 from exporter.exposition.textformat import Format
-from exporter.polling.jobs import JOB_CALLS, MAX_PAGES
+from exporter.polling.jobs import JOB_CALLS, MAX_PAGES, still_readable
 from exporter.runtime import Exporter
 from exporter.simulator import Fault, FaultKind, SimulatedCloud, SimulatorServer
 from exporter.simulator.cloud import jobs_key
@@ -418,3 +419,39 @@ async def test_each_ended_sub_job_is_timed_once_across_restarts(
     bucket = value(text(second), f"{DURATION}_bucket", project_id=PROJECT,
                    job_type="BUILD_IMAGE", status="FAILED", le="3600.0")  # fmt: skip
     assert bucket == 0.0  # two hours: past the 1-hour bucket
+
+
+async def test_sub_jobs_said_to_end_far_in_the_future_are_neither_counted_nor_remembered(
+    simulator: SimulatorServer, servers: SimulatedCloud
+) -> None:
+    # An API that says its sub-jobs end in 2099 made the counted IDs grow by every read's
+    # worth (30 MB of state file in 60 s): such a sub-job is believed no more than as a
+    # latest job (FUTURE_SLACK), and a genuine one a day ahead is still counted.
+    clock = Clock()
+    far, soon = 4_070_908_800.0, START + 3600  # 2099, and an hour ahead
+    e = make(simulator, clock)
+    try:
+        await e.run_cycle()  # the baseline
+        for cycle in range(3):
+            clock.now += 60
+            for n in range(50):
+                add_job(servers, PROJECT, "BUILD_IMAGE", "FAILED", [(f"srv-x{cycle}-{n}", "x")],
+                        begin=far - 60, end=far, error=("WKS.9999", "from the future"))  # fmt: skip
+            await e.run_cycle()
+        [jobs] = e.exposition.snapshot.jobs
+        assert failures(e, "WKS.9999") is None and len(jobs.counted) == 0
+        add_job(servers, PROJECT, "BUILD_IMAGE", "FAILED", [("srv-a", "a")], begin=soon - 60,
+                end=soon, error=("WKS.0500", "disk full"))  # fmt: skip
+        clock.now += 60
+        await e.run_cycle()
+        assert failures(e, "WKS.0500") == 1.0
+        [jobs] = e.exposition.snapshot.jobs
+        assert len(jobs.counted) == 1
+    finally:
+        await e.stop()
+
+
+def test_the_counted_sub_jobs_of_a_project_are_bounded() -> None:
+    many = {f"sub-{n:06d}": START + n for n in range(MAX_COUNTED + 500)}
+    kept = still_readable(many, [], START + 10)
+    assert len(kept) == MAX_COUNTED and kept[0] == ("sub-000500", START + 500)

@@ -29,7 +29,7 @@ from exporter.exposition.textformat import Format
 from exporter.runtime import Exporter
 from exporter.simulator import SimulatorServer
 from exporter.storage.statefile import EMPTY, MAX_STATE_BYTES, StateFile
-from tests.helpers import IN_CI, PROJECT, image_server_body, settings, value
+from tests.helpers import IN_CI, PROJECT, image_id, image_server_body, settings, value
 
 SINCE = "huaweicloud_image_exporter_status_last_change_timestamp_seconds"
 WRITE_OK = "huaweicloud_image_exporter_state_write_success"
@@ -350,7 +350,7 @@ def test_what_is_written_is_always_read_back(
     jobs = JobsState(PROJECT, Health(False, c, error), latest=(sub,), counted=(("sj", c),))
     usage = UsageState(PROJECT, Health(False, b, error, "http_503"), objects=9, pages=2,
                        complete=False, list_allowed=False, unavailable_until=c,
-                       in_use=(ImageUse(label(name), (("RUNNING", 2),)),))  # fmt: skip
+                       in_use=(ImageUse(image_id(7), (("RUNNING", 2),)),))  # fmt: skip
     snap = Snapshot((failed,), {}, 60.0, jobs=(jobs,), usage=(usage,))
     stored = decode(b"".join(encode_chunks(snap, c)))
     [back] = stored.targets
@@ -369,8 +369,8 @@ def test_the_most_usage_a_project_holds_is_read_back() -> None:
     from exporter.domain.usage import MAX_IMAGES, OTHER_IMAGE, SERVER_STATUSES, ImageUse, UsageState
     from exporter.storage.codec import decode, encode_chunks
 
-    statuses = tuple((status, 7) for status in (*SERVER_STATUSES, OTHER))
-    images = [f"img-{n}" for n in range(MAX_IMAGES)] + [OTHER_IMAGE]
+    statuses = tuple(sorted((status, 7) for status in (*SERVER_STATUSES, OTHER)))
+    images = [*sorted(image_id(n) for n in range(MAX_IMAGES)), OTHER_IMAGE]  # as ranked
     usage = UsageState(PROJECT, Health(True, 10.0), objects=7 * len(statuses) * len(images), pages=9,
                        complete=True, in_use=tuple(ImageUse(i, statuses) for i in images))  # fmt: skip
     assert decode(b"".join(encode_chunks(Snapshot((), {}, 60.0, usage=(usage,)), 11.0))).usage == (

@@ -12,6 +12,7 @@ from exporter.domain.credentials import AkSkCredentials
 from exporter.domain.state import Snapshot
 from exporter.domain.targets import Origin, Resource, Sweep, SweepKey
 from exporter.polling.poller import Poller
+from exporter.polling.sweeps import unlisted_slack
 from tests.fakes import FakeFetcher, FakeListing, MemoryStore, image, poll, poller, states, target
 
 
@@ -132,6 +133,26 @@ async def test_failed_or_incomplete_sweep_removes_nothing() -> None:
         fetcher.listings[SWEEP] = FakeListing({"a": image("ACTIVE")}, incomplete="a test says so")
         snap = await p.run_cycle()
         assert set(by_id(snap)) == {"a", "b"} and snap.sweeps[0].complete is False
+
+
+async def test_incomplete_sweeps_with_churning_ids_never_pile_objects_up() -> None:
+    # Every sweep is incomplete (a count that lies) and lists 500 new IDs: a project keeps
+    # what the last sweep listed plus its slack (a tenth, at least 100), those seen longest
+    # ago dropped first; it held 65,001 objects after 68 s.
+    fetcher = FakeFetcher({})
+    p, _, now = swept(fetcher)
+    for cycle in range(6):
+        now[0] += 15
+        ids = [f"c{cycle}-{n:03d}" for n in range(500)]
+        fetcher.listings[SWEEP] = FakeListing({i: image("ACTIVE") for i in ids}, "lies")
+        held = by_id(await p.run_cycle())
+        assert len(held) == min(500 * (cycle + 1), 500 + unlisted_slack(500))
+        assert set(ids) <= set(held)
+        if cycle:  # the slack is the previous sweep's objects, not older ones
+            assert {i for i in held if not i.startswith(f"c{cycle}-")} <= {
+                f"c{cycle - 1}-{n:03d}" for n in range(500)
+            }
+    assert unlisted_slack(500) == 100 and unlisted_slack(5000) == 500
 
 
 async def test_configured_ids_absent_from_a_complete_list_get_one_detail_call() -> None:
