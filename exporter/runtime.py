@@ -103,7 +103,7 @@ class Exporter:
             connector=aiohttp.TCPConnector(limit=1024, ttl_dns_cache=300),
         )
         self.registry = live_registry()
-        self.api_metrics = ApiMetrics(self.registry)
+        self.api_metrics = ApiMetrics(self.registry, redact=self._redactor)
         self.reload_metrics = ReloadMetrics(self.registry)
         self.reload_metrics.record(True)
         self.state_file = StateFile(storage_path, self.registry) if storage_path else None

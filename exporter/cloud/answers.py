@@ -35,12 +35,16 @@ class AnswerReader:
         self._warn = RateLimitedLog(log).emit
 
     def redacted(self, exc: ApiError) -> ApiError:
-        detail = self.redact(exc.detail)
-        if detail == exc.detail:
+        """``exc`` with every known secret taken out of each string the answer gave it (its
+        message, error code and request ID: a gateway may echo a token in any of them)."""
+        detail, code, request_id = (
+            self.redact(s) if s else s for s in (exc.detail, exc.error_code, exc.request_id)
+        )
+        if (detail, code, request_id) == (exc.detail, exc.error_code, exc.request_id):
             return exc
         return ApiError(
-            exc.kind, detail, status=exc.status, error_code=exc.error_code,
-            request_id=exc.request_id, retry_after=exc.retry_after,
+            exc.kind, detail or "", status=exc.status, error_code=code,
+            request_id=request_id, retry_after=exc.retry_after,
         )  # fmt: skip
 
     def parse(self, api: str, resp: Response, model: type[_P]) -> _P:

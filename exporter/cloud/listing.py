@@ -165,10 +165,15 @@ def jobs(answers: AnswerReader, answer: JobListModel) -> Page[Job]:
 
 
 def sub_jobs(answers: AnswerReader, answer: SubJobListModel) -> Page[SubJob]:
-    """A page of image build sub-jobs, their error messages redacted."""
+    """A page of image build sub-jobs, the free text of each (error message and code,
+    resource name) redacted."""
     items = [
-        replace(job, error_message=answers.redact(job.error_message))
+        replace(
+            job, error_message=answers.redact(job.error_message),
+            error_code=answers.redact(job.error_code),
+            resource_name=answers.redact(job.resource_name),
+        )
         for job in (convert.sub_job(m) for m in answer.items if m.id)
-    ]
+    ]  # fmt: skip
     answers.skipped(SUB_JOB_LIST, len(answer.items) - len(items))
     return Page(items, answer.count)

@@ -6,6 +6,7 @@ target goes away; per-target series come from the snapshot collector instead.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TypeVar
 
 from prometheus_client import (
@@ -29,7 +30,9 @@ OTHER_ERROR_CODE = "other"
 class ApiMetrics:
     """``huaweicloud_image_exporter_api_*``: one observation per HTTP attempt."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, redact: Callable[[str], str] = str) -> None:
+        # An error code is a string from the cloud: a gateway may echo a secret in it.
+        self._redact = redact
         self.requests = Counter(
             "huaweicloud_image_exporter_api_requests",
             "Requests sent to Huawei Cloud APIs, by API and HTTP status ('error' when no "
@@ -82,7 +85,10 @@ class ApiMetrics:
             self._child(self.invalid_items, api).inc(n)
 
     def error(self, api: str, error_code: str) -> None:
-        """Count one failed attempt (under "other" once the API has MAX_ERROR_CODES codes)."""
+        """Count one failed attempt (under "other" once the API has MAX_ERROR_CODES codes, or
+        when the code holds a known secret)."""
+        if self._redact(error_code) != error_code:
+            error_code = OTHER_ERROR_CODE
         seen = self._error_codes.setdefault(api, set())
         if error_code not in seen:
             if len(seen) >= MAX_ERROR_CODES:

@@ -364,7 +364,7 @@ class SimulatedCloud:
     def count(self, api: str, resp: web.StreamResponse) -> web.StreamResponse:
         """Count an answer by API and status, and give it a request ID as the gateway does."""
         self.requests[(api, resp.status)] += 1
-        resp.headers["X-Request-Id"] = uuid.uuid4().hex
+        resp.headers.setdefault("X-Request-Id", uuid.uuid4().hex)
         return resp
 
     def take_fault(self, key: ObjectKey | str) -> Fault | None:

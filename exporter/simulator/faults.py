@@ -50,6 +50,7 @@ class Fault:
     probability: float = 1.0
     body: bytes = b""
     message: str = "injected failure"  # the error message of a STATUS fault
+    request_id: str | None = None  # the X-Request-Id of a STATUS fault (else a fresh one)
 
 
 def error_body(shape: BodyShape, code: str, message: str) -> bytes:
@@ -71,7 +72,10 @@ async def misbehave(
     """The answer a fault gives instead of the right one (``body``: the object, if any)."""
     kind = fault.kind
     if kind is FaultKind.STATUS:
-        return json_response(fault.status, error_body(fault.shape, fault.error_code, fault.message))
+        resp = json_response(fault.status, error_body(fault.shape, fault.error_code, fault.message))
+        if fault.request_id is not None:
+            resp.headers["X-Request-Id"] = fault.request_id
+        return resp
     if kind is FaultKind.THROTTLE:
         resp = json_response(
             429,

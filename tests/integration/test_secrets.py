@@ -135,15 +135,17 @@ def test_log_redaction_is_a_second_line_of_defence() -> None:
     assert out.count("<redacted>") >= 3
 
 
+@pytest.mark.parametrize("field", ["message", "request id", "error code"])
 @pytest.mark.parametrize("echoed", ["secret key", "security token", "IAM password", "IAM token"])
 async def test_a_gateway_quoting_secrets_back_leaks_them_nowhere(
-    simulator: SimulatorServer, tmp_path: Path, echoed: str
+    simulator: SimulatorServer, tmp_path: Path, echoed: str, field: str
 ) -> None:
     from exporter.cloud.transport import RetryPolicy
     from exporter.domain.credentials import AkSkCredentials, IamCredentials
     from exporter.exposition.textformat import Format
     from exporter.runtime import Exporter, ListenAddress
     from exporter.simulator import Fault, FaultKind
+    from exporter.simulator.cloud import jobs_key
     from exporter.simulator.jobs import add_job
     from tests.helpers import PROJECT, image_server_body, settings
 
@@ -168,11 +170,20 @@ async def test_a_gateway_quoting_secrets_back_leaks_them_nowhere(
         if echoed == "IAM token":
             secret = next(iter(cloud._tokens))  # the token the exporter holds
         quoted = f"bad request; you sent {secret!r} and we do not like it"
+        message = quoted if field == "message" else "we do not like it"
+        code = secret if field == "error code" else "WKS.0400"
+        request_id = secret if field == "request id" else None
         cloud.faults[(Resource.IMAGE_SERVER, PROJECT, "srv-1")] = Fault(
-            FaultKind.STATUS, status=400, error_code="WKS.0400", message=quoted
-        )
-        add_job(cloud, PROJECT, "BUILD_IMAGE", "FAILED", [("srv-1", "s")], begin=1.9e9,
-                end=1.9e9 + 1, error=("WKS.0500", quoted))  # fmt: skip
+            FaultKind.STATUS, status=400, error_code=code, message=message,
+            request_id=request_id,
+        )  # fmt: skip
+        # The same for an image build: its message, code, and the name of its server.
+        add_job(cloud, PROJECT, "BUILD_IMAGE", "FAILED", [("srv-1", secret)], begin=1.9e9,
+                end=1.9e9 + 1, error=(code, message))  # fmt: skip
+        cloud.faults[jobs_key(PROJECT)] = Fault(
+            FaultKind.STATUS, status=500, error_code=code, message=message,
+            request_id=request_id, times=1,
+        )  # fmt: skip
         snap = await e.run_cycle()
         [target] = snap.targets
         assert not target.up and "we do not like it" in (target.error or "")
@@ -186,5 +197,6 @@ async def test_a_gateway_quoting_secrets_back_leaks_them_nowhere(
                             ("metrics", metrics), ("state file", written)):  # fmt: skip
             assert secret not in text, f"the {echoed} is in the {where}"
         assert "we do not like it" in page and "<redacted>" in (target.error or "")
+        assert "<redacted>" in written
     finally:
         await e.stop()
