@@ -59,6 +59,11 @@ class _PageRead(Protocol):
         """Whether every item was usable."""
         ...
 
+    @property
+    def weight(self) -> int:
+        """About the bytes it holds."""
+        ...
+
 
 _R = TypeVar("_R", bound=_PageRead)
 
@@ -70,6 +75,10 @@ PAGE_MAX_BODY = 4 << 20  # a page of 100 objects is a few hundred KiB
 # Every user's dev servers may come in one answer (MAX_ALL_DEV_SERVERS of a few KiB each).
 ALL_MAX_BODY = 96 << 20
 OFF_LOOP_BODY = 1 << 20  # answers larger than this are parsed off the event loop
+
+
+def _weight(page: _PageRead) -> int:
+    return page.weight
 
 
 class HuaweiCloudClient:
@@ -94,9 +103,10 @@ class HuaweiCloudClient:
         self._authenticators: dict[Credentials, Authenticator] = {}
         # Domain IDs found through IAM, by IAM endpoint and credentials.
         self._domains: dict[tuple[str, Credentials], str] = {}
-        self._pages: PageMemo[PageRead] = PageMemo()
-        # Dev-server pages hold ten times more than others: 1,024 of them are a million servers.
-        self._server_pages: PageMemo[Page[DevServer]] = PageMemo(1024)
+        self._pages: PageMemo[PageRead] = PageMemo(weigh=_weight)
+        # Dev-server pages hold ten times more than others: 1,024 of them are a million
+        # servers (160 MB).
+        self._server_pages: PageMemo[Page[DevServer]] = PageMemo(1024, weigh=_weight)
         self._reading = asyncio.Lock()
 
     def retain(self, credentials: Collection[Credentials], *, iam_failure_backoff: float) -> None:
@@ -155,8 +165,8 @@ class HuaweiCloudClient:
     ) -> Listing:
         query = sweep.discovery.query(Resource.DEVSERVER_IMAGE)
         read = partial(listing.devserver_images, self._answers)
-        page = await self._list_page(sweep, query, read, deadline, slots)
-        return Listing(listing.wanted(sweep, page.objects), 1, page.incomplete)
+        page = await self._list_page(sweep, listing.Wanted(sweep), query, read, deadline, slots)
+        return Listing(dict(page.objects), 1, page.incomplete)
 
     async def _list_image_servers(
         self, sweep: Sweep, deadline: float | None, slots: asyncio.Semaphore | None
@@ -166,31 +176,37 @@ class HuaweiCloudClient:
         # Objects that moved between pages while the sweep ran are counted once. Each page
         # is converted as it arrives, so its wire models do not outlive it.
         found: dict[str, CloudObject] = {}
+        keep = listing.Wanted(sweep)
 
         async def page(offset: int) -> paging.Positions:
             query = {**base, "offset": str(offset)}
             read = partial(listing.image_servers, self._answers, offset=offset)
-            got = await self._list_page(sweep, query, read, deadline, slots)
+            got = await self._list_page(sweep, keep, query, read, deadline, slots)
             found.update(got.objects)
             return paging.Positions(got.ids, got.count)
 
         read = await paging.read_all(page)
-        return Listing(listing.wanted(sweep, found), read.pages, read.incomplete)
+        return Listing(found, read.pages, read.incomplete)
 
     async def _list_page(
         self,
         sweep: Sweep,
+        keep: listing.Wanted,
         query: dict[str, str],
         read: Callable[[Response], PageRead],
         deadline: float | None,
         slots: asyncio.Semaphore | None,
     ) -> PageRead:
-        """A page of a sweep's list, read by ``read`` unless the same bytes were read before
-        (see ``exporter.cloud.memo``)."""
+        """A page of a sweep's list, read by ``read`` and of which ``keep`` keeps what the
+        sweep watches, unless the same bytes were read before for the same sweep (see
+        ``exporter.cloud.memo``)."""
         api = f"{sweep.key.resource.value}_list"
         scope = ProjectEndpoint(sweep.key.project_id, sweep.endpoint, sweep.credentials)
         path = paths.listing(sweep.key)
-        return await self._read_page(self._pages, api, scope, path, query, read, deadline, slots)
+        return await self._read_page(
+            self._pages, api, scope, path, query, lambda r: keep(read(r)), deadline, slots,
+            memo_key=keep.key,  # another sweep of the same list keeps other objects
+        )  # fmt: skip
 
     async def _read_page(
         self,
@@ -202,6 +218,7 @@ class HuaweiCloudClient:
         read: Callable[[Response], _R],
         deadline: float | None,
         slots: asyncio.Semaphore | None,
+        memo_key: str = "",
     ) -> _R:
         """A page of a list, read by ``read`` unless the same bytes were read before (see
         ``exporter.cloud.memo``). A page takes up to a few milliseconds to read (1,024 dev
@@ -210,6 +227,7 @@ class HuaweiCloudClient:
         large answer is read in a worker thread, which gives the loop its turn every few
         milliseconds while it runs."""
         url, resp = await self._answer(api, scope, path, query, deadline, slots)
+        url += memo_key
         digest, kept = memo.recall(url, resp.body)
         if kept is not None:
             return kept

@@ -3,6 +3,7 @@ sweep found. The HTTP side (asking, paging, remembering pages) is the client's."
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
@@ -29,6 +30,8 @@ IMAGE_SERVER_LIST = "image_server_list"
 DEVSERVER_LIST = "devserver_list"
 DEVSERVER_LIST_ALL = "devserver_list_all"
 JOB_LIST = "image_server_job_list"
+# A dev server's ID is a UUID; one much longer is kept as its digest (see server_key).
+MAX_SERVER_ID = 64
 SUB_JOB_LIST = "image_server_sub_job_list"
 
 _T = TypeVar("_T")
@@ -50,6 +53,11 @@ class Page(Generic[_T]):
         """Whether every item was usable (nothing skipped, so nothing to count again)."""
         return not self.ids or len(self.items) == len(self.ids)
 
+    @property
+    def weight(self) -> int:
+        """About the bytes it holds (a dev server's ID, status and image ID: 150)."""
+        return 160 * len(self.items) + 8 * len(self.ids)
+
 
 @dataclass(frozen=True, slots=True)
 class PageRead:
@@ -60,11 +68,18 @@ class PageRead:
     objects: Mapping[str, CloudObject]
     count: int
     incomplete: str | None = None
+    skipped: int = 0  # items left out as unusable (counted as invalid)
 
     @property
     def whole(self) -> bool:
         """Whether every item was usable (nothing skipped, so nothing to count again)."""
-        return len(self.objects) == len(self.ids)
+        return not self.skipped
+
+    @property
+    def weight(self) -> int:
+        """About the bytes it holds: 100 a position, 550 an object (an image server's,
+        measured)."""
+        return 100 * len(self.ids) + 550 * len(self.objects)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,14 +92,20 @@ class Listing:
     incomplete: str | None = None
 
 
-def wanted(sweep: Sweep, found: Mapping[str, CloudObject]) -> dict[str, CloudObject]:
-    """Objects the discovery filters keep, and configured IDs whatever their name."""
-    configured = set(sweep.configured)
-    return {
-        oid: obj
-        for oid, obj in found.items()
-        if oid in configured or sweep.discovery.wants(obj.name)
-    }
+class Wanted:
+    """What of a page a sweep keeps: the objects its discovery filters keep, and configured
+    IDs whatever their name (the rest only as positions, for paging). ``key`` tells apart
+    what two sweeps of the same list keep, for the page memo."""
+
+    def __init__(self, sweep: Sweep) -> None:
+        self._configured = frozenset(sweep.configured)
+        self._wants = sweep.discovery.wants
+        self.key = f"#{hash(sweep)}"  # once a sweep: it hashes every configured ID
+
+    def __call__(self, page: PageRead) -> PageRead:
+        configured, wants = self._configured, self._wants
+        objects = {o: obj for o, obj in page.objects.items() if o in configured or wants(obj.name)}
+        return page if len(objects) == len(page.objects) else replace(page, objects=objects)
 
 
 def devserver_images(answers: AnswerReader, resp: Response) -> PageRead:
@@ -102,7 +123,8 @@ def devserver_images(answers: AnswerReader, resp: Response) -> PageRead:
         if answers.usable_id(m.image_id, DEVSERVER_IMAGE_ID_RE, DEVSERVER_IMAGE_LIST)
         and m.image_id is not None
     }
-    return PageRead([convert.label(m.image_id) for m in data], found, len(data), incomplete)
+    ids = [convert.label(m.image_id) for m in data]
+    return PageRead(ids, found, len(data), incomplete, len(data) - len(found))
 
 
 def image_servers(answers: AnswerReader, resp: Response, offset: int) -> PageRead:
@@ -110,13 +132,15 @@ def image_servers(answers: AnswerReader, resp: Response, offset: int) -> PageRea
     answer = answers.parse(IMAGE_SERVER_LIST, resp, ImageServerListModel)
     if offset + len(answer.items) > answer.count:
         raise answers.page_error(IMAGE_SERVER_LIST, answer.count, offset, answer.items)
-    ids, objects = [], {}
+    ids, objects, skipped = [], {}, 0
     for m in answer.items:
         oid = convert.label(m.id)
         ids.append(oid)  # a position all the same: paging checks overlaps with it
         if answers.usable_id(m.id, IMAGE_SERVER_ID_RE, IMAGE_SERVER_LIST):
             objects[oid] = convert.image_server(m)
-    return PageRead(ids, objects, answer.count)
+        else:
+            skipped += 1
+    return PageRead(ids, objects, answer.count, skipped=skipped)
 
 
 def dev_servers(
@@ -132,7 +156,7 @@ def dev_servers(
     answer = answers.parse(api, resp, model)
     if answer.total is not None and offset + len(answer.data) > answer.total:
         raise answers.page_error(api, answer.total, offset, answer.data)
-    ids = [convert.label(m.id) for m in answer.data]
+    ids = [server_key(m.id) for m in answer.data]
     items = []
     for oid, m in zip(ids, answer.data, strict=True):
         if not oid:
@@ -145,6 +169,16 @@ def dev_servers(
         items.append(DevServer(oid, status, convert.shared(image or NO_IMAGE)))
     answers.skipped(api, len(ids) - len(items))
     return Page(items, answer.total, ids, answer.current)
+
+
+def server_key(oid: str | None) -> str:
+    """A dev server's ID as the count of servers keeps it: only ever compared (servers are
+    counted, never labelled), so a long one is kept as its digest, not as it came."""
+    if not oid:
+        return ""
+    if len(oid) <= MAX_SERVER_ID:
+        return oid
+    return "#" + hashlib.blake2b(oid.encode(errors="replace"), digest_size=16).hexdigest()
 
 
 def jobs(answers: AnswerReader, answer: JobListModel) -> Page[Job]:

@@ -32,3 +32,15 @@ def test_the_least_recently_used_page_goes_first() -> None:
     assert len(memo) == 2
     assert memo.recall("u2", b"x")[1] is None
     assert memo.recall("u1", b"x")[1] == 1 and memo.recall("u3", b"x")[1] == 3
+
+
+def test_the_memo_is_bounded_by_the_bytes_it_holds() -> None:
+    memo: PageMemo[str] = PageMemo(max_bytes=1000, weigh=len)
+    for n in range(10):
+        memo.keep(f"u{n}", memo.recall(f"u{n}", b"x")[0], "r" * 300)
+    assert len(memo) == 3 and memo.bytes == 900  # the newest three
+    assert memo.recall("u9", b"x")[1] is not None and memo.recall("u6", b"x")[1] is None
+    memo.recall("u9", b"changed")  # a page that changed is forgotten, and its bytes
+    assert len(memo) == 2 and memo.bytes == 600
+    memo.keep("u8", memo.recall("u8", b"x")[0], "r" * 100)  # kept again, lighter
+    assert memo.bytes == 400
