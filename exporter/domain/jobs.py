@@ -118,3 +118,6 @@ class JobsState(Healthy):
     running: tuple[SubJob, ...] = ()
     # The jobs WAITING or RUNNING at the last refresh, the oldest first.
     started: tuple[Job, ...] = ()
+    # False when the API counted more jobs in flight than the refresh read (or than the
+    # exporter keeps): in_flight and started then hold only those read.
+    in_flight_complete: bool = True

@@ -16,6 +16,7 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.registry import Collector
 
+from exporter.domain.jobs import JobsState
 from exporter.domain.state import (
     DEVSERVER_IMAGE_STATUSES,
     IMAGE_SERVER_STATUSES,
@@ -27,7 +28,7 @@ from exporter.domain.state import (
 from exporter.domain.targets import Origin, Resource
 from exporter.domain.usage import UsageState
 from exporter.exposition.families import gauge, polled, state_set
-from exporter.exposition.jobs import job_families
+from exporter.exposition.jobs import job_families, running_families
 from exporter.exposition.usage import usage_families
 
 KEY_LABELS = ["project_id", "id"]
@@ -356,6 +357,7 @@ class SnapshotCollector(Collector):
         yield from self.target_families(self.snapshot.targets)
         yield from self.summary_families()
         yield from self.usage_families(self.snapshot.usage)
+        yield from self.running_families(self.snapshot.jobs)
 
     def cloud_families(self, states: Sequence[TargetState]) -> Iterator[Metric]:
         """The families describing objects themselves; they change only when an object does.
@@ -384,6 +386,11 @@ class SnapshotCollector(Collector):
     def summary_families(self) -> Iterator[Metric]:
         """The families about the poll as a whole."""
         yield from _summary(self.snapshot)
+
+    def running_families(self, jobs: Sequence[JobsState]) -> Iterator[Metric]:
+        """When each running job of the projects in ``jobs`` began (rendered a few projects
+        at a time, last)."""
+        yield from running_families(jobs, self.snapshot.interval, self.snapshot.job_counts)
 
     def usage_families(self, usage: Sequence[UsageState]) -> Iterator[Metric]:
         """The dev servers per image of the projects in ``usage`` (rendered a project at a

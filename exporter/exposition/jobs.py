@@ -4,7 +4,7 @@ image server's last job.
 Bounded by construction: job types and statuses are the documented ones plus "other",
 error codes of the failure counter are capped by the poller, the last-job series are one
 per watched image server, and the running-job series one per job while it runs (as many
-as the job list's pages the poller reads).
+as the job list's pages the poller reads, and at most MAX_RUNNING across all projects).
 """
 
 from __future__ import annotations
@@ -78,12 +78,12 @@ def job_families(
         ),
         labels=["project_id", "job_type", "status"],
     )
-    started = gauge(
-        "huaweicloud_workspace_image_job_running_start_timestamp_seconds",
-        "When each image-server job now WAITING or RUNNING began (none for a job the API "
-        "gives no begin time).",
+    complete = gauge(
+        "huaweicloud_image_exporter_jobs_complete",
+        "0 when the project has more image build jobs WAITING or RUNNING than the exporter "
+        "reads (their count and start times then hold only those read); 1 otherwise.",
         every,
-        ["project_id", "job_id", "job_type", "status"],
+        PROJECT,
     )
     up = gauge(
         "huaweicloud_image_exporter_jobs_up",
@@ -106,6 +106,7 @@ def job_families(
         if j.last_success is None:
             continue  # never read: nothing to say about its jobs
         if counts_of is None or pid in counts_of:
+            complete.add_metric([pid], 1.0 if j.in_flight_complete else 0.0)
             counts = dict(j.in_flight)
             kinds = dict.fromkeys([*JOB_TYPES, *(kind for kind, _ in counts)])
             for kind in kinds:
@@ -120,9 +121,6 @@ def job_families(
                 durations.add_metric(
                     [pid, kind, status], list(zip(bounds, cumulative, strict=True)), total
                 )
-            for job in j.started:
-                if job.begin is not None:
-                    started.add_metric([pid, job.id, job.job_type, job.status], job.begin)
         for sub in j.latest:
             labels = {
                 "job_id": sub.job_id, "job_type": sub.job_type, "status": sub.status,
@@ -131,4 +129,27 @@ def job_families(
             last_job.add_metric([pid, sub.resource_id], labels)
             if sub.end is not None:
                 last_end.add_metric([pid, sub.resource_id], sub.end)
-    yield from (in_flight, failures, durations, started, last_job, last_end, up, last_success)
+    yield from (in_flight, complete, failures, durations, last_job, last_end, up, last_success)
+
+
+def running_families(
+    jobs: Sequence[JobsState], every: float, counts_of: frozenset[str] | None = None
+) -> Iterator[Metric]:
+    """When each job now WAITING or RUNNING began, for the projects of ``jobs`` whose counts
+    this exporter reports (``counts_of``, as for ``job_families``): thousands of series at
+    most, rendered a few projects at a time."""
+    started = gauge(
+        "huaweicloud_workspace_image_job_running_start_timestamp_seconds",
+        "When each image-server job now WAITING or RUNNING began (none for a job the API "
+        "gives no begin time).",
+        every,
+        ["project_id", "job_id", "job_type", "status"],
+    )
+    for j in jobs:
+        pid = j.project_id
+        if j.last_success is None or (counts_of is not None and pid not in counts_of):
+            continue
+        for job in j.started:
+            if job.begin is not None:
+                started.add_metric([pid, job.id, job.job_type, job.status], job.begin)
+    yield started

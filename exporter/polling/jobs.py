@@ -48,6 +48,8 @@ PAGE = 100  # the largest page the job lists serve
 MAX_PAGES = 10  # sub-job pages per project and refresh: the latest 1,000 at most
 MAX_JOB_PAGES = 10  # pages of in-flight jobs per status
 MAX_FOLLOW_UPS = 20  # jobs whose in-flight sub-jobs are asked about one job at a time
+# Running jobs whose start time is kept, across every project: each is a series.
+MAX_RUNNING = 10_000
 # Calls a refresh makes at least: WAITING jobs, RUNNING jobs, the newest sub-jobs.
 JOB_CALLS = len(IN_FLIGHT_STATUSES) + 1
 HORIZON = 3600.0  # sub-jobs older than this before the last refresh are not read again
@@ -148,17 +150,22 @@ class JobWatcher:
 
         in_flight: Counter[tuple[str, str]] = Counter()
         started: dict[str, Job] = {}
+        complete = True
         for status in IN_FLIGHT_STATUSES:
             # A job that moves between pages while they are read is counted once.
             listed: dict[str, Job] = {}
-            offset = 0
+            offset, total = 0, None
             for _ in range(MAX_JOB_PAGES):
                 page = await jobs({"status": status, "limit": str(PAGE), "offset": str(offset)})
                 for job in page.items:
                     listed[job.id] = replace(job, status=status)  # as listed, not as said
                 offset += len(page.items)
+                total = page.count
                 if not page.items or (page.count is not None and offset >= page.count):
                     break
+            if total is not None and total > len(listed):
+                complete = False
+                self._log_incomplete(scope.project_id, prev, status, len(listed), total)
             in_flight.update((job.job_type, status) for job in listed.values())
             started.update(listed)
 
@@ -173,9 +180,20 @@ class JobWatcher:
             of_job = await sub_jobs({"job_id": job_id, "limit": str(PAGE), "offset": "0"})
             _keep(found, of_job.items)
         oldest = sorted(started.values(), key=lambda j: (j.begin is None, j.begin or 0.0, j.id))
-        return self._advance(
+        state = self._advance(
             scope.project_id, prev, list(found.values()), in_flight, tuple(oldest), now
         )
+        return replace(state, in_flight_complete=complete)
+
+    def _log_incomplete(
+        self, project_id: str, prev: JobsState | None, status: str, read: int, total: int
+    ) -> None:
+        if prev is None or prev.in_flight_complete:
+            log.warning(
+                "the project has %d image build jobs %s; the exporter reads %d of them "
+                "(huaweicloud_image_exporter_jobs_complete 0)",
+                total, status, read, extra={"project_id": project_id},
+            )  # fmt: skip
 
     def _advance(
         self,
@@ -246,6 +264,28 @@ class JobWatcher:
             running=tuple(j for j in recent if j.in_flight),
             started=started,
         )
+
+
+def bound_running(states: dict[str, JobsState]) -> dict[str, JobsState]:
+    """At most MAX_RUNNING running jobs across every project, the oldest kept (those the
+    "build too long" alert needs); a project that loses some says it is incomplete."""
+    every = [(j.begin is None, j.begin or 0.0, pid, j.id) for pid, s in states.items()
+             for j in s.started]  # fmt: skip
+    if len(every) <= MAX_RUNNING:
+        return states
+    kept = {(pid, jid) for *_, pid, jid in sorted(every)[:MAX_RUNNING]}
+    bounded = dict(states)
+    for pid, s in states.items():
+        mine = tuple(j for j in s.started if (pid, j.id) in kept)
+        if len(mine) < len(s.started):
+            if s.in_flight_complete:
+                log.warning(
+                    "more than %d image build jobs are running across all projects: the "
+                    "start times of the newest are left out", MAX_RUNNING,
+                    extra={"project_id": pid},
+                )  # fmt: skip
+            bounded[pid] = replace(s, started=mine, in_flight_complete=False)
+    return bounded
 
 
 def _believable(job: SubJob, now: float) -> bool:

@@ -43,7 +43,7 @@ from exporter.domain.usage import UsageState
 from exporter.polling.accounts import ProjectFinder
 from exporter.polling.assignment import Assignment, assign, hashed_targets
 from exporter.polling.health import reason
-from exporter.polling.jobs import JobWatcher
+from exporter.polling.jobs import JobWatcher, bound_running
 from exporter.polling.merge import merged, slices, usage_of_watched, watched_images
 from exporter.polling.projects import each_project
 from exporter.polling.round import Round, log_transition
@@ -192,7 +192,10 @@ class Poller:
         if self._jobs is None:
             return {}, 0
         previous = {j.project_id: j for j in self._store.snapshot.jobs}
-        return await each_project(self._jobs, previous, self._job_scopes(), deadline, slots)
+        states, calls = await each_project(
+            self._jobs, previous, self._job_scopes(), deadline, slots
+        )
+        return bound_running(states), calls
 
     async def _refresh_usage(
         self, deadline: float, slots: asyncio.Semaphore

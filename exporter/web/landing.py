@@ -288,7 +288,7 @@ class _Page:
                 found.append(((not alarm, -use.in_use, u.project_id, use.image_id),
                               (not alarm and u.up, cells)))  # fmt: skip
         found.sort(key=lambda f: f[0])
-        rows = [row for _, row in found[:MAX_ROWS]]
+        rows = [row for _, row in found]
         heads = ("Image", "Image status", "Servers using it", "Servers by status", "Watched",
                  "Image ID", "Project")  # fmt: skip
         return _table("Dev servers per image", heads, rows)
@@ -375,7 +375,8 @@ def _chip(state: str, label: str, count: int, css: str) -> str:
 
 
 def _table(title: str, heads: tuple[str, ...], rows: Sequence[tuple[bool, tuple[str, ...]]]) -> str:
-    """A titled table; rows marked down are shaded. Every cell is escaped."""
+    """A titled table of at most MAX_ROWS rows, saying how many more there are; rows marked
+    down are shaded. Every cell is escaped."""
     if not rows:
         return ""
     head = "".join(f"<th>{escape(h)}</th>" for h in heads)
@@ -383,11 +384,13 @@ def _table(title: str, heads: tuple[str, ...], rows: Sequence[tuple[bool, tuple[
         f'<tr class="{"up" if up else "down"}">'
         + "".join(f"<td>{escape(_cut(c))}</td>" for c in cells)
         + "</tr>"
-        for up, cells in rows
+        for up, cells in rows[:MAX_ROWS]
     )
+    more = len(rows) - MAX_ROWS
+    note = f"<p>{more} more rows not shown; /metrics has them all.</p>\n" if more > 0 else ""
     return (
         f'<h2>{escape(title)} ({len(rows)})</h2>\n<div class="scroll"><table><tr>{head}</tr>\n'
-        f"{body}\n</table></div>\n"
+        f"{body}\n</table></div>\n{note}"
     )
 
 
