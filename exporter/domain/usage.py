@@ -7,8 +7,8 @@ server; the image IDs it keeps are bounded (MAX_IMAGES, the rest counted as OTHE
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from exporter.domain.health import Health, Healthy
 from exporter.domain.labels import known
@@ -29,6 +29,8 @@ GONE_STATUSES = frozenset({"DELETED", "DELETING"})
 RUNNING = "RUNNING"
 # Distinct images per project that get their own series; the rest share OTHER_IMAGE.
 MAX_IMAGES = 1000
+# Images nobody watches that get their own series, across every project of a process.
+MAX_UNWATCHED = 10_000
 OTHER_IMAGE = "other"
 # A server that names no image.
 NO_IMAGE = ""
@@ -127,3 +129,30 @@ def _ranked(per_image: dict[str, dict[str, int]], watched: Collection[str]) -> t
     if folded:
         kept.append((OTHER_IMAGE, folded))
     return tuple(ImageUse(image, tuple(sorted(counts.items()))) for image, counts in kept)
+
+
+def bounded_across(usage: Sequence[UsageState]) -> tuple[UsageState, ...]:
+    """The usage of every project, at most MAX_UNWATCHED images nobody watches across them
+    all (the least used folded into their project's OTHER_IMAGE): MAX_IMAGES a project
+    alone would let an account's project count multiply the series."""
+    ranked = sorted(
+        (-sum(n for _, n in i.servers), u.project_id, i.image_id)
+        for u in usage for i in u.in_use if not i.watched and i.image_id != OTHER_IMAGE
+    )  # fmt: skip
+    if len(ranked) <= MAX_UNWATCHED:
+        return tuple(usage)
+    folded = {(pid, image) for _, pid, image in ranked[MAX_UNWATCHED:]}
+    bounded = []
+    for u in usage:
+        out = [i for i in u.in_use if (u.project_id, i.image_id) in folded]
+        if not out:
+            bounded.append(u)
+            continue
+        other: dict[str, int] = {}
+        for i in (*out, *(i for i in u.in_use if i.image_id == OTHER_IMAGE)):
+            for status, n in i.servers:
+                other[status] = other.get(status, 0) + n
+        kept = [i for i in u.in_use if i.image_id != OTHER_IMAGE and i not in out]
+        folded_use = ImageUse(OTHER_IMAGE, tuple(sorted(other.items())))
+        bounded.append(replace(u, in_use=(*kept, folded_use)))
+    return tuple(bounded)

@@ -23,7 +23,7 @@ from exporter.domain.state import (
     transition,
 )
 from exporter.domain.targets import Origin, Resource, Target, TargetKey
-from exporter.domain.usage import UsageState
+from exporter.domain.usage import UsageState, bounded_across
 from exporter.polling.assignment import Assignment
 from exporter.polling.round import Round
 from exporter.polling.sweeps import SLICE
@@ -190,7 +190,7 @@ async def usage_of_watched(
         in_use = tuple(replace(i, watched=i.image_id in mine) for i in u.in_use)
         used = {i.image_id for i in u.in_use}
         marked.append(replace(u, in_use=in_use, idle=tuple(sorted(mine - used))))
-    return tuple(marked)
+    return bounded_across(marked)
 
 
 async def _discovered(

@@ -153,3 +153,31 @@ async def test_a_failure_keeps_the_counts_and_says_how_it_failed(
     assert (state.unavailable_until is not None) is unavailable
     again, calls = await watcher.refresh(SCOPE, state, None, None)
     assert (again.up, calls) == ((False, 0) if unavailable else (True, 1))
+
+
+async def test_images_nobody_watches_are_bounded_across_every_project(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("exporter.domain.usage.MAX_UNWATCHED", 4)
+    projects = [f"{n:02d}" + P[2:] for n in range(3)]
+    usage = {
+        pid: UsageState(
+            pid,
+            Health(True, 1.0),
+            in_use=count_images(
+                servers(
+                    *((f"{pid[:2]}-img-{k}", "RUNNING") for k in range(3) for _ in range(k + 1)),
+                    ("watched", "STOPPED"),
+                )
+            ),
+        )  # fmt: skip
+        for pid in projects
+    }
+    states = [image_state(pid, "watched") for pid in projects]
+    merged = await usage_of_watched(usage, projects, states)
+    unwatched = [(u.project_id, i.image_id) for u in merged for i in u.in_use
+                 if not i.watched and i.image_id != OTHER_IMAGE]  # fmt: skip
+    assert len(unwatched) == 4  # the most used: each project's img-2 (3 servers), one img-1
+    assert all(any(i.image_id == "watched" and i.watched for i in u.in_use) for u in merged)
+    for u in merged:  # nothing is lost: what was folded is counted under "other"
+        assert sum(n for i in u.in_use for _, n in i.servers) == 1 + 2 + 3 + 1
