@@ -160,19 +160,13 @@ async def test_images_nobody_watches_are_bounded_across_every_project(
 ) -> None:
     monkeypatch.setattr("exporter.domain.usage.MAX_UNWATCHED", 4)
     projects = [f"{n:02d}" + P[2:] for n in range(3)]
-    usage = {
-        pid: UsageState(
-            pid,
-            Health(True, 1.0),
-            in_use=count_images(
-                servers(
-                    *((f"{pid[:2]}-img-{k}", "RUNNING") for k in range(3) for _ in range(k + 1)),
-                    ("watched", "STOPPED"),
-                )
-            ),
-        )  # fmt: skip
-        for pid in projects
-    }
+
+    def fleet(pid: str) -> dict[str, DevServer]:
+        busy = ((f"{pid[:2]}-img-{k}", "RUNNING") for k in range(3) for _ in range(k + 1))
+        return servers(*busy, ("watched", "STOPPED"))
+
+    usage = {pid: UsageState(pid, Health(True, 1.0), in_use=count_images(fleet(pid)))
+             for pid in projects}  # fmt: skip
     states = [image_state(pid, "watched") for pid in projects]
     merged = await usage_of_watched(usage, projects, states)
     unwatched = [(u.project_id, i.image_id) for u in merged for i in u.in_use
