@@ -153,6 +153,21 @@ def alert_rules(t: Tuning) -> list[dict[str, Any]]:
             "list action.",
         ),
         alert(
+            "HuaweiCloudImageListIncomplete",
+            f"huaweicloud_image_exporter_sweep_complete{{{job}}} == 0\n"
+            "or label_replace("
+            f"huaweicloud_image_exporter_jobs_complete{{{job}}} == 0, "
+            '"resource", "build_job", "", "")',
+            1800,
+            "warning",
+            "The {{ $labels.resource }} list of project {{ $labels.project_id }} has been "
+            "incomplete for 30 minutes",
+            "Every read of the {{ $labels.resource }} list in project {{ $labels.project_id }} "
+            "for 30 minutes left objects out: objects it lacks are not found, none is removed, "
+            "and counts from it (servers per image, jobs in flight) hold only what was read. "
+            "The log of {{ $labels.instance }} says why once.",
+        ),
+        alert(
             "HuaweiCloudImageAccountListFailing",
             f"huaweicloud_image_exporter_account_up{{{job}}} == 0",
             1800,

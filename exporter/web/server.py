@@ -76,11 +76,15 @@ def cross_site(request: web.Request) -> bool:
         return False
     if fetch_site is not None and fetch_site not in ("same-origin", "none"):
         return True
-    if not _unrebindable(URL(f"//{request.host}").host or ""):
+    try:
+        host = URL(f"//{request.host}")
+        if not _unrebindable(host.host or ""):
+            return True
+        if origin is None:
+            return False
+        return URL(origin).host_port_subcomponent != host.host_port_subcomponent
+    except ValueError:  # a Host or Origin that is not one: refused, never a 500
         return True
-    if origin is None:
-        return False
-    return URL(origin).host_port_subcomponent != URL(f"//{request.host}").host_port_subcomponent
 
 
 def _unrebindable(host: str) -> bool:

@@ -314,8 +314,10 @@ def _jobs() -> tuple[list[str], list[str], list[Step]]:
 
 
 def _transitions() -> tuple[list[str], list[str], list[Step]]:
-    """Status changes across four cycles: a build going round, one into an undocumented
-    status (counted as other), an image deactivated, one server that never changes."""
+    """Status changes across five cycles: a build going round and starting again (the same
+    change counted twice, and a third time by a twin in the same cycle), one into an
+    undocumented status (counted as other), an image deactivated, one server that never
+    changes."""
     img = image_id(1)
 
     def status(sid: str, value: str) -> Step:
@@ -324,6 +326,7 @@ def _transitions() -> tuple[list[str], list[str], list[Step]]:
     first = steps(
         put_image(img, name="img", arch="ARM", server_type="BMS", status="ACTIVE"),
         status("srv-build", "ACTIVE"), status("srv-odd", "ACTIVE"), status("srv-calm", "ACTIVE"),
+        status("srv-twin", "ACTIVE"),
     )  # fmt: skip
     second = steps(status("srv-build", "BUILDING"), status("srv-odd", "MIGRATING"))
     third = steps(
@@ -331,7 +334,9 @@ def _transitions() -> tuple[list[str], list[str], list[Step]]:
         put_image(img, name="img", arch="ARM", server_type="BMS", status="INACTIVE"),
     )
     fourth = steps(status("srv-build", "ACTIVE"))
-    return [img], ["srv-build", "srv-odd", "srv-calm"], [first, second, third, fourth]
+    fifth = steps(status("srv-build", "BUILDING"), status("srv-twin", "BUILDING"))
+    servers = ["srv-build", "srv-odd", "srv-calm", "srv-twin"]
+    return [img], servers, [first, second, third, fourth, fifth]
 
 
 def _usage_sweeps(url: str) -> tuple[Sweep, ...]:

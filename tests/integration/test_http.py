@@ -202,6 +202,10 @@ async def post(url: str, **headers: str) -> tuple[int, str]:
             "Host": "evil.example:9887",
             "Origin": "http://evil.example:9887",
         },
+        # Not a host or an origin at all: refused, not a 500 with a traceback.
+        {"Origin": "http://[::1"},
+        {"Origin": "http://127.0.0.1:99999"},
+        {"Host": "[::1", "Origin": "http://127.0.0.1"},
     ],
 )
 async def test_reload_refuses_cross_site_requests(

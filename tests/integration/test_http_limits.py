@@ -54,6 +54,19 @@ async def test_connections_past_the_cap_are_closed_and_service_resumes(
     assert await healthy(host, port) == 200
 
 
+async def test_every_one_of_the_allowed_connections_is_served(limited: tuple[str, int]) -> None:
+    host, port = limited
+    held = [await asyncio.open_connection(host, port) for _ in range(4)]  # the cap: 4
+    try:
+        for _, writer in held:
+            writer.write(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
+        statuses = [await asyncio.wait_for(reader.readline(), timeout=2) for reader, _ in held]
+        assert statuses == [b"HTTP/1.1 200 OK\r\n"] * 4
+    finally:
+        for _, writer in held:
+            writer.close()
+
+
 async def test_idle_and_slow_header_connections_time_out(limited: tuple[str, int]) -> None:
     host, port = limited
     idle_reader, idle_writer = await asyncio.open_connection(host, port)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -92,12 +93,17 @@ async def test_shards_together_poll_everything_exactly_once() -> None:
                for p in projects]  # fmt: skip
     fetcher.answers.update({t.key.id: image("ACTIVE") for t in by_id})
     seen: list[tuple[str, str]] = []
+    configured: Counter[Resource] = Counter()
     for index in range(3):
         poller = Poller(fetcher, MemoryStore(), tuple(by_id + covered), poll=poll(),
                         sweeps=tuple(sweeps), shard=Shard(index, 3))  # fmt: skip
         snap = await poller.run_cycle()
         seen += [(t.key.project_id, t.key.id) for t in snap.targets]
+        configured.update(snap.configured)
         assert snap.shard == (index, 3)
+    # Each configured ID is claimed by one shard: the one sweeping it when a sweep covers
+    # it, so that the shards' configured-target gauges add up to what is configured.
+    assert configured == {Resource.DEVSERVER_IMAGE: 60, Resource.IMAGE_SERVER: 30}
     assert sorted(seen) == sorted(
         [("q", f"d{n}") for n in range(60)] + [(p, f"{p}-{x}") for p in projects for x in "ab"]
     ), "every object exactly once"

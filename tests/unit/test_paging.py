@@ -228,3 +228,14 @@ async def test_a_page_of_only_the_overlap_does_not_end_a_list_that_counts_more()
     listed = SizedList(500, {99: 1}, 100)  # the second page serves the overlap alone
     result = await read_all(listed.fetch)
     assert result.incomplete is None and result.distinct == 500
+
+
+@pytest.mark.parametrize("total", [1, 99, 100, 101, 250, 1000])
+async def test_a_count_one_more_than_the_items_served_is_incomplete(total: int) -> None:
+    items = [f"obj-{n:04d}" for n in range(total)]
+
+    async def fetch(offset: int) -> Positions:
+        return Positions(items[offset : offset + 100], total + 1)
+
+    result = await read_all(fetch)
+    assert result.incomplete == f"{total} distinct objects listed of {total + 1} counted"
