@@ -18,8 +18,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from exporter.cloud.models import MAX_DEV_SERVER_PAGE
-from exporter.cloud.paging import pages_needed
+from exporter.polling.usage import calls_needed
 
 ROOT = Path(__file__).resolve().parent.parent
 GOALS = {"cycle_ratio": 1.15, "p99_ratio": 2.0, "worst_loop_stall_ms": 50.0, "peak_rss_mb": 200.0}
@@ -167,7 +166,7 @@ def usage_section(runs: list[dict[str, Any]]) -> str:
     )
     rows = []
     for r in runs:
-        floor = r["projects"] * pages_needed(r["devservers"] // r["projects"], MAX_DEV_SERVER_PAGE)
+        floor = r["projects"] * calls_needed(r["devservers"] // r["projects"])
         per_call = r["devservers"] / r["devserver_calls"] if r["devserver_calls"] else 0
         rows.append(
             f"| {r['devservers']:,} | {r['devserver_calls']} ({floor}) | {per_call:,.0f} "

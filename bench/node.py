@@ -26,7 +26,6 @@ import aiohttp
 from bench.common import LoopLag, simulator_process
 from bench.scrape import PROMETHEUS_HEADERS
 from exporter.cloud.client import LIST_LIMIT
-from exporter.cloud.models import MAX_DEV_SERVER_PAGE
 from exporter.cloud.paging import pages_needed
 from exporter.cloud.transport import RetryPolicy
 from exporter.config.settings import PollSettings, Settings
@@ -35,6 +34,7 @@ from exporter.domain.sharding import Shard
 from exporter.domain.targets import Resource, Sweep, Target
 from exporter.exposition.textformat import Format
 from exporter.polling.jobs import JOB_CALLS
+from exporter.polling.usage import calls_needed
 from exporter.runtime import Exporter, ListenAddress
 from exporter.simulator.fleet import fleet_account, fleet_sweeps, fleet_targets
 
@@ -76,7 +76,7 @@ class Workload:
             # Pages, the image list, and the build jobs of a project with image servers.
             pages = pages_needed(args.servers, LIST_LIMIT) if args.servers else 0
             # With dev-server images discovered, the project's dev servers are listed too.
-            usage = pages_needed(args.devservers, MAX_DEV_SERVER_PAGE)
+            usage = calls_needed(args.devservers)
             per_project = pages + 1 + (JOB_CALLS if args.servers else 0) + usage
             fleet = ("--projects", str(args.projects), "--servers", str(args.servers),
                      "--images", str(args.images),

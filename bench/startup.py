@@ -5,7 +5,8 @@ from the command line as an operator would, pointed at a cloud that refuses conn
 (the first cycle then fails fast, and every restored object stays, marked down), and
 probes ``/-/healthy`` from another process every 10 ms from the moment it is spawned.
 Reports when the first probe was answered, the slowest probe while the file was read, and
-when the restored objects and ``/-/ready`` were served. Prints one JSON line.
+when the restored objects and ``/-/ready`` were served, and the process's peak memory
+against the state file's size. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psutil
 from prometheus_client import CollectorRegistry
 
 from bench.common import run_for_objects
@@ -53,6 +55,7 @@ async def measure(n: int) -> dict[str, Any]:
         directory = Path(name)
         state = directory / "state.json"
         await StateFile(state, CollectorRegistry()).save(fleet(n, time.time()))
+        size = state.stat().st_size
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
         config = _config(directory, _free_port())
@@ -66,6 +69,8 @@ async def measure(n: int) -> dict[str, Any]:
         restored: float | None = None
         ready: float | None = None
         worst = 0.0
+        process = psutil.Process(proc.pid)
+        peak = 0
         timeout = aiohttp.ClientTimeout(total=5)
         try:
             async with aiohttp.ClientSession(timeout=timeout) as session:
@@ -78,6 +83,7 @@ async def measure(n: int) -> dict[str, Any]:
                     except aiohttp.ClientConnectionError:
                         answered = False
                     took = time.perf_counter() - sent
+                    peak = max(peak, process.memory_info().rss)
                     if answered:
                         first = first if first is not None else sent - started + took
                         if restored is None:
@@ -99,6 +105,11 @@ async def measure(n: int) -> dict[str, Any]:
         "worst_healthy_ms_while_restoring": round(worst * 1000, 1),
         "restored_s": round(restored, 2) if restored is not None else None,
         "ready_s": round(ready, 2) if ready is not None else None,
+        "state_file_mb": round(size / 1e6, 1),
+        # Sampled every probe (10 ms) until ready: reading the file and rendering what it
+        # restored, the interpreter and its modules included.
+        "peak_rss_mb": round(peak / 1e6),
+        "peak_rss_per_file_byte": round(peak / size, 1),
     }
 
 

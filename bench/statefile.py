@@ -9,6 +9,8 @@ the read at start, and how long the event loop stalls while a write runs in its 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -71,13 +73,40 @@ async def measure(n: int) -> dict[str, float]:
         stored = StateFile(path, CollectorRegistry()).load()
         read = time.perf_counter() - started
         assert len(stored.targets) == n
+        growth = _read_growth(path)
     return {
         "objects": n,
         "bytes_per_object": round(size / n, 1),
         "write_s": round(write, 2),
         "read_s": round(read, 2),
         "worst_loop_stall_ms_during_write": round(max(stalls) * 1000, 1),
+        # How much a fresh process grows (peak RSS) reading the file, per byte of it.
+        "read_growth_per_file_byte": round(growth / size, 1),
     }
+
+
+# The peak is the kernel's high-water mark of this process's memory (VmHWM, kept per
+# address space: ru_maxrss would carry over the parent's through fork and exec).
+_READER = """
+import sys
+from prometheus_client import CollectorRegistry
+from exporter.storage.statefile import StateFile
+def kib(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field):
+            return int(line.split()[1])
+before = kib("VmRSS:")
+StateFile(sys.argv[1], CollectorRegistry()).load()
+print((kib("VmHWM:") - before) * 1024)
+"""
+
+
+def _read_growth(path: Path) -> int:
+    """Bytes a fresh process's peak RSS grows by while it reads the file."""
+    out = subprocess.run(
+        [sys.executable, "-c", _READER, str(path)], capture_output=True, text=True, check=True
+    )
+    return int(out.stdout)
 
 
 def main() -> None:

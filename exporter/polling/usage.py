@@ -43,6 +43,12 @@ PAGE_SIZE = 1024  # the largest page the dev-server list serves
 FORBIDDEN_RETRY = 3600.0  # every user's list, once forbidden, is asked again after this
 
 
+def calls_needed(servers: int, *, everyone: bool = True) -> int:
+    """The list calls a sweep of a project's ``servers`` dev servers takes at the least:
+    every user's list in one answer, or the caller's in whole pages of PAGE_SIZE."""
+    return 1 if everyone else max(1, -(-servers // PAGE_SIZE))
+
+
 class ServerLister(Protocol):
     """Reads the dev-server list (the Huawei Cloud client in production)."""
 
