@@ -144,24 +144,22 @@ async def test_the_sweep_reads_whole_pages_right_under_either_reading_of_offset(
         await e.stop()
 
 
-async def test_a_page_numbered_other_than_asked_makes_the_sweep_incomplete(
-    simulator: SimulatorServer, caplog: pytest.LogCaptureFixture
-) -> None:
-    cloud = simulator.cloud
-    cloud.put(Resource.DEVSERVER_IMAGE, PROJECT, USED, devserver_body(USED))
-    for n in range(1500):
-        add_dev_server(cloud, PROJECT, f"ds-{n:05d}", "RUNNING", devserver_body(USED))
-    answer = devservers.page(cloud, PROJECT, {"limit": "1024", "offset": "1024"})
+def first_page_changed(cloud: SimulatedCloud, **changes: object) -> None:
+    """The next answer of the dev-server lists is their first page, as served now, with
+    ``changes`` made to it."""
+    answer = devservers.page(cloud, PROJECT, {"limit": "1024", "offset": "0"})
     assert answer is not None
-    answer["current"] = 7  # the second page says it is the seventh
-    cloud.faults[dev_servers_key(PROJECT)] = Fault(
-        FaultKind.BODY, body=json.dumps(answer).encode(), times=1
-    )
+    body = json.dumps({**answer, **changes}).encode()
+    cloud.faults[dev_servers_key(PROJECT)] = Fault(FaultKind.BODY, body=body, times=1)
+
+
+async def test_a_page_numbered_other_than_asked_makes_the_sweep_incomplete(
+    simulator: SimulatorServer, fleet: SimulatedCloud, caplog: pytest.LogCaptureFixture
+) -> None:
+    first_page_changed(fleet, current=7)  # pages are numbered from 0 or 1
     e = make(simulator, sweep(simulator.url, servers="mine"))
     try:
         caplog.set_level(logging.WARNING)
-        # The fault answers the first call: the first page says it is page 7 of a list
-        # whose pages are numbered from 0 or 1.
         await e.run_cycle()
         assert sweep_value(e, "complete") == 0
         assert "the first page says it is page 7, not 0 or 1" in caplog.text
@@ -172,10 +170,7 @@ async def test_a_page_numbered_other_than_asked_makes_the_sweep_incomplete(
 async def test_a_page_holding_more_servers_than_its_total_is_refused(
     simulator: SimulatorServer, fleet: SimulatedCloud, caplog: pytest.LogCaptureFixture
 ) -> None:
-    answer = devservers.page(fleet, PROJECT, {})
-    assert answer is not None
-    answer["total"] = 2  # three servers in a list of two
-    fleet.faults[dev_servers_key(PROJECT)] = Fault(FaultKind.BODY, body=json.dumps(answer).encode())
+    first_page_changed(fleet, total=2)  # three servers in a list of two
     e = make(simulator)
     try:
         await e.run_cycle()
