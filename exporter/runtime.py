@@ -16,11 +16,14 @@ from aiohttp import web
 
 from exporter.cloud.auth import AkSkAuth, Authenticator, IamTokenAuth
 from exporter.cloud.client import HuaweiCloudClient
+from exporter.cloud.keys.metrics import KeyMetrics
+from exporter.cloud.keys.renewal import TemporaryKeyAuth
+from exporter.cloud.keys.sources import fetcher_for
 from exporter.cloud.metrics import ApiMetrics
 from exporter.cloud.transport import RetryPolicy, Transport
 from exporter.config.errors import ConfigError
 from exporter.config.settings import PollSettings, Settings
-from exporter.domain.credentials import Credentials, IamCredentials
+from exporter.domain.credentials import AkSkCredentials, Credentials, IamCredentials
 from exporter.domain.sharding import Shard
 from exporter.domain.state import Snapshot
 from exporter.exposition.live import ReloadMetrics, live_registry
@@ -90,6 +93,7 @@ class Exporter:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._limits = limits or Limits()
+        self._clock = clock
         self._loader = loader
         self._settings = settings
         self._redactor = redactor or Redactor()
@@ -104,6 +108,7 @@ class Exporter:
         )
         self.registry = live_registry()
         self.api_metrics = ApiMetrics(self.registry, redact=self._redactor)
+        self.key_metrics = KeyMetrics(self.registry)
         self.reload_metrics = ReloadMetrics(self.registry)
         self.reload_metrics.record(True)
         self.state_file = StateFile(storage_path, self.registry) if storage_path else None
@@ -166,7 +171,10 @@ class Exporter:
                 failure_backoff=self._settings.poll.interval,
                 on_token=self._redactor.add,
             )
-        return AkSkAuth(credentials)
+        if isinstance(credentials, AkSkCredentials):
+            return AkSkAuth(credentials)
+        fetcher = fetcher_for(credentials, self._transport, self._redactor.add)
+        return TemporaryKeyAuth(fetcher, self.key_metrics, clock=self._clock)
 
     def _configure_client(self, settings: Settings) -> None:
         poll = settings.poll
@@ -353,5 +361,6 @@ class Exporter:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        await self.client.close()
         if self._own_session:
             await self._session.close()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -19,6 +22,43 @@ settings.register_profile(
 settings.register_profile(
     "quick", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
+
+
+_connect = socket.socket.connect
+_connect_ex = socket.socket.connect_ex
+
+
+def _loopback_only(address: Any) -> None:
+    """Refuse a connection anywhere but loopback: a default that names a real endpoint
+    (an STS or metadata host) must never be reached from a test."""
+    if isinstance(address, tuple):
+        host = str(address[0]).split("%", 1)[0]
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = host == "localhost"
+        if not loopback:
+            raise ConnectionRefusedError(f"tests connect to loopback only, not {host}")
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> None:
+    _loopback_only(address)
+    _connect(self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
+    _loopback_only(address)
+    return _connect_ex(self, address)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def loopback_only() -> Iterator[None]:
+    """Every test process connects to loopback only (a refused connection, never traffic)."""
+    setattr(socket.socket, "connect", _guarded_connect)  # noqa: B010 - mypy: a C method
+    setattr(socket.socket, "connect_ex", _guarded_connect_ex)  # noqa: B010
+    yield
+    setattr(socket.socket, "connect", _connect)  # noqa: B010
+    setattr(socket.socket, "connect_ex", _connect_ex)  # noqa: B010
 
 
 def pytest_configure(config: pytest.Config) -> None:

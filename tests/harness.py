@@ -11,10 +11,13 @@ from prometheus_client import CollectorRegistry
 
 from exporter.cloud.auth import AkSkAuth, Authenticator, IamTokenAuth
 from exporter.cloud.client import HuaweiCloudClient
+from exporter.cloud.keys.metrics import KeyMetrics
+from exporter.cloud.keys.renewal import TemporaryKeyAuth
+from exporter.cloud.keys.sources import fetcher_for
 from exporter.cloud.metrics import ApiMetrics
 from exporter.cloud.ratelimit import RateLimiter
 from exporter.cloud.transport import RetryPolicy, Transport
-from exporter.domain.credentials import Credentials, IamCredentials
+from exporter.domain.credentials import AkSkCredentials, Credentials, IamCredentials
 from exporter.domain.targets import Target
 from tests.helpers import image_id, targets
 
@@ -47,12 +50,18 @@ class Harness:
         )
         self.iam: list[IamTokenAuth] = []
 
+        self.key_metrics = KeyMetrics(self.registry)
+        self.secrets: list[str] = []  # every secret a source gave
+
         def auth_for(credentials: Credentials) -> Authenticator:
             if isinstance(credentials, IamCredentials):
                 auth = IamTokenAuth(credentials, self.transport, failure_backoff=60)
                 self.iam.append(auth)
                 return auth
-            return AkSkAuth(credentials)
+            if isinstance(credentials, AkSkCredentials):
+                return AkSkAuth(credentials)
+            fetcher = fetcher_for(credentials, self.transport, self.secrets.append)
+            return TemporaryKeyAuth(fetcher, self.key_metrics)
 
         self.client = HuaweiCloudClient(self.transport, self.metrics, auth_for)
 

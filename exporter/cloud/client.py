@@ -15,28 +15,27 @@ from yarl import URL
 
 from exporter.cloud import convert, listing, paging, paths, permissions
 from exporter.cloud.answers import AnswerReader
-from exporter.cloud.auth import ACCOUNT_SCOPE, Authenticator, IamTokenAuth
+from exporter.cloud.auth import Authenticator, IamTokenAuth
 from exporter.cloud.errors import ApiError, snippet
+from exporter.cloud.iam import IamCalls
+from exporter.cloud.keys.renewal import TemporaryKeyAuth
 from exporter.cloud.listing import Listing, Page, PageRead
 from exporter.cloud.memo import PageMemo
 from exporter.cloud.metrics import ApiMetrics
 from exporter.cloud.models import (
     DevServerImageModel,
-    DomainListModel,
     ImageServerModel,
     JobListModel,
     ObjectModel,
-    ProjectListModel,
     SubJobListModel,
 )
 from exporter.cloud.sanitize import clean
 from exporter.cloud.transport import Response, Transport
 from exporter.domain.accounts import Account, Project
-from exporter.domain.credentials import AkSkCredentials, Credentials
+from exporter.domain.credentials import Credentials
 from exporter.domain.jobs import Job, SubJob
 from exporter.domain.state import CloudObject
 from exporter.domain.targets import (
-    PROJECT_ID_RE,
     DevServerScope,
     ProjectEndpoint,
     Resource,
@@ -101,8 +100,7 @@ class HuaweiCloudClient:
         self._metrics = metrics
         self._authenticator_for = authenticator_for
         self._authenticators: dict[Credentials, Authenticator] = {}
-        # Domain IDs found through IAM, by IAM endpoint and credentials.
-        self._domains: dict[tuple[str, Credentials], str] = {}
+        self._iam = IamCalls(self._call, self._answers)
         self._pages: PageMemo[PageRead] = PageMemo(weigh=_weight)
         # Dev-server pages hold ten times more than others: 1,024 of them are a million
         # servers (160 MB).
@@ -113,12 +111,20 @@ class HuaweiCloudClient:
         """Keep the authenticators of ``credentials``, forget those of any others."""
         keep = set(credentials)
         for gone in self._authenticators.keys() - keep:
-            del self._authenticators[gone]
-        for endpoint_and_credentials in [k for k in self._domains if k[1] not in keep]:
-            del self._domains[endpoint_and_credentials]
+            auth = self._authenticators.pop(gone)
+            if isinstance(auth, TemporaryKeyAuth):
+                auth.close()
+        self._iam.retain(keep)
         for auth in self._authenticators.values():
             if isinstance(auth, IamTokenAuth):
                 auth.failure_backoff = iam_failure_backoff
+
+    async def close(self) -> None:
+        """Stop renewing temporary keys."""
+        tasks = [
+            a.close() for a in self._authenticators.values() if isinstance(a, TemporaryKeyAuth)
+        ]
+        await asyncio.gather(*(t for t in tasks if t is not None), return_exceptions=True)
 
     def _auth(self, credentials: Credentials) -> Authenticator:
         auth = self._authenticators.get(credentials)
@@ -344,59 +350,7 @@ class HuaweiCloudClient:
         self, account: Account, deadline: float | None = None
     ) -> tuple[Project, ...]:
         """The enabled projects ``account`` can see (IAM ``GET /v3/auth/projects``)."""
-        api = "iam_projects"
-        domain_id = await self._domain_id(account, deadline)
-        url = paths.url(account.iam_endpoint, paths.IAM_PROJECTS)
-        resp = await self._call(api, url, ACCOUNT_SCOPE, account.credentials, deadline, domain_id)
-        if resp.status == 404:
-            detail = f"project list answered 404: {snippet(resp.body)}"
-            raise self._answers.invalid(api, resp, detail)
-        answer = self._answers.parse(api, resp, ProjectListModel)
-        projects: dict[str, Project] = {}  # a project listed twice is one project
-        for m in answer.projects:
-            if not self._answers.usable_id(m.id, PROJECT_ID_RE, api) or m.id is None:
-                continue
-            if m.enabled is False or m.is_domain:
-                continue
-            projects.setdefault(m.id, Project(m.id, convert.label(m.name), account.name))
-        return tuple(projects.values())
-
-    async def _domain_id(self, account: Account, deadline: float | None) -> str | None:
-        """The ``X-Domain-Id`` of an account's IAM calls.
-
-        IAM is a global service: AK/SK-signed calls to it carry the account's domain ID. When
-        none is configured it is asked of IAM (``GET /v3/auth/domains``) once per endpoint and
-        credentials and kept, as the official SDK does. A token is scoped to its domain
-        already and needs none.
-        """
-        if account.domain_id or not isinstance(account.credentials, AkSkCredentials):
-            return account.domain_id
-        key = (account.iam_endpoint, account.credentials)
-        known_id = self._domains.get(key)
-        if known_id is not None:
-            return known_id
-        api = "iam_domains"
-        url = paths.url(account.iam_endpoint, paths.IAM_DOMAINS)
-        try:
-            resp = await self._call(api, url, ACCOUNT_SCOPE, account.credentials, deadline)
-            if resp.status == 404:
-                raise self._answers.invalid(api, resp, f"answered 404: {snippet(resp.body)}")
-            ids = [d.id for d in self._answers.parse(api, resp, DomainListModel).domains if d.id]
-            if not ids or not PROJECT_ID_RE.fullmatch(ids[0]):
-                shown = clean(ids[0], 100) if ids else "none"
-                detail = f"no usable domain ID in the answer ({shown!r})"
-                raise self._answers.invalid(api, resp, detail)
-        except ApiError as exc:
-            raise ApiError(
-                exc.kind,
-                f"cannot find the account's domain ID with GET /v3/auth/domains ({exc.detail}); "
-                "set domain_id in the account's configuration",
-                status=exc.status,
-                error_code=exc.error_code,
-                request_id=exc.request_id,
-            ) from None
-        self._domains[key] = ids[0]
-        return ids[0]
+        return await self._iam.list_projects(account, deadline)
 
     async def _call(
         self,

@@ -21,6 +21,7 @@ class ErrorKind(enum.StrEnum):
     TIMEOUT = "timeout"
     CONNECTION = "connection"
     INVALID_RESPONSE = "invalid_response"
+    CREDENTIALS = "credentials"  # no usable temporary key (its source failed, or it expired)
 
 
 class ApiError(Exception):

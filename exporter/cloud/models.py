@@ -179,6 +179,12 @@ class DomainListModel(ListModel):
     domains: Annotated[list[DomainModel], Field(max_length=MAX_PAGE_ITEMS)]
 
 
+class CallerIdentityModel(_Lenient):
+    """STS ``GET /v5/caller-identity``: the account (domain) the caller belongs to."""
+
+    account_id: str | None = None
+
+
 class JobModel(_Lenient):
     """One item of ``GET /v1/{project_id}/image-server-jobs``."""
 

@@ -18,6 +18,7 @@ from exporter.domain.targets import Resource, SweepKey, TargetKey
 IAM_TOKENS = "/v3/auth/tokens"
 IAM_PROJECTS = "/v3/auth/projects"
 IAM_DOMAINS = "/v3/auth/domains"
+STS_CALLER = "/v5/caller-identity"
 
 
 def segment(value: str) -> str:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import replace
-from pathlib import Path
-
-from pydantic import SecretStr
 
 from exporter.cloud.regions import MODELARTS_ENDPOINTS, WORKSPACE_ENDPOINTS
+from exporter.config.credentials import (
+    DEFAULT_STS_ENDPOINT,
+    ENV_STS_ENDPOINT,
+    resolve_credentials,
+)
 from exporter.config.errors import ConfigError
-from exporter.config.files import MAX_SECRET_BYTES, read_text
 from exporter.config.schema import (
     AccountModel,
     ConfigModel,
@@ -27,121 +28,8 @@ from exporter.config.schema import (
 )
 from exporter.config.settings import Settings
 from exporter.domain.accounts import Account
-from exporter.domain.credentials import AkSkCredentials, Credentials, IamCredentials
+from exporter.domain.credentials import Credentials
 from exporter.domain.targets import Discovery, Resource, Sweep, SweepKey, Target, TargetKey
-
-ENV_ACCESS_KEY = "HUAWEICLOUD_SDK_AK"
-ENV_SECRET_KEY = "HUAWEICLOUD_SDK_SK"  # noqa: S105 - a variable name
-ENV_SECURITY_TOKEN = "HUAWEICLOUD_SDK_SECURITY_TOKEN"  # noqa: S105 - a variable name
-ENV_IAM_PASSWORD = "HUAWEICLOUD_IAM_PASSWORD"  # noqa: S105 - a variable name
-
-
-def _read_secret(path: Path, where: str, problems: list[str]) -> str | None:
-    try:
-        value = read_text(path, MAX_SECRET_BYTES, where).strip()
-    except ConfigError as exc:
-        problems += exc.problems
-        return None
-    if not value:
-        problems.append(f"{where}: {str(path)!r} is empty; put the secret in it")
-        return None
-    return value
-
-
-def _one_secret(
-    value: SecretStr | None,
-    file: Path | None,
-    env: str | None,
-    where: str,
-    problems: list[str],
-) -> str | None:
-    if env:
-        return env
-    if value is not None and file is not None:
-        problems.append(f"{where}: set either {where.rsplit('.', 1)[-1]} or its _file, not both")
-        return None
-    if file is not None:
-        return _read_secret(file, f"{where}_file", problems)
-    return value.get_secret_value() if value is not None else None
-
-
-# The values config/exporter.example.yaml ships with: a copy used unedited says so at once,
-# not with 401s from every API. They are the example's words, not secrets, so they are named.
-EXAMPLE_PLACEHOLDERS = frozenset({"YOUR_ACCESS_KEY_ID", "YOUR_SECRET_ACCESS_KEY"})
-
-
-def _resolve_credentials(
-    model: CredentialsModel, env: Mapping[str, str], where: str, problems: list[str]
-) -> Credentials | None:
-    """Resolve one credentials block; ``env`` is empty for per-target blocks."""
-    before = len(problems)
-    access_key = env.get(ENV_ACCESS_KEY) or model.access_key
-    secret_key = _one_secret(
-        model.secret_key,
-        model.secret_key_file,
-        env.get(ENV_SECRET_KEY),
-        f"{where}.secret_key",
-        problems,
-    )
-    token = _one_secret(
-        model.security_token,
-        model.security_token_file,
-        env.get(ENV_SECURITY_TOKEN),
-        f"{where}.security_token",
-        problems,
-    )
-    if model.iam is not None:
-        if access_key or secret_key:
-            problems.append(
-                f"{where}: both access keys (from the file or HUAWEICLOUD_SDK_AK/SK) and "
-                f"{where}.iam are set; keep one way of authenticating"
-            )
-            return None
-        iam = model.iam
-        password = _one_secret(
-            iam.password,
-            iam.password_file,
-            env.get(ENV_IAM_PASSWORD),
-            f"{where}.iam.password",
-            problems,
-        )
-        if password is None:
-            if len(problems) == before:
-                problems.append(
-                    f"{where}.iam.password: missing; set password, password_file or the "
-                    f"environment variable {ENV_IAM_PASSWORD}"
-                )
-            return None
-        return IamCredentials(iam.username, password, iam.domain_name, iam.endpoint)
-    if len(problems) > before:
-        return None
-    if not access_key and not secret_key:
-        problems.append(
-            f"{where}: none configured; set {where}.access_key and {where}.secret_key "
-            f"(or {ENV_ACCESS_KEY} and {ENV_SECRET_KEY}), or {where}.iam"
-        )
-        return None
-    if not access_key:
-        problems.append(f"{where}.access_key: missing; set it or {ENV_ACCESS_KEY}")
-        return None
-    if not secret_key:
-        problems.append(
-            f"{where}.secret_key: missing; set secret_key, secret_key_file or {ENV_SECRET_KEY}"
-        )
-        return None
-    placeholders = [
-        f"{where}.{name}: {value!r} is the example's placeholder (in the file or in "
-        f"{env_name}); put your {what} there"
-        for name, value, what, env_name in (
-            ("access_key", access_key, "access key ID", ENV_ACCESS_KEY),
-            ("secret_key", secret_key, "secret access key", ENV_SECRET_KEY),
-        )
-        if value in EXAMPLE_PLACEHOLDERS
-    ]
-    if placeholders:
-        problems += placeholders
-        return None
-    return AkSkCredentials(access_key, secret_key, token)
 
 
 def _endpoint(
@@ -205,7 +93,10 @@ def _unique(
 
 
 def _resolve_targets(
-    models: list[TargetModel], default: Credentials | None, problems: list[str]
+    models: list[TargetModel],
+    default: Credentials | None,
+    env: Mapping[str, str],
+    problems: list[str],
 ) -> tuple[tuple[Target, ...], tuple[Sweep, ...]]:
     targets: list[Target] = []
     sweeps: dict[SweepKey, Sweep] = {}
@@ -222,7 +113,9 @@ def _resolve_targets(
             continue
         credentials = default
         if t.credentials is not None:
-            credentials = _resolve_credentials(t.credentials, {}, f"{where}.credentials", problems)
+            credentials = resolve_credentials(
+                t.credentials, env, f"{where}.credentials", problems, top=False
+            )
         groups = (
             (Resource.DEVSERVER_IMAGE, t.devserver_images, discover.devserver_images,
              t.modelarts_endpoint, MODELARTS_ENDPOINTS, "modelarts_endpoint", "devserver_images"),
@@ -258,7 +151,10 @@ def _resolve_targets(
 
 
 def _resolve_accounts(
-    models: list[AccountModel], default: Credentials | None, problems: list[str]
+    models: list[AccountModel],
+    default: Credentials | None,
+    env: Mapping[str, str],
+    problems: list[str],
 ) -> tuple[Account, ...]:
     accounts: list[Account] = []
     names: dict[str, str] = {}
@@ -270,7 +166,9 @@ def _resolve_accounts(
         names[a.name] = where
         credentials = default
         if a.credentials is not None:
-            credentials = _resolve_credentials(a.credentials, {}, f"{where}.credentials", problems)
+            credentials = resolve_credentials(
+                a.credentials, env, f"{where}.credentials", problems, top=False
+            )
         # Without a discover block an account watches everything in every project.
         discover = a.discover or DiscoverModel.model_validate(
             {"devserver_images": {}, "image_servers": {}}
@@ -303,6 +201,7 @@ def _resolve_accounts(
                 name=a.name,
                 credentials=credentials,
                 iam_endpoint=a.iam_endpoint,
+                sts_endpoint=a.sts_endpoint or env.get(ENV_STS_ENDPOINT) or DEFAULT_STS_ENDPOINT,
                 domain_id=a.domain_id,
                 regions=frozenset(a.regions) if a.regions is not None else None,
                 project_include=re.compile(a.project_include) if a.project_include else None,
@@ -324,7 +223,7 @@ def resolve(model: ConfigModel, env: Mapping[str, str]) -> Settings:
         or any(a.credentials is None for a in model.accounts)
     )
     if needs_default or model.credentials != CredentialsModel():
-        credentials = _resolve_credentials(model.credentials, env, "credentials", problems)
+        credentials = resolve_credentials(model.credentials, env, "credentials", problems, top=True)
     poll = model.poll
     if poll.timeout >= poll.interval:
         problems.append(
@@ -342,8 +241,8 @@ def resolve(model: ConfigModel, env: Mapping[str, str]) -> Settings:
             "targets: the list is empty; add at least one project with IDs to poll or to "
             "discover, or an account under accounts"
         )
-    targets, sweeps = _resolve_targets(model.targets, credentials, problems)
-    accounts = _resolve_accounts(model.accounts, credentials, problems)
+    targets, sweeps = _resolve_targets(model.targets, credentials, env, problems)
+    accounts = _resolve_accounts(model.accounts, credentials, env, problems)
     if problems:
         raise ConfigError(problems)
     return Settings(poll=model.poll, targets=targets, sweeps=sweeps, accounts=accounts)

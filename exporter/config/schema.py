@@ -86,15 +86,63 @@ class IamModel(StrictModel):
     endpoint: Endpoint = DEFAULT_IAM_ENDPOINT
 
 
-class CredentialsModel(StrictModel):
-    """``credentials``: AK/SK (optionally temporary) or an IAM identity."""
+class PodIdentityModel(StrictModel):
+    """``credentials.pod_identity``: CCE pod identity (defaults from the environment CCE
+    sets in the pod)."""
 
+    uri: Endpoint | None = None
+    token_file: Path | None = None
+
+
+class OidcModel(StrictModel):
+    """``credentials.oidc``: workload identity federation (defaults from the SDK's
+    ``HUAWEICLOUD_OIDC_*`` environment)."""
+
+    provider_urn: str | None = Field(default=None, min_length=1, max_length=512)
+    agency_urn: str | None = Field(default=None, min_length=1, max_length=512)
+    token_file: Path | None = None
+    session_name: str | None = Field(default=None, min_length=1, max_length=64)
+    duration_seconds: int | None = Field(default=None, ge=900, le=43_200)
+    sts_endpoint: Endpoint | None = None
+
+
+class IdTokenModel(StrictModel):
+    """``credentials.id_token``: an identity provider's ID token exchanged with IAM
+    (defaults from ``HUAWEICLOUD_SDK_IDP_ID``, ``HUAWEICLOUD_SDK_ID_TOKEN_FILE``)."""
+
+    idp_id: str | None = Field(default=None, min_length=1, max_length=128)
+    token_file: Path | None = None
+    iam_endpoint: Endpoint | None = None
+
+
+class ProfileModel(StrictModel):
+    """``credentials.profile``: the SDK's credentials file."""
+
+    file: Path | None = None
+
+
+CredentialSource = Literal[
+    "keys", "iam", "metadata", "pod_identity", "oidc", "id_token", "profile", "auto"
+]
+
+
+class CredentialsModel(StrictModel):
+    """``credentials``: where the keys come from (``source``; by default ``keys`` when an
+    access key is set, ``iam`` with an ``iam`` block, else ``auto``) and what that source
+    needs."""
+
+    source: CredentialSource | None = None
     access_key: str | None = None
     secret_key: SecretStr | None = None
     secret_key_file: Path | None = None
     security_token: SecretStr | None = None
     security_token_file: Path | None = None
     iam: IamModel | None = None
+    metadata_endpoint: Endpoint | None = None
+    pod_identity: PodIdentityModel | None = None
+    oidc: OidcModel | None = None
+    id_token: IdTokenModel | None = None
+    profile: ProfileModel | None = None
 
 
 def _check_regex(value: str) -> str:
@@ -164,6 +212,7 @@ class AccountModel(StrictModel):
     credentials: CredentialsModel | None = None
     domain_id: str | None = Field(default=None, min_length=1, max_length=64)
     iam_endpoint: Endpoint = DEFAULT_IAM_ENDPOINT
+    sts_endpoint: Endpoint | None = None  # default: HUAWEICLOUD_SDK_STS_ENDPOINT, else cn-north-4
     regions: list[str] | None = None
     project_include: Regex | None = None
     project_exclude: Regex | None = None

@@ -13,7 +13,7 @@ from typing import Annotated, ClassVar
 from pydantic import BeforeValidator, ConfigDict, Field
 
 from exporter.domain.accounts import Account
-from exporter.domain.credentials import Credentials
+from exporter.domain.credentials import Credentials, secrets_of
 from exporter.domain.targets import Sweep, Target
 
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
@@ -86,4 +86,4 @@ class Settings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every secret value, so that logging can redact them should one ever slip through."""
-        return tuple({s for c in self.credentials for s in c.secrets})
+        return tuple({s for c in self.credentials for s in secrets_of(c)})

@@ -38,6 +38,9 @@ class Account:
     # Where each resource is served: an override for every project, or by region.
     endpoints: Mapping[Resource, str | Mapping[str, str]] = field(default_factory=dict)
     discovery: Mapping[Resource, Discovery] = field(default_factory=dict)
+    # Asked who the caller is when IAM lists no domain (or may not be asked): its account
+    # ID is the domain ID, as the official SDK finds it.
+    sts_endpoint: str = "https://sts.cn-north-4.myhuaweicloud.com"
 
     def wants(self, project: Project) -> bool:
         """Whether a found project is watched (by region and name)."""

@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from exporter.domain.targets import Resource
-from exporter.simulator import devservers, iam
+from exporter.simulator import devservers, iam, keys
 from exporter.simulator.faults import (
     BodyShape,
     Fault,
@@ -28,6 +28,7 @@ from exporter.simulator.faults import (
 )
 from exporter.simulator.gateway import AccessKey, Token, authenticate, iso, unknown_route
 from exporter.simulator.iam import DOMAIN_ID
+from exporter.simulator.keys import KeyService
 
 ObjectKey = tuple[Resource, str, str]
 MAX_LIST_LIMIT = 100  # the image-server list's largest page
@@ -93,6 +94,10 @@ class SimulatedCloud:
     devserver_all_page: int | None = None  # every user's list, paged by default
     in_flight: int = 0
     peak_in_flight: int = 0
+    # The cloud's clock (temporary keys expire on it), and the keyless sources it serves
+    # (see exporter.simulator.keys).
+    clock: Callable[[], float] = time.time
+    keys: KeyService = field(default_factory=KeyService)
     _tokens: dict[str, Token] = field(default_factory=dict)
     _encoded: dict[ObjectKey, bytes] = field(default_factory=dict)  # bodies as sent
     _changes: int = 0
@@ -169,6 +174,7 @@ class SimulatedCloud:
         app.router.add_get("/v1/{project_id}/image-server-jobs", self._list_jobs)
         app.router.add_get("/v1/{project_id}/image-server-sub-jobs", self._list_sub_jobs)
         iam.routes(self, app)
+        keys.routes(self, app)
         app.router.add_route("*", "/{tail:.*}", unknown_route)
         return app
 
@@ -382,4 +388,4 @@ class SimulatedCloud:
 
     def authenticate(self, request: web.Request, project_id: str | None) -> web.Response | None:
         """None when the request may pass (see ``gateway.authenticate``)."""
-        return authenticate(request, project_id, self._tokens, self.access_keys)
+        return authenticate(request, project_id, self._tokens, self.access_keys, self.clock)

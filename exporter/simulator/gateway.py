@@ -6,6 +6,7 @@ signatures in a row), answering 401 APIGW.0301 as it does.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -27,6 +28,8 @@ class AccessKey:
     security_token: str | None = None
     failures: int = 0
     locked_until: float = 0.0
+    expires_at: float | None = None  # a temporary key's expiry (on the cloud's clock)
+    expired_uses: int = 0  # requests signed with it after it expired
 
 
 @dataclass
@@ -42,9 +45,10 @@ def authenticate(
     project_id: str | None,
     tokens: dict[str, Token],
     access_keys: dict[str, AccessKey],
+    clock: Callable[[], float] = time.time,
 ) -> web.Response | None:
     """None when the request may pass; ``project_id`` None for an account-wide API,
-    which takes a domain-scoped token."""
+    which takes a domain-scoped token. ``clock`` tells when a temporary key expired."""
     token = request.headers.get("X-Auth-Token")
     if token is not None:
         issued = tokens.get(token)
@@ -83,11 +87,18 @@ def authenticate(
         request.headers,
         b"",
     )
-    if not ok:
+    expired = key.expires_at is not None and key.expires_at <= clock()
+    if not ok or expired:
         key.failures += 1
+        key.expired_uses += expired
         if key.failures >= LOCKOUT_AFTER:
             key.locked_until = now + LOCKOUT_SECONDS
-        return unauthorized("Incorrect IAM authentication information: verify aksk signature fail.")
+        why = (
+            "calc ak sk signature fail:signature expired"
+            if expired
+            else "verify aksk signature fail"
+        )
+        return unauthorized(f"Incorrect IAM authentication information: {why}.")
     key.failures = 0
     return None
 

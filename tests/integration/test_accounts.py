@@ -22,6 +22,7 @@ from exporter.domain.targets import Discovery, Origin, Resource, Sweep, SweepKey
 from exporter.runtime import Exporter
 from exporter.simulator import Fault, FaultKind, SimulatorServer
 from exporter.simulator.iam import DOMAIN_ID, DOMAINS_KEY, PROJECTS_KEY
+from exporter.simulator.keys import CALLER_KEY
 from tests.helpers import (
     AK,
     SK,
@@ -47,6 +48,7 @@ def account(url: str, **kw: Any) -> Account:
     """Every project's image servers and dev-server images; no ModelArts in la-south-2."""
     fields: dict[str, Any] = {
         "name": "prod", "credentials": AkSkCredentials(AK, SK), "iam_endpoint": url,
+        "sts_endpoint": url,
         "endpoints": {Resource.DEVSERVER_IMAGE: {"cn-north-4": url, "ap-southeast-3": url},
                       Resource.IMAGE_SERVER: url},
         "discovery": {r: Discovery() for r in Resource},
@@ -264,18 +266,35 @@ async def test_aksk_without_domain_id_finds_it_once_and_sends_it_every_time(
     assert cloud.cloud.requests[("iam_domains", 200)] == 1
 
 
+@pytest.mark.parametrize("domains", ["forbidden", "empty"])
+async def test_no_listed_domain_asks_sts_who_the_caller_is(
+    cloud: SimulatorServer, make: Any, domains: str
+) -> None:
+    cloud.cloud.require_domain_id = True
+    if domains == "forbidden":
+        cloud.cloud.faults[DOMAINS_KEY] = Fault(FaultKind.STATUS, status=403, error_code="IAM.0002")
+    else:
+        cloud.cloud.faults[DOMAINS_KEY] = Fault(FaultKind.BODY, body=b'{"domains": []}')
+    snap = await make(account(cloud.url)).run_cycle()
+    assert snap.accounts[0].up and snap.accounts[0].projects == 4
+    assert cloud.cloud.requests[("sts_caller_identity", 200)] == 1
+    assert cloud.cloud.domain_ids == [DOMAIN_ID]  # the account ID STS gave
+
+
 async def test_a_failing_domain_lookup_is_a_clear_account_reason(
     cloud: SimulatorServer, make: Any
 ) -> None:
     cloud.cloud.faults[DOMAINS_KEY] = Fault(FaultKind.STATUS, status=403, error_code="IAM.0002")
+    cloud.cloud.faults[CALLER_KEY] = Fault(FaultKind.STATUS, status=403, error_code="STS.0003")
     snap = await make(account(cloud.url)).run_cycle()
     [state] = snap.accounts
-    assert not state.up and state.error_label == "IAM.0002"
+    assert not state.up and state.error_label == "STS.0003"
     assert state.error is not None
     assert re.fullmatch(
-        r"HTTP 403 IAM\.0002: cannot find the account's domain ID with GET /v3/auth/domains "
-        r"\(injected failure; the IAM user lacks a permission this call needs\); set "
-        r"domain_id in the account's configuration \(request id [0-9a-f]{32}\)",
+        r"HTTP 403 STS\.0003: cannot find the account's domain ID with GET /v3/auth/domains "
+        r"or STS's GET /v5/caller-identity \(injected failure; the IAM user lacks a permission "
+        r"this call needs\); set domain_id in the account's configuration "
+        r"\(request id [0-9a-f]{32}\)",
         state.error,
     )
     assert cloud.cloud.domain_ids == []  # no project list sent without it

@@ -149,7 +149,10 @@ def test_durations(text: object, seconds: float) -> None:
 
 BAD_CASES: list[tuple[str, dict[str, Any], dict[str, str], str, str]] = [
     # (name, config, env, field path in the message, words of the fix)
-    ("missing credentials", good(credentials={}), {}, "credentials:", "HUAWEICLOUD_SDK_AK"),
+    ("oidc without its URNs", good(credentials={"source": "oidc"}), {},
+     "credentials: source oidc needs credentials.oidc.provider_urn", "HUAWEICLOUD_OIDC_AGENCY_URN"),
+    ("pod identity outside a pod", good(credentials={"source": "pod_identity"}), {},
+     "credentials.pod_identity", "HC_CONTAINER_CREDENTIALS_FULL_URI"),
     ("secret key without access key", good(credentials={"secret_key": SECRET}), {},
      "credentials.access_key", "HUAWEICLOUD_SDK_AK"),
     ("access key without secret", good(credentials={"access_key": "AK"}), {},

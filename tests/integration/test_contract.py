@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.cloud.transport import RetryPolicy
 from exporter.domain.accounts import Account
-from exporter.domain.credentials import AkSkCredentials
+from exporter.domain.credentials import AkSkCredentials, MetadataSource
 from exporter.domain.targets import Discovery, Resource, Sweep, SweepKey
 from exporter.exposition.textformat import Format
 from exporter.runtime import Exporter, ListenAddress
@@ -62,11 +62,13 @@ async def code_families(
     # And of its dev-server images, so that their dev servers are counted.
     images = Sweep(SweepKey(Resource.DEVSERVER_IMAGE, PROJECT), simulator.url,
                    AkSkCredentials(AK, SK), configured=(img, bad))  # fmt: skip
-    # And an account with one project, so that the account families have samples too.
+    # And an account with one project, so that the account families have samples too; it
+    # signs with an agency's temporary keys, so that the credentials families have too.
     simulator.cloud.add_project("acc0project", "cn-north-4")
-    account = Account("prod", AkSkCredentials(AK, SK), simulator.url,
+    account = Account("prod", MetadataSource(simulator.url), simulator.url,
                       endpoints={r: simulator.url for r in Resource},
-                      discovery={Resource.IMAGE_SERVER: Discovery()})  # fmt: skip
+                      discovery={Resource.IMAGE_SERVER: Discovery()},
+                      sts_endpoint=simulator.url)  # fmt: skip
     # And a state file, so that its families are served too.
     e = Exporter(
         replace(base, sweeps=(swept, images), accounts=(account,)),

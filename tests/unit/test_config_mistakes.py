@@ -104,10 +104,19 @@ MISTAKES = [
             "targets[0].workspace_endpoint: 'appstream.cn-north-4.myhuaweicloud.com' is not an "
             "endpoint URL; write it as https://host[:port], e.g. "
             "https://modelarts.cn-north-4.myhuaweicloud.com"),
-    Mistake("no credentials", lambda d: d.pop("credentials"),
+    Mistake("keys asked for, none given", _set("credentials", {"source": "keys"}),
             "credentials: none configured; set credentials.access_key and "
             "credentials.secret_key (or HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK), or "
-            "credentials.iam"),
+            "credentials.iam, or a keyless credentials.source (metadata, pod_identity, oidc, "
+            "id_token, profile, auto)"),
+    Mistake("an unknown source", _set("credentials", {"source": "ecs"}),
+            "credentials.source: must be one of 'keys', 'iam', 'metadata', 'pod_identity', "
+            "'oidc', 'id_token', 'profile' or 'auto'"),
+    Mistake("oidc without its environment", _set("credentials", {"source": "oidc"}),
+            "credentials: source oidc needs credentials.oidc.provider_urn (or "
+            "HUAWEICLOUD_OIDC_PROVIDER_URN), credentials.oidc.agency_urn (or "
+            "HUAWEICLOUD_OIDC_AGENCY_URN), credentials.oidc.token_file (or "
+            "HUAWEICLOUD_OIDC_TOKEN_FILE)"),
     Mistake("an access key without its secret", lambda d: d["credentials"].pop("secret_key"),
             "credentials.secret_key: missing; set secret_key, secret_key_file or "
             "HUAWEICLOUD_SDK_SK"),
