@@ -41,7 +41,10 @@ with _home_elsewhere():
     import huaweicloudsdkiam.v3 as iam
     import huaweicloudsdkmodelarts.v1 as modelarts
     import huaweicloudsdkworkspaceapp.v1 as workspaceapp
+    from huaweicloudsdkcore.auth import internal
     from huaweicloudsdkcore.auth.credentials import BasicCredentials, GlobalCredentials
+    from huaweicloudsdkcore.exceptions.exception_handler import DefaultExceptionHandler
+    from huaweicloudsdkcore.http.http_client import HttpClient
     from huaweicloudsdkcore.http.http_config import HttpConfig
     from huaweicloudsdkcore.region.region import Region
     from huaweicloudsdkcore.sdk_request import SdkRequest
@@ -49,7 +52,8 @@ with _home_elsewhere():
     from huaweicloudsdkcore.utils.http_utils import sanitize_for_serialization
 
 __all__ = [
-    "BasicCredentials", "GlobalCredentials", "Region", "SdkRequest", "Signer", "iam",
+    "BasicCredentials", "DefaultExceptionHandler", "GlobalCredentials", "HttpClient", "Region",
+    "SdkRequest", "Signer", "iam", "internal",
     "modelarts", "sanitize_for_serialization", "sdk_version", "workspaceapp",
 ]  # fmt: skip
 
@@ -80,7 +84,7 @@ class Captured:
         return [(unquote(k), unquote(v)) for k, v in self.query]
 
 
-Answer = tuple[int, dict[str, Any], dict[str, str]]  # status, JSON body, headers
+Answer = tuple[int, dict[str, Any] | bytes, dict[str, str]]  # status, JSON or raw body, headers
 # The default answer: an empty list in the shape of every list API (each reads its own keys).
 EMPTY_LIST: dict[str, Any] = {"count": 0, "items": [], "data": [], "projects": [], "domains": []}
 
@@ -105,6 +109,8 @@ class CaptureServer:
             Captured(request.method, raw_path, pairs, dict(request.headers), await request.read())  # type: ignore[arg-type]
         )
         status, body, headers = self.answers.get(request.path, (200, EMPTY_LIST, {}))
+        if isinstance(body, bytes):  # an answer that is not JSON, as it is
+            return web.Response(body=body, status=status, headers=headers)
         return web.json_response(body, status=status, headers=headers)
 
     def take(self) -> list[Captured]:

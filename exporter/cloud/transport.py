@@ -186,6 +186,9 @@ class Transport:
                 data=body or None,
                 timeout=self._timeout,
                 allow_redirects=False,
+                # No Content-Type the caller did not set (aiohttp adds one to an empty PUT,
+                # which the SDK's requests never sends).
+                skip_auto_headers=("Content-Type",),
             ) as resp:
                 code = str(resp.status)
                 data = await self._read(resp, max_body)
