@@ -100,7 +100,7 @@ async def test_metadata_asks_as_the_sdk_does(
     token_service: bool,
 ) -> None:  # fmt: skip
     server, url = capture
-    token_answer = (200, b"session-token-1", {}) if token_service else (404, b"no", {})
+    token_answer: sdk.Answer = (200, b"session-token-1", {}) if token_service else (404, b"no", {})
     server.answers["/meta-data/latest/api/token"] = token_answer
     server.answers["/openstack/latest/securitykey"] = (200, {"credential": KEY}, {})
     key = await ours(MetadataSource(url))
