@@ -1,7 +1,9 @@
 """Where the simulated cloud hands out temporary keys: the instance metadata service, CCE
 pod identity, STS (OIDC federation, and who the caller is) and IAM's ID-token federation.
 
-Every key lasts ``KeyService.lifetime`` seconds on the cloud's clock and is then refused by
+Each service answers a fault injected under its API name (``metadata_key``,
+``pod_identity``, ``sts_oidc``, ``iam_securitytokens``, …) as the other APIs do. Every key
+lasts ``KeyService.lifetime`` seconds on the cloud's clock and is then refused by
 the gateway as Huawei's is ("signature expired"); each source answers in one of the shapes
 the official SDK reads, so that the exporter reads them all. Routes live at the paths the
 real services use; the metadata service and pod identity are on this server too (a test
@@ -85,6 +87,9 @@ def _refused(cloud: SimulatedCloud, api: str, status: int, message: str) -> web.
 
 async def _metadata_token(cloud: SimulatedCloud, request: web.Request) -> web.StreamResponse:
     api = "metadata_token"
+    fault = cloud.take_fault(api)
+    if fault is not None:
+        return cloud.count(api, await misbehave(request, fault, None))
     if not cloud.keys.metadata_tokens:
         return cloud.count(api, web.Response(status=404, text="not found"))
     if not request.headers.get("X-Metadata-Token-Ttl-Seconds", "").isdigit():
@@ -96,6 +101,9 @@ async def _metadata_token(cloud: SimulatedCloud, request: web.Request) -> web.St
 
 async def _metadata_key(cloud: SimulatedCloud, request: web.Request) -> web.StreamResponse:
     api = "metadata_key"
+    fault = cloud.take_fault(api)
+    if fault is not None:
+        return cloud.count(api, await misbehave(request, fault, None))
     service = cloud.keys
     if service.metadata_tokens and request.headers.get("X-Metadata-Token") not in (
         service._session_tokens
@@ -110,6 +118,9 @@ async def _metadata_key(cloud: SimulatedCloud, request: web.Request) -> web.Stre
 
 async def _pod_identity(cloud: SimulatedCloud, request: web.Request) -> web.StreamResponse:
     api = "pod_identity"
+    fault = cloud.take_fault(api)
+    if fault is not None:
+        return cloud.count(api, await misbehave(request, fault, None))
     given = request.headers.get("Authorization", "")
     if not cloud.keys.pod_token or not secrets.compare_digest(given, cloud.keys.pod_token):
         return _refused(cloud, api, 401, "the projected token is not valid")
@@ -122,6 +133,9 @@ async def _pod_identity(cloud: SimulatedCloud, request: web.Request) -> web.Stre
 
 async def _oidc(cloud: SimulatedCloud, request: web.Request) -> web.StreamResponse:
     api = "sts_oidc"
+    fault = cloud.take_fault(api)
+    if fault is not None:
+        return cloud.count(api, await misbehave(request, fault, None))
     try:
         body = json.loads(await request.read())
         fields = [body[k] for k in ("provider_urn", "agency_urn", "agency_session_name",
@@ -150,6 +164,9 @@ async def _caller(cloud: SimulatedCloud, request: web.Request) -> web.StreamResp
 
 async def _id_token(cloud: SimulatedCloud, request: web.Request) -> web.StreamResponse:
     api = "iam_id_token"
+    fault = cloud.take_fault(api)
+    if fault is not None:
+        return cloud.count(api, await misbehave(request, fault, None))
     try:
         given = json.loads(await request.read())["auth"]["id_token"]["id"]
     except (ValueError, KeyError, TypeError):
@@ -165,6 +182,9 @@ async def _id_token(cloud: SimulatedCloud, request: web.Request) -> web.StreamRe
 
 async def _federated_key(cloud: SimulatedCloud, request: web.Request) -> web.StreamResponse:
     api = "iam_securitytokens"
+    fault = cloud.take_fault(api)
+    if fault is not None:
+        return cloud.count(api, await misbehave(request, fault, None))
     try:
         token = json.loads(await request.read())["auth"]["identity"]["token"]["id"]
     except (ValueError, KeyError, TypeError):
