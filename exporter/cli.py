@@ -254,6 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{len(settings.sweeps)} sweeps, {len(settings.accounts)} accounts, "
                 f"shard {shard.index} of {shard.total}; {Budget.of(settings).describe()}"
             )
+            for note in settings.credential_notes:
+                print(note)
             actions = ", ".join(actions_needed(settings)) or "none"
             print(
                 f"IAM actions the exporter's user needs: {actions} (identity policies for "

@@ -97,6 +97,7 @@ def _resolve_targets(
     default: Credentials | None,
     env: Mapping[str, str],
     problems: list[str],
+    notes: list[str],
 ) -> tuple[tuple[Target, ...], tuple[Sweep, ...]]:
     targets: list[Target] = []
     sweeps: dict[SweepKey, Sweep] = {}
@@ -114,7 +115,7 @@ def _resolve_targets(
         credentials = default
         if t.credentials is not None:
             credentials = resolve_credentials(
-                t.credentials, env, f"{where}.credentials", problems, top=False
+                t.credentials, env, f"{where}.credentials", problems, top=False, notes=notes
             )
         groups = (
             (Resource.DEVSERVER_IMAGE, t.devserver_images, discover.devserver_images,
@@ -155,6 +156,7 @@ def _resolve_accounts(
     default: Credentials | None,
     env: Mapping[str, str],
     problems: list[str],
+    notes: list[str],
 ) -> tuple[Account, ...]:
     accounts: list[Account] = []
     names: dict[str, str] = {}
@@ -167,7 +169,7 @@ def _resolve_accounts(
         credentials = default
         if a.credentials is not None:
             credentials = resolve_credentials(
-                a.credentials, env, f"{where}.credentials", problems, top=False
+                a.credentials, env, f"{where}.credentials", problems, top=False, notes=notes
             )
         # Without a discover block an account watches everything in every project.
         discover = a.discover or DiscoverModel.model_validate(
@@ -216,6 +218,7 @@ def _resolve_accounts(
 def resolve(model: ConfigModel, env: Mapping[str, str]) -> Settings:
     """Turn a validated model into settings, reading secret files and checking cross-field rules."""
     problems: list[str] = []
+    notes: list[str] = []
     credentials = None
     needs_default = (
         (not model.targets and not model.accounts)
@@ -223,7 +226,9 @@ def resolve(model: ConfigModel, env: Mapping[str, str]) -> Settings:
         or any(a.credentials is None for a in model.accounts)
     )
     if needs_default or model.credentials != CredentialsModel():
-        credentials = resolve_credentials(model.credentials, env, "credentials", problems, top=True)
+        credentials = resolve_credentials(
+            model.credentials, env, "credentials", problems, top=True, notes=notes
+        )
     poll = model.poll
     if poll.timeout >= poll.interval:
         problems.append(
@@ -241,8 +246,11 @@ def resolve(model: ConfigModel, env: Mapping[str, str]) -> Settings:
             "targets: the list is empty; add at least one project with IDs to poll or to "
             "discover, or an account under accounts"
         )
-    targets, sweeps = _resolve_targets(model.targets, credentials, env, problems)
-    accounts = _resolve_accounts(model.accounts, credentials, env, problems)
+    targets, sweeps = _resolve_targets(model.targets, credentials, env, problems, notes)
+    accounts = _resolve_accounts(model.accounts, credentials, env, problems, notes)
     if problems:
         raise ConfigError(problems)
-    return Settings(poll=model.poll, targets=targets, sweeps=sweeps, accounts=accounts)
+    return Settings(
+        poll=model.poll, targets=targets, sweeps=sweeps, accounts=accounts,
+        credential_notes=tuple(notes),
+    )  # fmt: skip

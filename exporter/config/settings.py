@@ -73,6 +73,9 @@ class Settings:
     targets: tuple[Target, ...]
     sweeps: tuple[Sweep, ...] = ()
     accounts: tuple[Account, ...] = ()
+    # Which credential source each credentials block uses, and why ("credentials: source
+    # metadata (auto: ...)"), for --check-config.
+    credential_notes: tuple[str, ...] = ()
 
     @property
     def credentials(self) -> frozenset[Credentials]:
