@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exporter.domain.accounts import Account
-from exporter.domain.credentials import AkSkCredentials
+from exporter.domain.credentials import AkSkCredentials, MetadataSource
 from exporter.domain.targets import Discovery, Resource, Target, TargetKey
 from exporter.simulator.cloud import SimulatedCloud
 from exporter.simulator.devservers import add_dev_server, set_server_status
@@ -41,6 +41,7 @@ from exporter.simulator.jobs import add_job, finish_job
 PROJECT_ID = "0a1b2c3d4e5f40718293a4b5c6d7e8f9"
 # Demo-only keys for the in-process simulator; they open nothing anywhere else.
 ACCESS_KEY = "DEMOACCESSKEY0000000"
+DEMO_KEY_LIFETIME = 15 * 60.0  # the agency's temporary keys: the shortest Huawei issues
 SECRET_KEY = "demo-secret-key-not-a-real-one-000000000"  # noqa: S105
 
 IMAGES = {
@@ -146,6 +147,7 @@ def build_demo_cloud() -> SimulatedCloud:
     """A simulator populated with the demo's objects, its story attached."""
     cloud = SimulatedCloud(seed=42)
     cloud.add_access_key(ACCESS_KEY, SECRET_KEY)
+    cloud.keys.lifetime = DEMO_KEY_LIFETIME  # renewed every 7.5 minutes, as 15-minute keys are
     # As real gateways may: pages shorter than the limit asked for, and an IAM that wants
     # the domain ID on AK/SK-signed calls (the demo account configures none: it is found).
     cloud.page_cap = 3
@@ -294,14 +296,16 @@ def demo_targets(endpoint: str) -> tuple[Target, ...]:
 
 
 def demo_accounts(endpoint: str) -> tuple[Account, ...]:
-    """The demo's account: every project the simulator's IAM lists, everything in each."""
-    credentials = AkSkCredentials(ACCESS_KEY, SECRET_KEY)
+    """The demo's account: every project the simulator's IAM lists, everything in each,
+    read with an agency's temporary keys from the simulator's metadata service, as on an
+    ECS with an agency (``credentials: {source: metadata}``)."""
     return (
         Account(
             "demo",
-            credentials,
+            MetadataSource(endpoint),
             iam_endpoint=endpoint,
             endpoints=dict.fromkeys(Resource, endpoint),
             discovery={r: Discovery() for r in Resource},
+            sts_endpoint=endpoint,
         ),
     )
