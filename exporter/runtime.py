@@ -122,8 +122,9 @@ class Exporter:
         # reconfigures them, so IAM tokens and the rate limiter's state survive it.
         poll = settings.poll
         self._transport = Transport(
-            self._session, self.api_metrics, timeout=poll.timeout, policy=self._policy(poll)
-        )
+            self._session, self.api_metrics, timeout=poll.timeout, policy=self._policy(poll),
+            network=settings.network,
+        )  # fmt: skip
         self.client = HuaweiCloudClient(
             self._transport, self.api_metrics, self._authenticator, redact=self._redactor
         )
@@ -176,11 +177,27 @@ class Exporter:
         fetcher = fetcher_for(credentials, self._transport, self._redactor.add)
         return TemporaryKeyAuth(fetcher, self.key_metrics, clock=self._clock)
 
+    def _notices(self) -> tuple[str, ...]:
+        """Warnings about this exporter's own setup, for the status page."""
+        if self._settings.network.insecure_skip_verify:
+            return (
+                "http_client.tls_config.insecure_skip_verify is true: the cloud's TLS "
+                "certificates are not verified; set tls_config.ca_file instead.",
+            )
+        return ()
+
     def _configure_client(self, settings: Settings) -> None:
         poll = settings.poll
         self._transport.configure(
-            timeout=poll.timeout, policy=self._policy(poll), rate=poll.max_requests_per_second
-        )
+            timeout=poll.timeout, policy=self._policy(poll), rate=poll.max_requests_per_second,
+            network=settings.network,
+        )  # fmt: skip
+        if settings.network.insecure_skip_verify:
+            log.warning(
+                "http_client.tls_config.insecure_skip_verify is true: the cloud's TLS "
+                "certificates are not verified, so anyone on the path can read and change "
+                "every answer; set tls_config.ca_file instead"
+            )
         self.client.retain(settings.credentials, iam_failure_backoff=poll.interval)
 
     async def _scheduled(self, work: Callable[[], Awaitable[object]], what: str) -> None:
@@ -250,7 +267,7 @@ class Exporter:
         schedule. The server listens first: probes are answered while a large state file is
         read (``/-/ready`` waits for the first cycle, which waits for the file)."""
         if listen is not None:
-            app = build_app(self.exposition, self.reload, self._web_config)
+            app = build_app(self.exposition, self.reload, self._web_config, self._notices)
             tls: ssl.SSLContext | None = None
             if self._web_config is not None and self._web_config.tls_server_config is not None:
                 tls = ssl_context(self._web_config.tls_server_config)

@@ -21,6 +21,7 @@ from yarl import URL
 from exporter import __version__
 from exporter.cloud.errors import ApiError, ErrorKind, http_error
 from exporter.cloud.metrics import ApiMetrics
+from exporter.cloud.network import Network
 from exporter.cloud.ratelimit import RateLimiter
 from exporter.cloud.sanitize import clean, clean_optional
 
@@ -97,8 +98,11 @@ class Transport:
         policy: RetryPolicy,
         limiter: RateLimiter | None = None,
         max_body: int = DEFAULT_MAX_BODY,
+        network: Network | None = None,
     ) -> None:
         self._session = session
+        self._network = network or Network()
+        self._ssl = self._network.ssl_context()
         self._metrics = metrics
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._timeout_s = timeout
@@ -106,8 +110,17 @@ class Transport:
         self._limiter = limiter
         self._max_body = max_body
 
-    def configure(self, *, timeout: float, policy: RetryPolicy, rate: float | None) -> None:
+    def configure(
+        self,
+        *,
+        timeout: float,
+        policy: RetryPolicy,
+        rate: float | None,
+        network: Network | None = None,
+    ) -> None:
         """Apply new settings (after a reload); an unchanged rate keeps the limiter's slots."""
+        if network is not None and network != self._network:
+            self._network, self._ssl = network, network.ssl_context()
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._timeout_s = timeout
         self._policy = policy
@@ -186,6 +199,8 @@ class Transport:
                 data=body or None,
                 timeout=self._timeout,
                 allow_redirects=False,
+                proxy=self._network.proxy_for(url),
+                ssl=self._ssl,
                 # No Content-Type the caller did not set (aiohttp adds one to an empty PUT,
                 # which the SDK's requests never sends).
                 skip_auto_headers=("Content-Type",),
@@ -246,12 +261,29 @@ class Transport:
 
 
 def _describe(exc: aiohttp.ClientError) -> str:
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return (
+            f"TLS: cannot verify the certificate of {exc.host}:{exc.port} "
+            f"({getattr(exc.certificate_error, 'verify_message', exc.certificate_error)}); "
+            "if a private CA signed it, set http_client.tls_config.ca_file to that CA's "
+            "certificate"
+        )
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+        return f"cannot connect to the proxy {exc.host}:{exc.port}: {_os(exc.os_error)}"
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return f"the proxy refused the connection: HTTP {exc.status} {exc.message}"
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return f"TLS handshake failed: {exc}"
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return f"cannot resolve {exc.host}: {exc.os_error.strerror or exc.os_error}"
+        return f"cannot resolve {exc.host}: {_os(exc.os_error)}"
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"cannot connect to {exc.host}:{exc.port}: {exc.os_error.strerror or exc.os_error}"
+        return f"cannot connect to {exc.host}:{exc.port}: {_os(exc.os_error)}"
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return "server closed the connection without answering"
     if isinstance(exc, aiohttp.ClientPayloadError):
         return "connection broke while reading the response body"
     return f"{type(exc).__name__}: {exc}"
+
+
+def _os(error: OSError) -> str:
+    return error.strerror or str(error)

@@ -7,9 +7,11 @@ fields is checked, each problem named by the path of the field to change.
 from __future__ import annotations
 
 import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import replace
 
+from exporter.cloud.network import Network
 from exporter.cloud.regions import MODELARTS_ENDPOINTS, WORKSPACE_ENDPOINTS
 from exporter.config.credentials import (
     DEFAULT_STS_ENDPOINT,
@@ -24,6 +26,7 @@ from exporter.config.schema import (
     DiscoverDevServerImagesModel,
     DiscoverImageServersModel,
     DiscoverModel,
+    HttpClientModel,
     TargetModel,
 )
 from exporter.config.settings import Settings
@@ -248,9 +251,32 @@ def resolve(model: ConfigModel, env: Mapping[str, str]) -> Settings:
         )
     targets, sweeps = _resolve_targets(model.targets, credentials, env, problems, notes)
     accounts = _resolve_accounts(model.accounts, credentials, env, problems, notes)
+    network = _network(model.http_client, env, problems)
     if problems:
         raise ConfigError(problems)
     return Settings(
         poll=model.poll, targets=targets, sweeps=sweeps, accounts=accounts,
-        credential_notes=tuple(notes),
+        credential_notes=tuple(notes), network=network,
+    )  # fmt: skip
+
+
+def _network(model: HttpClientModel, env: Mapping[str, str], problems: list[str]) -> Network:
+    """Proxies and TLS trust: the file's, else the environment's proxies."""
+    tls = model.tls_config
+    if tls.ca_file is not None:
+        try:
+            ssl.create_default_context().load_verify_locations(cafile=str(tls.ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            problems.append(
+                f"http_client.tls_config.ca_file: {str(tls.ca_file)!r} is not a readable PEM "
+                f"certificate file ({getattr(exc, 'strerror', None) or exc}); give the CA's "
+                "certificate in PEM"
+            )
+    no_proxy = None
+    if model.no_proxy is not None:
+        no_proxy = tuple(p.strip() for p in model.no_proxy.split(",") if p.strip())
+    return Network.resolve(
+        env, proxy_url=model.proxy_url, no_proxy=no_proxy,
+        ca_file=str(tls.ca_file) if tls.ca_file else None,
+        insecure_skip_verify=tls.insecure_skip_verify,
     )  # fmt: skip

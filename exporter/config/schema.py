@@ -221,10 +221,27 @@ class AccountModel(StrictModel):
     discover: DiscoverModel | None = None
 
 
+class TlsConfigModel(StrictModel):
+    """``http_client.tls_config``: which certificates are trusted."""
+
+    ca_file: Path | None = None
+    insecure_skip_verify: bool = False
+
+
+class HttpClientModel(StrictModel):
+    """``http_client``: how every call to the cloud crosses the network, as Prometheus'
+    HTTP client configuration says it."""
+
+    proxy_url: Endpoint | None = None
+    no_proxy: str | None = None  # comma-separated hosts, domains, IP networks
+    tls_config: TlsConfigModel = Field(default_factory=TlsConfigModel)
+
+
 class ConfigModel(StrictModel):
     """The whole configuration file."""
 
     credentials: CredentialsModel = Field(default_factory=CredentialsModel)
+    http_client: HttpClientModel = Field(default_factory=HttpClientModel)
     poll: PollSettings = Field(default_factory=PollSettings)
     targets: list[TargetModel] = Field(default_factory=list)
     accounts: list[AccountModel] = Field(default_factory=list)

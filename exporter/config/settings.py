@@ -7,11 +7,12 @@ dataclass directly, so its fields, limits and defaults are declared once, here.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, ClassVar
 
 from pydantic import BeforeValidator, ConfigDict, Field
 
+from exporter.cloud.network import Network
 from exporter.domain.accounts import Account
 from exporter.domain.credentials import Credentials, secrets_of
 from exporter.domain.targets import Sweep, Target
@@ -76,6 +77,8 @@ class Settings:
     # Which credential source each credentials block uses, and why ("credentials: source
     # metadata (auto: ...)"), for --check-config.
     credential_notes: tuple[str, ...] = ()
+    # Proxies and TLS trust for every call to the cloud.
+    network: Network = field(default_factory=Network)
 
     @property
     def credentials(self) -> frozenset[Credentials]:
@@ -89,4 +92,5 @@ class Settings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every secret value, so that logging can redact them should one ever slip through."""
-        return tuple({s for c in self.credentials for s in secrets_of(c)})
+        found = {s for c in self.credentials for s in secrets_of(c)}
+        return tuple(found | set(self.network.secrets))

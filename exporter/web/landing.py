@@ -404,19 +404,22 @@ def render_landing(snapshot: Snapshot, now: float | None = None) -> str:
     return _document(page, [page.row(t) for t in page.shown()])
 
 
-async def render_landing_sliced(snapshot: Snapshot, now: float | None = None) -> str:
+async def render_landing_sliced(
+    snapshot: Snapshot, now: float | None = None, notices: tuple[str, ...] = ()
+) -> str:
     """``render_landing``, yielding to the event loop every SLICE rows: 10,000 rows take
-    tens of milliseconds, which a scrape arriving meanwhile must not wait for."""
+    tens of milliseconds, which a scrape arriving meanwhile must not wait for. ``notices``
+    are warnings about the exporter's own setup, shown first."""
     page = _Page(snapshot, time.time() if now is None else now)
     shown = page.shown()
     rows: list[str] = []
     for start in range(0, len(shown), SLICE):
         rows += [page.row(t) for t in shown[start : start + SLICE]]
         await asyncio.sleep(0)
-    return _document(page, rows)
+    return _document(page, rows, notices)
 
 
-def _document(page: _Page, rows: list[str]) -> str:
+def _document(page: _Page, rows: list[str], notices: tuple[str, ...] = ()) -> str:
     snapshot = page.snapshot
     poll = (
         f"last poll cycle finished {page.when(snapshot.last_poll_timestamp)[0]} "
@@ -424,6 +427,7 @@ def _document(page: _Page, rows: list[str]) -> str:
         if snapshot.last_poll_duration is not None
         else "first poll cycle in progress"
     )
+    warnings = "".join(f'<p class="notice">{escape(n)}</p>\n' for n in notices)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Huawei Cloud image exporter</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -431,7 +435,7 @@ def _document(page: _Page, rows: list[str]) -> str:
 <style>{STYLE}</style>
 </head><body>
 <h1>Huawei Cloud image exporter</h1>
-<p>Version {escape(__version__)}. Polls every {snapshot.interval:g}s; {escape(poll)}.
+{warnings}<p>Version {escape(__version__)}. Polls every {snapshot.interval:g}s; {escape(poll)}.
 Ages are as of {escape(_utc(page.now))}; reload for fresh ones.</p>
 <p><a href="metrics">Metrics</a> · <a href="-/healthy">Health</a> ·
 <a href="-/ready">Readiness</a></p>

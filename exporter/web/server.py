@@ -11,6 +11,7 @@ from yarl import URL
 from exporter.config.errors import ConfigError
 from exporter.exposition.store import Exposition
 from exporter.web.assets import CONTENT_SECURITY_POLICY
+from exporter.web.landing import render_landing_sliced
 from exporter.web.negotiation import gzip_accepted, negotiate
 from exporter.web.pagecache import PageCache
 from exporter.web.webconfig import WebConfigModel, install
@@ -132,13 +133,17 @@ async def landing(request: web.Request) -> web.Response:
 
 
 def build_app(
-    exposition: Exposition, reloader: Reloader, web_config: WebConfigModel | None = None
+    exposition: Exposition,
+    reloader: Reloader,
+    web_config: WebConfigModel | None = None,
+    notices: Callable[[], tuple[str, ...]] = tuple,
 ) -> web.Application:
-    """The exporter's aiohttp application."""
+    """The exporter's aiohttp application; ``notices`` are warnings about the exporter's
+    own setup that the status page shows first."""
     app = web.Application()
     app[EXPOSITION_KEY] = exposition
     app[RELOAD_KEY] = reloader
-    app[PAGE_KEY] = PageCache()
+    app[PAGE_KEY] = PageCache(lambda snap: render_landing_sliced(snap, notices=notices()))
     if web_config is not None:
         install(app, web_config)
     app.router.add_get("/metrics", metrics)
