@@ -175,3 +175,33 @@ def test_the_renewal_rule() -> None:
     assert at(15 * 60) == 7.5 * 60  # half of a short key
     assert at(6 * 3600) == 6 * 3600 - 40 * 60  # 40 minutes before a long one
     assert at(80 * 60) == 40 * 60  # where the two meet
+
+
+async def test_a_key_the_gateway_calls_expired_signs_nothing_more(
+    simulator: SimulatorServer, session: aiohttp.ClientSession
+) -> None:
+    # The cloud's clock runs ahead of ours: it refuses a key we still think good. The key is
+    # used for that one request only (five failed signatures in a row lock a key), and a
+    # new one is fetched at once.
+    cloud = simulator.cloud
+    cloud.put(Resource.IMAGE_SERVER, PROJECT, "srv-1", image_server_body("srv-1"))
+    harness = Harness(session)
+    source = MetadataSource(simulator.url)
+    target = Target(TargetKey(Resource.IMAGE_SERVER, PROJECT, "srv-1"), simulator.url, source)
+    try:
+        await harness.client.fetch(target)
+        [(_, first, _)] = cloud.keys.issued
+        cloud.access_keys[first].expires_at = 0.0  # expired, says the gateway
+        with pytest.raises(ApiError) as refused:
+            await harness.client.fetch(target)
+        assert "signature expired" in str(refused.value)
+        for _ in range(200):  # the renewal the refusal started
+            if len(cloud.keys.issued) == 2:
+                break
+            await asyncio.sleep(0.01)
+        for _ in range(3):
+            await harness.client.fetch(target)
+    finally:
+        await harness.client.close()
+    assert cloud.access_keys[first].expired_uses == 1
+    assert len(cloud.keys.issued) == 2
