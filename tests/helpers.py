@@ -13,7 +13,9 @@ import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import aiohttp
 import pytest
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
@@ -21,6 +23,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.config.settings import PollSettings, Settings
 from exporter.domain.credentials import AkSkCredentials, Credentials
 from exporter.domain.targets import Resource, Target, TargetKey
+
+if TYPE_CHECKING:
+    from exporter.runtime import Exporter
 
 PROJECT = "0123456789abcdef0123456789abcdef"
 AK = "TESTACCESSKEY0000001"
@@ -231,3 +236,12 @@ class RawHttpServer:
             pass
         finally:
             writer.close()
+
+
+async def status_page(e: Exporter) -> str:
+    """The status page of an exporter started on a loopback port (``Exporter.start``)."""
+    async with (
+        aiohttp.ClientSession() as s,
+        s.get(f"http://127.0.0.1:{e.addresses[0][1]}/") as r,
+    ):
+        return await r.text()

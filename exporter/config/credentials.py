@@ -232,14 +232,20 @@ def _iam(
     return IamCredentials(iam.username, password, iam.domain_name, iam.endpoint)
 
 
+def _given(block: object, name: str, env: Mapping[str, str], env_name: str) -> str | None:
+    """A source block's field when set (the file wins), else the SDK's environment variable."""
+    value = getattr(block, name, None) if block is not None else None
+    if value is not None:
+        return str(value)
+    return env.get(env_name) or None
+
+
 def _pod_identity(
     model: CredentialsModel, env: Mapping[str, str], where: str, problems: list[str]
 ) -> PodIdentitySource | None:
     block = model.pod_identity
-    uri = (block.uri if block else None) or env.get(ENV_POD_URI)
-    token_file = (str(block.token_file) if block and block.token_file else None) or env.get(
-        ENV_POD_TOKEN_FILE
-    )
+    uri = _given(block, "uri", env, ENV_POD_URI)
+    token_file = _given(block, "token_file", env, ENV_POD_TOKEN_FILE)
     if not uri or not token_file:
         problems.append(
             f"{where}.pod_identity: set uri and token_file, or run in a CCE pod with pod "
@@ -255,8 +261,7 @@ def _oidc(
     block = model.oidc
 
     def value(name: str) -> str | None:
-        given = getattr(block, name, None) if block is not None else None
-        return str(given) if given is not None else env.get(ENV_OIDC.get(name, "")) or None
+        return _given(block, name, env, ENV_OIDC.get(name, ""))
 
     provider, agency = value("provider_urn"), value("agency_urn")
     token_file, token = value("token_file"), env.get(ENV_OIDC["token"], "")
@@ -292,11 +297,9 @@ def _id_token(
     model: CredentialsModel, env: Mapping[str, str], where: str, problems: list[str]
 ) -> FederatedSource | None:
     block = model.id_token
-    idp_id = (block.idp_id if block else None) or env.get(ENV_IDP_ID)
-    token_file = (str(block.token_file) if block and block.token_file else None) or env.get(
-        ENV_ID_TOKEN_FILE
-    )
-    iam = (block.iam_endpoint if block else None) or env.get(ENV_IAM_ENDPOINT)
+    idp_id = _given(block, "idp_id", env, ENV_IDP_ID)
+    token_file = _given(block, "token_file", env, ENV_ID_TOKEN_FILE)
+    iam = _given(block, "iam_endpoint", env, ENV_IAM_ENDPOINT)
     if not idp_id or not token_file:
         problems.append(
             f"{where}: source id_token needs {where}.id_token.idp_id and token_file (or "

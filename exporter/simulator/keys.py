@@ -58,6 +58,14 @@ def routes(cloud: SimulatedCloud, app: web.Application) -> None:
     app.router.add_post("/v3.0/OS-CREDENTIAL/securitytokens", partial(_federated_key, cloud))
 
 
+async def _fault(
+    cloud: SimulatedCloud, request: web.Request, api: str
+) -> web.StreamResponse | None:
+    """The answer of a fault injected under ``api``, if one is."""
+    fault = cloud.take_fault(api)
+    return None if fault is None else cloud.count(api, await misbehave(request, fault, None))
+
+
 def _expiry(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -87,9 +95,8 @@ def _refused(cloud: SimulatedCloud, api: str, status: int, message: str) -> web.
 
 async def _metadata_token(cloud: SimulatedCloud, request: web.Request) -> web.StreamResponse:
     api = "metadata_token"
-    fault = cloud.take_fault(api)
-    if fault is not None:
-        return cloud.count(api, await misbehave(request, fault, None))
+    if (faulted := await _fault(cloud, request, api)) is not None:
+        return faulted
     if not cloud.keys.metadata_tokens:
         return cloud.count(api, web.Response(status=404, text="not found"))
     if not request.headers.get("X-Metadata-Token-Ttl-Seconds", "").isdigit():
@@ -101,9 +108,8 @@ async def _metadata_token(cloud: SimulatedCloud, request: web.Request) -> web.St
 
 async def _metadata_key(cloud: SimulatedCloud, request: web.Request) -> web.StreamResponse:
     api = "metadata_key"
-    fault = cloud.take_fault(api)
-    if fault is not None:
-        return cloud.count(api, await misbehave(request, fault, None))
+    if (faulted := await _fault(cloud, request, api)) is not None:
+        return faulted
     service = cloud.keys
     if service.metadata_tokens and request.headers.get("X-Metadata-Token") not in (
         service._session_tokens
@@ -118,9 +124,8 @@ async def _metadata_key(cloud: SimulatedCloud, request: web.Request) -> web.Stre
 
 async def _pod_identity(cloud: SimulatedCloud, request: web.Request) -> web.StreamResponse:
     api = "pod_identity"
-    fault = cloud.take_fault(api)
-    if fault is not None:
-        return cloud.count(api, await misbehave(request, fault, None))
+    if (faulted := await _fault(cloud, request, api)) is not None:
+        return faulted
     given = request.headers.get("Authorization", "")
     if not cloud.keys.pod_token or not secrets.compare_digest(given, cloud.keys.pod_token):
         return _refused(cloud, api, 401, "the projected token is not valid")
@@ -133,9 +138,8 @@ async def _pod_identity(cloud: SimulatedCloud, request: web.Request) -> web.Stre
 
 async def _oidc(cloud: SimulatedCloud, request: web.Request) -> web.StreamResponse:
     api = "sts_oidc"
-    fault = cloud.take_fault(api)
-    if fault is not None:
-        return cloud.count(api, await misbehave(request, fault, None))
+    if (faulted := await _fault(cloud, request, api)) is not None:
+        return faulted
     try:
         body = json.loads(await request.read())
         fields = [body[k] for k in ("provider_urn", "agency_urn", "agency_session_name",
@@ -164,9 +168,8 @@ async def _caller(cloud: SimulatedCloud, request: web.Request) -> web.StreamResp
 
 async def _id_token(cloud: SimulatedCloud, request: web.Request) -> web.StreamResponse:
     api = "iam_id_token"
-    fault = cloud.take_fault(api)
-    if fault is not None:
-        return cloud.count(api, await misbehave(request, fault, None))
+    if (faulted := await _fault(cloud, request, api)) is not None:
+        return faulted
     try:
         given = json.loads(await request.read())["auth"]["id_token"]["id"]
     except (ValueError, KeyError, TypeError):
@@ -182,9 +185,8 @@ async def _id_token(cloud: SimulatedCloud, request: web.Request) -> web.StreamRe
 
 async def _federated_key(cloud: SimulatedCloud, request: web.Request) -> web.StreamResponse:
     api = "iam_securitytokens"
-    fault = cloud.take_fault(api)
-    if fault is not None:
-        return cloud.count(api, await misbehave(request, fault, None))
+    if (faulted := await _fault(cloud, request, api)) is not None:
+        return faulted
     try:
         token = json.loads(await request.read())["auth"]["identity"]["token"]["id"]
     except (ValueError, KeyError, TypeError):

@@ -21,7 +21,7 @@ from exporter.domain.targets import Resource
 from exporter.exposition.textformat import Format
 from exporter.runtime import Exporter
 from exporter.simulator import SimulatedCloud, SimulatorServer
-from tests.helpers import AK, PROJECT, SK, image_server_body
+from tests.helpers import AK, PROJECT, SK, image_server_body, status_page
 from tests.proxy import ForwardProxy
 
 NAME = "workspace.hcs.test"  # resolved by the proxy only (the client never resolves it)
@@ -187,7 +187,6 @@ def test_a_ca_file_that_is_not_one_is_a_clear_config_error(tmp_path: Path) -> No
 async def test_skipping_verification_is_warned_at_start_and_on_the_page(
     https_cloud: SimulatorServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import aiohttp
 
     from exporter.runtime import ListenAddress
 
@@ -197,11 +196,7 @@ async def test_skipping_verification_is_warned_at_start_and_on_the_page(
     await e.start(ListenAddress("127.0.0.1", 0), schedule=False)
     try:
         snap = await e.run_cycle()  # the private CA's certificate, not verified
-        async with (
-            aiohttp.ClientSession() as s,
-            s.get(f"http://127.0.0.1:{e.addresses[0][1]}/") as r,
-        ):
-            page = await r.text()
+        page = await status_page(e)
     finally:
         await e.stop()
     assert {t.up for t in snap.targets} == {True}

@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 import yaml
 
@@ -24,7 +23,7 @@ from exporter.exposition.textformat import Format
 from exporter.runtime import Exporter, ListenAddress
 from exporter.simulator import SimulatorServer
 from exporter.simulator.keys import POD_IDENTITY_PATH
-from tests.helpers import PROJECT, image_server_body, run_cli, settings, value
+from tests.helpers import PROJECT, image_server_body, run_cli, settings, status_page, value
 
 EXPIRY = "huaweicloud_image_exporter_credentials_expiry_timestamp_seconds"
 
@@ -61,11 +60,7 @@ async def test_each_source_exports_the_objects_and_shows_no_secret(
         assert issued_by == name
         metrics = b"".join(e.exposition.body(Format.TEXT, gzip=False)).decode()
         assert value(metrics, EXPIRY, source=name) == pytest.approx(expires, abs=1e-3)
-        async with (
-            aiohttp.ClientSession() as s,
-            s.get(f"http://127.0.0.1:{e.addresses[0][1]}/") as r,
-        ):
-            page = await r.text()
+        page = await status_page(e)
     finally:
         await e.stop()
     secret = cloud.access_keys[access_key]

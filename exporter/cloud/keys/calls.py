@@ -7,12 +7,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from yarl import URL
 
 from exporter.cloud.errors import ApiError, ErrorKind, snippet
 from exporter.cloud.keys.answer import KeyAnswerError, TemporaryKey, parse_key
 from exporter.cloud.transport import Response, Transport
+
+_S = TypeVar("_S")
 
 MAX_KEY_ANSWER = 256 << 10  # a key answer is a few kilobytes
 MAX_TOKEN_FILE = 64 << 10  # a projected service account token is about a kilobyte
@@ -79,3 +82,13 @@ def key_from(source: str, resp: Response, on_secret: Callable[[str], None]) -> T
     for secret in key.secrets:
         on_secret(secret)
     return key
+
+
+class SourceKeys(Generic[_S]):
+    """A fetcher of keys from one configured source, through the transport; every secret
+    it reads goes to ``on_secret``."""
+
+    def __init__(self, source: _S, transport: Transport, on_secret: Callable[[str], None]) -> None:
+        self._source = source
+        self._transport = transport
+        self._on_secret = on_secret

@@ -5,12 +5,10 @@ for a temporary key lasting six hours. The ID token file is read at every fetch.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from exporter.cloud.errors import ApiError, snippet
 from exporter.cloud.keys.answer import TemporaryKey
-from exporter.cloud.keys.calls import JSON_UTF8, call, failed, key_from, read_token
-from exporter.cloud.transport import Response, Transport
+from exporter.cloud.keys.calls import JSON_UTF8, SourceKeys, call, failed, key_from, read_token
+from exporter.cloud.transport import Response
 from exporter.domain.credentials import FederatedSource
 
 SOURCE = "id_token"
@@ -19,17 +17,10 @@ KEY_PATH = "/v3.0/OS-CREDENTIAL/securitytokens"
 DURATION = 6 * 3600
 
 
-class FederatedKeys:
+class FederatedKeys(SourceKeys[FederatedSource]):
     """Fetches a key from IAM for the current ID token."""
 
     source = SOURCE
-
-    def __init__(
-        self, source: FederatedSource, transport: Transport, on_secret: Callable[[str], None]
-    ) -> None:
-        self._source = source
-        self._transport = transport
-        self._on_secret = on_secret
 
     async def fetch(self, deadline: float | None) -> TemporaryKey:
         """A key for the ID token the file holds now."""

@@ -5,29 +5,19 @@ as the SDK's ``OidcStsAccessor`` asks: ``POST {sts}/v5/agencies/assume-with-oidc
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from exporter.cloud.errors import ApiError
 from exporter.cloud.keys.answer import TemporaryKey
-from exporter.cloud.keys.calls import JSON_UTF8, call, failed, key_from, read_token
-from exporter.cloud.transport import Transport
+from exporter.cloud.keys.calls import JSON_UTF8, SourceKeys, call, failed, key_from, read_token
 from exporter.domain.credentials import OidcSource
 
 SOURCE = "oidc"
 ASSUME_PATH = "/v5/agencies/assume-with-oidc"
 
 
-class OidcKeys:
+class OidcKeys(SourceKeys[OidcSource]):
     """Fetches the agency's key from STS for the current ID token."""
 
     source = SOURCE
-
-    def __init__(
-        self, source: OidcSource, transport: Transport, on_secret: Callable[[str], None]
-    ) -> None:
-        self._source = source
-        self._transport = transport
-        self._on_secret = on_secret
 
     async def fetch(self, deadline: float | None) -> TemporaryKey:
         """The agency's key for the ID token the file holds now."""

@@ -5,28 +5,18 @@ and ``{}`` as the body."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from exporter.cloud.errors import ApiError
 from exporter.cloud.keys.answer import TemporaryKey
-from exporter.cloud.keys.calls import call, failed, key_from, read_token
-from exporter.cloud.transport import Transport
+from exporter.cloud.keys.calls import SourceKeys, call, failed, key_from, read_token
 from exporter.domain.credentials import PodIdentitySource
 
 SOURCE = "pod_identity"
 
 
-class PodIdentityKeys:
+class PodIdentityKeys(SourceKeys[PodIdentitySource]):
     """Fetches the pod's key from the node's credential endpoint."""
 
     source = SOURCE
-
-    def __init__(
-        self, source: PodIdentitySource, transport: Transport, on_secret: Callable[[str], None]
-    ) -> None:
-        self._source = source
-        self._transport = transport
-        self._on_secret = on_secret
 
     async def fetch(self, deadline: float | None) -> TemporaryKey:
         """The pod's current temporary key."""
