@@ -10,7 +10,7 @@ import re
 import signal
 import socket
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 
 from exporter import __version__
@@ -18,9 +18,9 @@ from exporter.config.errors import ConfigError
 from exporter.config.load import load_config
 from exporter.config.settings import PollSettings, Settings
 from exporter.domain.sharding import Shard
-from exporter.domain.state import Snapshot
 from exporter.exposition.textformat import Format
 from exporter.logs import LEVELS, Redactor, setup_logging
+from exporter.once import report_failures
 from exporter.polling.budget import Budget, actions_needed
 from exporter.runtime import Exporter, ListenAddress
 from exporter.simulator import SimulatorServer
@@ -213,30 +213,6 @@ async def _run(args: argparse.Namespace, redactor: Redactor, shard: Shard) -> in
         await exporter.stop()
         if simulator is not None:
             await simulator.stop()
-
-
-def report_failures(snapshot: Snapshot, redact: Callable[[str], str]) -> int:
-    """For ``--once``: one line on standard error per target, sweep or account that failed,
-    with its reason, and a summary line; returns how many failed."""
-    targets = [t for t in snapshot.targets if not t.up]
-    # A service the project is not offered (404 APIGW.0101) is no failure.
-    sweeps = [s for s in snapshot.sweeps if not s.up and s.unavailable_until is None]
-    accounts = [a for a in snapshot.accounts if not a.up]
-    lines = [f"target failed: {t.key.resource.value} {t.key.project_id}/{t.key.id}: {t.error}"
-             for t in targets]  # fmt: skip
-    lines += [f"sweep failed: {s.key.resource.value} in project {s.key.project_id}: {s.error}"
-              for s in sweeps]  # fmt: skip
-    lines += [f"account failed: {a.name}: {a.error}" for a in accounts]
-    for line in lines:
-        print(redact(line), file=sys.stderr)
-    if lines:
-        print(
-            f"--once: {len(targets)} of {len(snapshot.targets)} targets, {len(sweeps)} of "
-            f"{len(snapshot.sweeps)} sweeps and {len(accounts)} of {len(snapshot.accounts)} "
-            "accounts failed; their metrics above keep the last values known",
-            file=sys.stderr,
-        )
-    return len(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

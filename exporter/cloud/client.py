@@ -402,11 +402,16 @@ class HuaweiCloudClient:
         if resp.status == 401 and auth.invalidate(project_id, sent):
             resp = await send()
         if resp.error is not None:
-            if resp.status == 403:  # say what to grant, in the log and on the status page
-                e = resp.error
+            # Say what to do, in the log and on the status page: what to grant after a
+            # 403, what to check after a 401.
+            e = resp.error
+            why = permissions.hint(api) if resp.status == 403 else None
+            if resp.status == 401:
+                why = permissions.unauthorized_hint(e.detail)
+            if why:
                 raise ApiError(
-                    e.kind, f"{e.detail}; {permissions.hint(api)}", status=e.status,
+                    e.kind, f"{e.detail}; {why}", status=e.status,
                     error_code=e.error_code, request_id=e.request_id,
                 )  # fmt: skip
-            raise resp.error
+            raise e
         return resp

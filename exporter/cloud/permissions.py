@@ -50,3 +50,20 @@ def hint(api: str) -> str:
             "project, such as ModelArts CommonOperations"
         )
     return "the IAM user lacks a permission this call needs"
+
+
+def unauthorized_hint(detail: str) -> str | None:
+    """What to check when a call answers 401, from what the gateway said."""
+    text = detail.lower()
+    if "signature expired" in text:
+        return "the temporary key expired before it was renewed; see the credentials log lines"
+    if "signature fail" in text:
+        return (
+            "check the secret key (it must belong to the access key) and this machine's clock "
+            "(the cloud refuses signatures more than 15 minutes off)"
+        )
+    if "access key does not exist" in text or "ak not exist" in text:
+        return "the access key ID is not known: check it, and that it was not deleted"
+    if "token" in text:
+        return "the IAM token was refused: check the password, domain name and IAM endpoint"
+    return None

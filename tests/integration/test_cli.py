@@ -82,6 +82,19 @@ async def test_once_prints_metrics_and_exit_code_reflects_targets(
     assert f'huaweicloud_modelarts_devserver_image_status{{id="{img_ok}"' in out
     assert SK not in out + err
 
+    # A configured ID that does not exist (a typo) fails --once, named as such.
+    config["targets"][0]["devserver_images"] = [img_ok, img_missing_key]  # type: ignore[index]
+    path.write_text(yaml.safe_dump(config))
+    code, out, err = await run_cli("--once", "--config.file", str(path))
+    said = [line for line in err.splitlines() if not line.startswith("ts=")]
+    assert code == 1 and said == [
+        f"target missing: devserver_image {PROJECT}/{img_missing_key}: the API answers 404 "
+        "(no such object): check the ID, or remove it if it was deleted",
+        "--once: 0 of 2 targets failed and 1 do not exist; 0 of 0 sweeps, 0 dev-server lists, "
+        "0 build-job reads and 0 of 0 accounts failed; their metrics above keep the last "
+        "values known",
+    ], err
+
     config["credentials"] = {"access_key": AK, "secret_key": "wrong-secret-value"}
     config["targets"][0]["devserver_images"] = [img_ok, img_missing_key]  # type: ignore[index]
     path.write_text(yaml.safe_dump(config))
@@ -92,14 +105,17 @@ async def test_once_prints_metrics_and_exit_code_reflects_targets(
     failed = [line for line in err.splitlines() if not line.startswith("ts=")]
     reason = (
         r"HTTP 401 APIGW\.0301: Incorrect IAM authentication information: verify aksk "
-        r"signature fail\. \(request id [0-9a-f]{32}\)"
+        r"signature fail\.; check the secret key \(it must belong to the access key\) and "
+        r"this machine's clock \(the cloud refuses signatures more than 15 minutes off\) "
+        r"\(request id [0-9a-f]{32}\)"
     )
     assert len(failed) == 3, err
     for line, image in zip(failed, sorted([img_ok, img_missing_key]), strict=False):
         assert re.fullmatch(f"target failed: devserver_image {PROJECT}/{image}: {reason}", line)
     assert failed[2] == (
-        "--once: 2 of 2 targets, 0 of 0 sweeps and 0 of 0 accounts failed; their metrics "
-        "above keep the last values known"
+        "--once: 2 of 2 targets failed and 0 do not exist; 0 of 0 sweeps, 0 dev-server "
+        "lists, 0 build-job reads and 0 of 0 accounts failed; their metrics above keep the "
+        "last values known"
     )
 
 

@@ -64,3 +64,21 @@ def test_a_403_names_what_to_grant() -> None:
     assert hint("devserver_list") == (
         "the IAM user needs the action modelarts:devserver:listByUser"
     )
+
+
+@pytest.mark.parametrize(("said", "hint_given"), [
+    ("Incorrect IAM authentication information: verify aksk signature fail.",
+     "check the secret key (it must belong to the access key) and this machine's clock "
+     "(the cloud refuses signatures more than 15 minutes off)"),
+    ("Incorrect IAM authentication information: calc ak sk signature fail:signature expired.",
+     "the temporary key expired before it was renewed; see the credentials log lines"),
+    ("Incorrect IAM authentication information: The access key does not exist.",
+     "the access key ID is not known: check it, and that it was not deleted"),
+    ("The token is invalid or has expired.",
+     "the IAM token was refused: check the password, domain name and IAM endpoint"),
+    ("something nobody documented", None),
+])  # fmt: skip
+def test_a_401_says_what_to_check(said: str, hint_given: str | None) -> None:
+    from exporter.cloud.permissions import unauthorized_hint
+
+    assert unauthorized_hint(said) == hint_given
