@@ -43,7 +43,7 @@ class Prometheus:
 
 
 def generated_rules(*tuning: str) -> str:
-    """The rules as ``python -m exporter.rules`` writes them with these flags."""
+    """The rules as ``huaweicloud-image-exporter-rules`` writes them with these flags."""
     return subprocess.run(
         [sys.executable, "-m", "exporter.rules", *tuning],
         capture_output=True, text=True, check=True, timeout=60,

@@ -27,7 +27,7 @@ FAILED_STATUSES = frozenset({"FAILED", "ABNORMAL"})
 # Statuses a sub-job ends in: its duration is observed once, in the duration histogram.
 ENDED_STATUSES = ("SUCCESS", *sorted(FAILED_STATUSES))
 # A job WAITING or RUNNING longer than this is worth a look: the alert's default threshold
-# (python -m exporter.rules --build-too-long), and shaded on the status page.
+# (huaweicloud-image-exporter-rules --build-too-long), and shaded on the status page.
 LONG_BUILD = 6 * 3600.0
 # Ended sub-job IDs remembered per project at most (JobsState.counted): a refresh reads up
 # to 1,000 sub-jobs, and what ended within the last hour is remembered; 20 refreshes' worth
