@@ -13,8 +13,11 @@ chosen over the node's metadata service (which would give the node's agency, not
 from __future__ import annotations
 
 import configparser
+import ipaddress
+import logging
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
@@ -51,6 +54,8 @@ ENV_IDP_ID = "HUAWEICLOUD_SDK_IDP_ID"
 ENV_ID_TOKEN_FILE = "HUAWEICLOUD_SDK_ID_TOKEN_FILE"  # noqa: S105 - a variable name
 ENV_IAM_ENDPOINT = "HUAWEICLOUD_SDK_IAM_ENDPOINT"
 ENV_PROFILE = "HUAWEICLOUD_SDK_CREDENTIALS_FILE"
+log = logging.getLogger(__name__)
+
 DEFAULT_STS_ENDPOINT = "https://sts.cn-north-4.myhuaweicloud.com"
 PROFILE_SECTION = "basic"  # the SDK's section for project-scoped credentials
 
@@ -65,6 +70,15 @@ def _read_secret(path: Path, where: str, problems: list[str]) -> str | None:
     except ConfigError as exc:
         problems += exc.problems
         return None
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        mode = 0
+    if mode & 0o077:  # as ssh says of a private key others may read
+        log.warning(
+            "%s: %s is readable by its group or others (mode %04o); make it readable by the "
+            "exporter's user alone: chmod 600 %s", where, path, mode & 0o7777, path,
+        )  # fmt: skip
     if not value:
         problems.append(f"{where}: {str(path)!r} is empty; put the secret in it")
         return None
@@ -131,6 +145,39 @@ def resolve_credentials(
     if source == "id_token":
         return _id_token(model, env, where, problems)
     return _profile(model, env, where, problems)
+
+
+def _cleartext(endpoint: str) -> bool:
+    """Whether ``endpoint`` is plain http to another machine (loopback is for tests)."""
+    url = urlsplit(endpoint)
+    if url.scheme != "http":
+        return False
+    try:
+        return not ipaddress.ip_address((url.hostname or "").strip("[]")).is_loopback
+    except ValueError:
+        return url.hostname != "localhost"
+
+
+def in_clear_only_if_safe(
+    endpoint: str, credentials: Credentials, where: str, problems: list[str]
+) -> bool:
+    """An http:// endpoint to another machine is refused when requests to it would carry a
+    token (an IAM token, a temporary key's security token), and warned about otherwise (a
+    signature gives no secret away, but every answer can be read and changed on the way)."""
+    if not _cleartext(endpoint):
+        return True
+    if (
+        isinstance(credentials, IamCredentials)
+        or not isinstance(credentials, AkSkCredentials)
+        or (credentials.security_token)
+    ):
+        problems.append(f"{where}: {endpoint!r} would send a token in clear text; use https://")
+        return False
+    log.warning(
+        "%s: %s is plain http: answers can be read and changed on the way; use https://",
+        where, endpoint,
+    )  # fmt: skip
+    return True
 
 
 def _auto(env: Mapping[str, str]) -> tuple[str, str]:
@@ -228,6 +275,12 @@ def _iam(
                 f"{where}.iam.password: missing; set password, password_file or the "
                 f"environment variable {ENV_IAM_PASSWORD}"
             )
+        return None
+    if _cleartext(iam.endpoint):
+        problems.append(
+            f"{where}.iam.endpoint: {iam.endpoint!r} would send the password in clear text; "
+            "use https://"
+        )
         return None
     return IamCredentials(iam.username, password, iam.domain_name, iam.endpoint)
 

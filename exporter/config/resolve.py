@@ -16,6 +16,7 @@ from exporter.cloud.regions import MODELARTS_ENDPOINTS, WORKSPACE_ENDPOINTS
 from exporter.config.credentials import (
     DEFAULT_STS_ENDPOINT,
     ENV_STS_ENDPOINT,
+    in_clear_only_if_safe,
     resolve_credentials,
 )
 from exporter.config.errors import ConfigError
@@ -140,6 +141,8 @@ def _resolve_targets(
             elif found_by is not None:
                 swept[skey] = f"{where}.discover.{list_name}"
             if endpoint is None or credentials is None:
+                continue
+            if not in_clear_only_if_safe(endpoint, credentials, f"{where}.{key}", problems):
                 continue
             targets += [Target(k, endpoint, credentials) for k in keys]
             if found_by is not None and skey not in sweeps:

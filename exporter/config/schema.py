@@ -44,8 +44,23 @@ def _check_endpoint(value: str) -> str:
 
 
 Endpoint = Annotated[str, AfterValidator(_check_endpoint)]
+# A region ID, or a project's name (a region, or <region>_<suffix>): what a newcomer copies
+# from the console's project list instead of the ID beside it.
+_PROJECT_NAME = re.compile(r"[a-z]{2,}-[a-z]+-[0-9]+(?:_[A-Za-z0-9_-]*)?")
+
+
+def _not_a_project_name(value: str) -> str:
+    if _PROJECT_NAME.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is a project's name, not its ID; the project ID is 32 hexadecimal "
+            "characters (console: My Credentials, Projects)"
+        )
+    return value
+
+
 ProjectId = Annotated[
     str,
+    AfterValidator(_not_a_project_name),  # first: a name is said to be one, not a bad ID
     AfterValidator(
         _check_pattern(
             PROJECT_ID_RE,
@@ -189,6 +204,8 @@ class DiscoverModel(StrictModel):
     def _present_means_all(cls, value: object) -> object:
         # `image_servers:` with every option commented out is YAML null: it still asks
         # for discovery (an absent key, which pydantic does not validate, asks for none).
+        if value is True:
+            raise ValueError("true is not a mapping; write {} to discover every one")
         return {} if value is None else value
 
 

@@ -86,15 +86,20 @@ async def restored(path: Path, doc: object) -> tuple[str, bool]:
 
 def series(text: str) -> Counter[str]:
     """Each sample line's name and labels, counted (a valid exposition has each once)."""
-    return Counter(line.rsplit(" ", 1)[0] for line in text.splitlines() if line[:1] != "#")
+    return Counter(line.rsplit(" ", 1)[0] for line in _lines(text) if line[:1] != "#")
 
 
 def assert_sound(text: str) -> None:
     repeated = [s for s, n in series(text).items() if n > 1]
     assert not repeated, repeated[:3]
-    for line in text.splitlines():
+    for line in _lines(text):
         if line[:1] != "#":
             assert math.isfinite(float(line.rsplit(" ", 1)[1])), line
+
+
+def _lines(text: str) -> list[str]:
+    """The exposition's lines: split at \\n only (a label value may hold a \\r)."""
+    return [line for line in text.split("\n") if line]
 
 
 async def test_the_valid_document_is_served(tmp_path: Path) -> None:
@@ -161,7 +166,7 @@ async def test_duplicates_are_read_once_and_labels_held_to_the_live_bounds(
     text, aside = await restored(tmp_path / "state.json", doc)
     assert not aside
     assert_sound(text)
-    assert not [line for line in text.splitlines() if line[:1] != "#" and "<" in line]
+    assert not [line for line in _lines(text) if line[:1] != "#" and "<" in line]
     assert (
         f'id="{IMG}",project_id="{PROJECT}",server_status="RUNNING",watched="false"}} 3.0' in text
     )

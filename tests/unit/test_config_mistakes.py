@@ -134,6 +134,26 @@ MISTAKES = [
             "invalid YAML at line 4, column 1: expected the node content, but found "
             "'<stream end>'; check the indentation, colons and quotes"),
     Mistake("an empty file", "", "is empty; start from config/exporter.example.yaml"),
+    Mistake("a project's name for its ID", _set("targets.0.project_id", "cn-north-4"),
+            "targets[0].project_id: 'cn-north-4' is a project's name, not its ID; the project "
+            "ID is 32 hexadecimal characters (console: My Credentials, Projects)"),
+    Mistake("a sub-project's name for its ID",
+            _set("targets.0.project_id", "ap-southeast-1_team"),
+            "targets[0].project_id: 'ap-southeast-1_team' is a project's name, not its ID; the "
+            "project ID is 32 hexadecimal characters (console: My Credentials, Projects)"),
+    Mistake("true where a mapping belongs", _set("targets.0.discover", {"image_servers": True}),
+            "targets[0].discover.image_servers: true is not a mapping; write {} to discover "
+            "every one"),
+    Mistake("a password to IAM over plain http",
+            _set("credentials", {"iam": {"username": "u", "password": "p", "domain_name": "d",
+                                         "endpoint": "http://iam.example.com"}}),
+            "credentials.iam.endpoint: 'http://iam.example.com' would send the password in "
+            "clear text; use https://"),
+    Mistake("a temporary key's token over plain http",
+            lambda d: (d["credentials"].update(security_token="t"),
+                       d["targets"][0].update(workspace_endpoint="http://ws.example.com")),
+            "targets[0].workspace_endpoint: 'http://ws.example.com' would send a token in clear "
+            "text; use https://"),
 ]  # fmt: skip
 
 
@@ -151,3 +171,30 @@ def test_a_newcomer_mistake_is_one_clear_line(tmp_path: Path, mistake: Mistake) 
     assert info.value.problems == [f"{path}: {mistake.message}"]
     assert "\n" not in info.value.problems[0]
     assert not any(words in info.value.problems[0] for words in PYDANTIC_WORDS)
+
+
+def test_plain_http_and_a_secret_file_others_may_read_are_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = tmp_path / "sk"
+    secret.write_text("real-secret-key")
+    secret.chmod(0o644)
+    data = copy.deepcopy(GOOD)
+    data["credentials"] = {"access_key": "AKREAL000000000000001", "secret_key_file": str(secret)}
+    data["targets"][0]["workspace_endpoint"] = "http://ws.example.com"
+    path = tmp_path / "exporter.yaml"
+    path.write_text(yaml.safe_dump(data))
+    load_config(path, env={})  # loads: warned, not refused
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [
+        f"credentials.secret_key_file: {secret} is readable by its group or others (mode "
+        f"0644); make it readable by the exporter's user alone: chmod 600 {secret}",
+        "targets[0].workspace_endpoint: http://ws.example.com is plain http: answers can be "
+        "read and changed on the way; use https://",
+    ]
+    secret.chmod(0o600)
+    caplog.clear()
+    data["targets"][0].pop("workspace_endpoint")
+    path.write_text(yaml.safe_dump(data))
+    load_config(path, env={})
+    assert not caplog.records
