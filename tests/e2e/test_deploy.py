@@ -202,6 +202,10 @@ def test_systemd_unit_verifies_and_uses_real_flags() -> None:
     argv = shlex.split(exec_start.group(1).replace("\\\n", " "))
     args = build_parser().parse_args(argv[1:])
     assert args.storage_path == "/var/lib/huaweicloud-image-exporter/state.json"
+    # The unit runs what its documented install puts there: a venv of its own under /opt.
+    venv = re.search(r"^#\s+python3 -m venv (\S+)$", text, re.M)
+    assert venv is not None and argv[0] == f"{venv.group(1)}/bin/huaweicloud-image-exporter"
+    assert not venv.group(1).startswith("/home")  # ProtectHome=yes would hide it
     for option in (
         "StateDirectory=huaweicloud-image-exporter",
         "DynamicUser=yes",
