@@ -16,7 +16,7 @@ from functools import partial
 from exporter import __version__
 from exporter.config.errors import ConfigError
 from exporter.config.load import load_config
-from exporter.config.settings import PollSettings, Settings
+from exporter.config.settings import PollSettings, Settings, parse_duration
 from exporter.domain.sharding import Shard
 from exporter.exposition.textformat import Format
 from exporter.logs import LEVELS, Redactor, setup_logging
@@ -46,6 +46,16 @@ def _positive_int(text: str) -> int:
     return n
 
 
+def _seconds(text: str) -> float:
+    """A duration flag (60, 90s, 5m); 0 turns the thing off."""
+    if text.strip() in ("0", "0s"):
+        return 0.0
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also used to document the flags)."""
     p = argparse.ArgumentParser(
@@ -62,6 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=":9887",
         metavar="HOST:PORT",
         help="address to serve /metrics on (default :9887, every interface)",
+    )
+    p.add_argument(
+        "--config.check-interval",
+        dest="config_check_interval",
+        type=_seconds,
+        default=30.0,
+        metavar="DURATION",
+        help="reload when the configuration file's content changes, checked this often "
+        "(default 30s; 0 only on SIGHUP or POST /-/reload): a Kubernetes ConfigMap is swapped in "
+        "without a signal",
     )
     p.add_argument(
         "--web.config.file",
@@ -188,6 +208,8 @@ async def _run(args: argparse.Namespace, redactor: Redactor, shard: Shard) -> in
     exporter = Exporter(
         settings,
         loader=loader,
+        config_path=args.config_file,
+        config_check_interval=args.config_check_interval,
         redactor=redactor,
         web_config=web_config,
         limits=Limits(max_connections=args.max_connections),

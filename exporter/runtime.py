@@ -23,6 +23,7 @@ from exporter.cloud.metrics import ApiMetrics
 from exporter.cloud.transport import RetryPolicy, Transport
 from exporter.config.errors import ConfigError
 from exporter.config.settings import PollSettings, Settings
+from exporter.config.watch import ConfigWatcher
 from exporter.domain.credentials import AkSkCredentials, Credentials, IamCredentials
 from exporter.domain.sharding import Shard
 from exporter.domain.state import Snapshot
@@ -91,9 +92,17 @@ class Exporter:
         shard: Shard | None = None,
         storage_path: str | None = None,
         clock: Callable[[], float] = time.time,
+        config_path: str | None = None,
+        config_check_interval: float = 0.0,
     ) -> None:
         self._limits = limits or Limits()
         self._clock = clock
+        # Reloads when the configuration file's content changes (0: only on request).
+        self._watch = (
+            ConfigWatcher(config_path, self.reload, config_check_interval)
+            if loader is not None and config_path and config_check_interval > 0
+            else None
+        )
         self._loader = loader
         self._settings = settings
         self._redactor = redactor or Redactor()
@@ -292,6 +301,8 @@ class Exporter:
         # times a cycle at 100,000 objects. Young generations are collected as usual.
         gc.set_threshold(*gc.get_threshold()[:2], FULL_COLLECTION_EVERY)
         limit_arenas()
+        if self._watch is not None:
+            self._in_background(self._watch.run())
         await self.restore()
         if schedule:
             self._log_budget()
