@@ -43,7 +43,9 @@ padding:.15em .5em;cursor:pointer}
 #targets td .message{display:inline;margin-left:.4em}
 .scroll{overflow-x:auto}.scroll table{min-width:44em}
 tr.s-error{background:#f8d0d0}tr.s-busy{background:#fff1c9}tr.s-gone{background:#e6e6e6}
-@media (max-width:760px){
+.attention{background:#fdd;border-left:.35em solid #c00;padding:.3em .6em;font-weight:600}
+.calm{color:#275;margin:.2em 0}
+@media (max-width:900px){
 body{margin:.7em}h1{font-size:1.5em}
 #targets,#targets tbody,#targets tr,#targets td{display:block;width:auto}
 #targets colgroup,#targets thead{display:none}
@@ -65,6 +67,29 @@ font-weight:600;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 
 # Sorting and filtering over the rows already in the page: no framework, no request.
 SCRIPT = """
+(function () {
+  // Reload every poll interval while the box is ticked (its state kept for the tab), but
+  // not while a person is filtering.
+  var box = document.getElementById("refresh");
+  if (!box) { return; }
+  var key = "huaweicloud-image-exporter.refresh";
+  try { if (sessionStorage.getItem(key) === "off") { box.checked = false; } } catch (e) {}
+  var timer = null;
+  function arm() {
+    if (timer) { clearTimeout(timer); timer = null; }
+    if (!box.checked) { return; }
+    timer = setTimeout(function () {
+      var filter = document.getElementById("filter");
+      if (filter && filter.value) { arm(); return; }
+      location.reload();
+    }, Number(box.getAttribute("data-seconds")) * 1000);
+  }
+  box.addEventListener("change", function () {
+    try { sessionStorage.setItem(key, box.checked ? "on" : "off"); } catch (e) {}
+    arm();
+  });
+  arm();
+})();
 (function () {
   var table = document.getElementById("targets");
   if (!table) { return; }

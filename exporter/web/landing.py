@@ -30,9 +30,9 @@ from exporter.domain.state import (
 from exporter.domain.targets import Resource
 from exporter.domain.usage import ImageUse
 from exporter.web.assets import SCRIPT, STYLE, TARGET_COLUMN_WIDTHS
+from exporter.web.attention import RESOURCE_NAMES, needs_attention
+from exporter.web.tables import MAX_ROWS, cut, flag, table
 
-MAX_ROWS = 5000  # beyond this the page gets slow to open; /metrics has everything
-MAX_CELL = 300  # characters of one value shown; /metrics and the log have them whole
 SLICE = 500  # rows rendered between two yields to the event loop
 KNOWN = {
     Resource.IMAGE_SERVER: IMAGE_SERVER_STATUSES,
@@ -99,8 +99,8 @@ class _Page:
             attrs += f' data-sort="{escape(sort)}"'
         title = title or (text if n in WHOLE_ON_HOVER else "")
         if title:
-            attrs += f' title="{escape(_cut(title))}"'
-        return f"<td{attrs}>{html or escape(_cut(text))}</td>"
+            attrs += f' title="{escape(cut(title))}"'
+        return f"<td{attrs}>{html or escape(cut(text))}</td>"
 
     def job(self, sub: SubJob | None) -> tuple[str, str]:
         """Text and HTML of an image server's last job: ``BUILD_IMAGE RUNNING for 2 h``,
@@ -113,10 +113,10 @@ class _Page:
                 text += f" for {age(self.now - sub.begin)}"
         elif sub.end is not None:
             text += f", ended {age(self.now - sub.end)} ago"
-        html = escape(_cut(text))
+        html = escape(cut(text))
         if sub.failed and sub.error_message:
             text += " " + sub.error_message
-            html += f'<span class="message">{escape(_cut(sub.error_message))}</span>'
+            html += f'<span class="message">{escape(cut(sub.error_message))}</span>'
         return text, html
 
     def row(self, t: TargetState) -> str:
@@ -144,9 +144,7 @@ class _Page:
         job_text, job_html = self.job(job)
         if not t.up:
             error = t.error or "no answer yet"
-            job_html = (
-                f'<span class="message">poll failing: {escape(_cut(error))}</span>' + job_html
-            )
+            job_html = f'<span class="message">poll failing: {escape(cut(error))}</span>' + job_html
             job_text = f"poll failing: {error} {job_text}"
         poll = '<span class="badge">failing</span>' if not t.up else "up"
         project = self.project_names.get(key.project_id, "")
@@ -229,7 +227,7 @@ class _Page:
             ))  # fmt: skip
         heads = ("Project", "Job lists", "Waiting", "Running", "Failures counted",
                  "Last read", "Last error")  # fmt: skip
-        return _table("Image build jobs", heads, rows)
+        return table("Image build jobs", heads, rows)
 
     def builds(self) -> str:
         """The jobs now WAITING or RUNNING, the longest first, and how long ended ones took."""
@@ -244,7 +242,7 @@ class _Page:
             for pid, job in running
         ]  # fmt: skip
         heads = ("Project", "Job", "Type", "Status", "Running for")
-        return _table("Running builds", heads, rows) + self._durations()
+        return table("Running builds", heads, rows) + self._durations()
 
     def _durations(self) -> str:
         rows = []
@@ -259,7 +257,7 @@ class _Page:
                 ))  # fmt: skip
         heads = ("Project", "Type", "Status", "Ended", "Typical (median)", "Mean",
                  "Last (of a watched server)")  # fmt: skip
-        return _table("Build durations", heads, rows)
+        return table("Build durations", heads, rows)
 
     def images_in_use(self) -> str:
         """Each image the dev servers of a swept project run, and each watched one they do
@@ -291,7 +289,7 @@ class _Page:
         rows = [row for _, row in found]
         heads = ("Image", "Image status", "Servers using it", "Servers by status", "Watched",
                  "Image ID", "Project")  # fmt: skip
-        return _table("Dev servers per image", heads, rows)
+        return table("Dev servers per image", heads, rows)
 
     def accounts(self) -> str:
         rows = [
@@ -301,7 +299,7 @@ class _Page:
             for a in self.snapshot.accounts
         ]  # fmt: skip
         heads = ("Account", "Project list", "Projects", "Last success", "Last error")
-        return _table("Accounts", heads, rows)
+        return table("Accounts", heads, rows)
 
     def sweeps(self) -> str:
         rows = []
@@ -311,13 +309,14 @@ class _Page:
             state = "not offered" if sw.unavailable_until else ("up" if sw.up else "down")
             rows.append((
                 sw.up or bool(sw.unavailable_until),
-                (resource, project_id, state, str(sw.objects if sw.objects is not None else ""),
-                 str(sw.pages), _flag(sw.complete), _flag(sw.list_allowed),
+                (RESOURCE_NAMES.get(resource, resource), project_id, state,
+                 str(sw.objects if sw.objects is not None else ""),
+                 str(sw.pages), flag(sw.complete), flag(sw.list_allowed),
                  self.when(sw.last_success)[0], sw.error or "" if not sw.up else ""),
             ))  # fmt: skip
         heads = ("Resource", "Project", "Sweep", "Objects", "Pages", "Complete", "List allowed",
                  "Last success", "Last error")  # fmt: skip
-        return _table("Sweeps", heads, rows)
+        return table("Sweeps", heads, rows)
 
 
 def _typical(per_bucket: Sequence[int]) -> str:
@@ -340,11 +339,6 @@ def _last_durations(latest: Sequence[SubJob]) -> dict[tuple[str, str], str]:
         if seconds is not None and (key not in last or sub.moment > last[key][0]):
             last[key] = (sub.moment, age(seconds))
     return {key: text for key, (_, text) in last.items()}
-
-
-def _cut(text: str) -> str:
-    """A value as a cell shows it: at most MAX_CELL characters, then an ellipsis."""
-    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
 
 
 def _rank(t: TargetState) -> int:
@@ -372,30 +366,6 @@ def _chip(state: str, label: str, count: int, css: str) -> str:
         f'<button type="button" class="{css}" data-state="{escape(state)}" aria-pressed="false">'
         f"{escape(label)} <b>{count}</b></button>"
     )
-
-
-def _table(title: str, heads: tuple[str, ...], rows: Sequence[tuple[bool, tuple[str, ...]]]) -> str:
-    """A titled table of at most MAX_ROWS rows, saying how many more there are; rows marked
-    down are shaded. Every cell is escaped."""
-    if not rows:
-        return ""
-    head = "".join(f"<th>{escape(h)}</th>" for h in heads)
-    body = "\n".join(
-        f'<tr class="{"up" if up else "down"}">'
-        + "".join(f"<td>{escape(_cut(c))}</td>" for c in cells)
-        + "</tr>"
-        for up, cells in rows[:MAX_ROWS]
-    )
-    more = len(rows) - MAX_ROWS
-    note = f"<p>{more} more rows not shown; /metrics has them all.</p>\n" if more > 0 else ""
-    return (
-        f'<h2>{escape(title)} ({len(rows)})</h2>\n<div class="scroll"><table><tr>{head}</tr>\n'
-        f"{body}\n</table></div>\n{note}"
-    )
-
-
-def _flag(value: bool | None) -> str:
-    return "" if value is None else ("yes" if value else "no")
 
 
 def render_landing(snapshot: Snapshot, now: float | None = None) -> str:
@@ -428,6 +398,11 @@ def _document(page: _Page, rows: list[str], notices: tuple[str, ...] = ()) -> st
         else "first poll cycle in progress"
     )
     warnings = "".join(f'<p class="notice">{escape(n)}</p>\n' for n in notices)
+    trouble = needs_attention(snapshot, page.now)
+    warnings += (
+        f'<p class="attention" role="status">Needs attention: {escape(" · ".join(trouble))}</p>\n'
+        if trouble else '<p class="calm" role="status">Nothing needs attention.</p>\n'
+    )  # fmt: skip
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Huawei Cloud image exporter</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -436,7 +411,9 @@ def _document(page: _Page, rows: list[str], notices: tuple[str, ...] = ()) -> st
 </head><body>
 <h1>Huawei Cloud image exporter</h1>
 {warnings}<p>Version {escape(__version__)}. Polls every {snapshot.interval:g}s; {escape(poll)}.
-Ages are as of {escape(_utc(page.now))}; reload for fresh ones.</p>
+Ages are as of {escape(_utc(page.now))}. <label><input type="checkbox" id="refresh"
+data-seconds="{max(snapshot.interval, 5.0):g}" checked> refresh every
+{max(snapshot.interval, 5.0):g}s</label></p>
 <p><a href="metrics">Metrics</a> · <a href="-/healthy">Health</a> ·
 <a href="-/ready">Readiness</a></p>
 {page.targets(rows)}{page.jobs()}{page.builds()}{page.images_in_use()}{page.accounts()}{page.sweeps()}<script>{SCRIPT}</script>

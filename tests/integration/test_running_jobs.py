@@ -89,7 +89,8 @@ def test_running_jobs_are_rendered_a_slice_at_a_time() -> None:
 
 
 def test_every_table_of_the_status_page_is_capped() -> None:
-    from exporter.web.landing import MAX_ROWS, render_landing
+    from exporter.web.landing import render_landing
+    from exporter.web.tables import MAX_ROWS
 
     jobs = (_running("a", MAX_ROWS + 250, START),)
     page = render_landing(Snapshot((), {}, 60.0, jobs=jobs), START + 60)

@@ -77,8 +77,10 @@ def parse(page: str) -> Rows:
     return p
 
 
-def snapshot(*targets: TargetState, jobs: tuple[JobsState, ...] = ()) -> Snapshot:
-    return Snapshot(targets, {}, 60.0, jobs=jobs)
+def snapshot(
+    *targets: TargetState, jobs: tuple[JobsState, ...] = (), usage: tuple[UsageState, ...] = ()
+) -> Snapshot:
+    return Snapshot(targets, {}, 60.0, jobs=jobs, usage=usage)
 
 
 @pytest.mark.parametrize(
@@ -339,11 +341,34 @@ def test_each_images_servers_inactive_images_in_use_first_and_cloud_text_escaped
         ("up", ["img-&lt;idle&gt;", "ACTIVE", "0", "no server", "yes", "img-&lt;idle&gt;", P]),
     ]
     sweeps = page.split("<h2>Sweeps (1)</h2>")[1]
-    assert "<td>devserver</td><td>p1</td><td>up</td><td>7</td><td>1</td><td>yes</td>" in sweeps
+    assert "<td>Dev servers</td><td>p1</td><td>up</td><td>7</td><td>1</td><td>yes</td>" in sweeps
 
 
 def test_a_project_whose_servers_were_never_listed_shows_no_image_rows() -> None:
     usage = UsageState(P, Health(False, None, "HTTP 403", "http_403"), list_allowed=False)
     page = render_landing(replace(snapshot(image("img-1", "ACTIVE")), usage=(usage,)), NOW)
     assert "Dev servers per image" not in page
-    assert "<td>devserver</td><td>p1</td><td>down</td>" in page
+    assert "<td>Dev servers</td><td>p1</td><td>down</td>" in page
+
+
+def test_what_needs_attention_is_said_first_and_counted() -> None:
+    from exporter.web.attention import needs_attention
+
+    jobs = JobsState(P, Health(True, NOW), started=(
+        Job("long", "BUILD_IMAGE", "RUNNING", NOW - 7 * 3600),
+        Job("short", "BUILD_IMAGE", "RUNNING", NOW - 60),
+    ))  # fmt: skip
+    usage = UsageState(P, Health(True, NOW), in_use=(ImageUse("img-i", (("RUNNING", 2),), True),))
+    snap = snapshot(
+        server("srv-1", "ERROR"), server("srv-2", "ERROR"), server("srv-3", "ACTIVE", up=False),
+        image("img-i", "INACTIVE"), jobs=(jobs,), usage=(usage,),
+    )  # fmt: skip
+    assert needs_attention(snap, NOW) == [
+        "2 image servers in ERROR", "1 build running over 6 h", "1 INACTIVE image still in use",
+        "1 poll failing",
+    ]  # fmt: skip
+    page = render_landing(snap, NOW)
+    assert page.index('class="attention"') < page.index("<h2>Targets")
+    assert 'id="refresh"\ndata-seconds="60" checked' in page
+    calm = render_landing(snapshot(server("srv-1", "ACTIVE")), NOW)
+    assert '<p class="calm" role="status">Nothing needs attention.</p>' in calm
