@@ -62,6 +62,7 @@ PROFILE_SECTION = "basic"  # the SDK's section for project-scoped credentials
 # The values config/exporter.example.yaml ships with: a copy used unedited says so at once,
 # not with 401s from every API. They are the example's words, not secrets, so they are named.
 EXAMPLE_PLACEHOLDERS = frozenset({"YOUR_ACCESS_KEY_ID", "YOUR_SECRET_ACCESS_KEY"})
+EXAMPLE_PROJECT_ID = "REPLACE-WITH-YOUR-PROJECT-ID"
 
 
 def _read_secret(path: Path, where: str, problems: list[str]) -> str | None:

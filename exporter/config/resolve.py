@@ -16,6 +16,7 @@ from exporter.cloud.regions import MODELARTS_ENDPOINTS, WORKSPACE_ENDPOINTS
 from exporter.config.credentials import (
     DEFAULT_STS_ENDPOINT,
     ENV_STS_ENDPOINT,
+    EXAMPLE_PROJECT_ID,
     in_clear_only_if_safe,
     resolve_credentials,
 )
@@ -109,6 +110,13 @@ def _resolve_targets(
     swept: dict[SweepKey, str] = {}
     for i, t in enumerate(models):
         where = f"targets[{i}]"
+        if t.project_id == EXAMPLE_PROJECT_ID:
+            problems.append(
+                f"{where}.project_id: {t.project_id!r} is the example's placeholder; put your "
+                "project ID there (32 hexadecimal characters: console, My Credentials, "
+                "Projects), and your objects' IDs under it"
+            )
+            continue
         discover = t.discover or DiscoverModel()
         if not t.devserver_images and not t.image_servers and discover == DiscoverModel():
             problems.append(

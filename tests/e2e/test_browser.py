@@ -317,3 +317,26 @@ async def test_the_page_fits_phones_tablets_and_desktops(
         shot = await page.send("Page.captureScreenshot", format="png")
         docs = {360: "landing-phone.png", 768: "landing-tablet.png", 1400: "landing-desktop.png"}
         keep(base64.b64decode(shot["data"]), f"landing-{width}.png", docs=docs[width])
+
+
+async def test_the_demo_fleet_as_the_readme_shows_it(tmp_path: Path) -> None:
+    """The README's screenshot is the demo's own fleet, as a newcomer first sees it."""
+    from tests.helpers import start_exporter, stop_exporter
+
+    proc, base = await start_exporter("--demo")
+    try:
+        async with chromium(tmp_path / "profile", 1400, 900) as page:
+            await page.send("Page.enable")
+            for _ in range(60):  # the demo's story: the ERROR at 20 s, an image retired at 24 s
+                page.events.clear()
+                await page.send("Page.navigate", url=base + "/")
+                await page.wait_event("Page.loadEventFired")
+                text = await page.js("document.body.innerText")
+                if "image server in ERROR" in text and "INACTIVE image still in use" in text:
+                    break
+                time.sleep(0.5)  # noqa: ASYNC251 - the demo runs in its own process
+            assert "Needs attention:" in text and "data-science-lab" in text
+            shot = await page.send("Page.captureScreenshot", format="png")
+            keep(base64.b64decode(shot["data"]), "demo-fleet.png", docs="demo-fleet.png")
+    finally:
+        await stop_exporter(proc)

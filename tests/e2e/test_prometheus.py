@@ -38,6 +38,14 @@ async def stack(tmp_path: Path) -> AsyncIterator[tuple[Prometheus, str]]:
         await stop_exporter(exporter)
 
 
+def cookbook() -> list[tuple[str, str]]:
+    """The queries of docs/queries.md, each under its heading."""
+    text = (ROOT / "docs" / "queries.md").read_text()
+    found = re.findall(r"^## (.+?)$.*?```promql\n(.+?)```", text, re.M | re.S)
+    assert len(found) >= 8, "docs/queries.md holds fewer than eight queries"
+    return found
+
+
 def panel_queries(job: str = ".*") -> list[tuple[str, str]]:
     dashboard = json.loads(DASHBOARD.read_text())
     queries = []
@@ -111,13 +119,13 @@ async def test_rules_fire_and_every_panel_has_data(stack: tuple[Prometheus, str]
         assert alerts[("HuaweiCloudImageServerError", "data-science-lab")]["severity"] == "critical"
 
         # Every panel's query evaluates and returns data (the demo throttles and fails some
-        # calls, so the error panels have data too).
+        # calls, so the error panels have data too); so does every query of the cookbook.
         empty = []
-        for title, expr in panel_queries():
+        for title, expr in [*panel_queries(), *cookbook()]:
             data = await prom.api(s, "query", query=expr)
             if not data["result"]:
                 empty.append(f"{title}: {expr}")
-        assert not empty, "panels without data:\n" + "\n".join(empty)
+        assert not empty, "panels and queries without data:\n" + "\n".join(empty)
 
         # Panels about objects count each object once, however many replicas export it:
         # over both jobs they answer what they answer for one, at the same instant. The two

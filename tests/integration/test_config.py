@@ -233,16 +233,19 @@ def test_non_mapping_and_yaml_errors(tmp_path: Path) -> None:
         load_config(tmp_path / "missing.yaml")
 
 
-def test_example_config_is_valid_and_documents_every_key() -> None:
+def test_example_config_is_valid_and_documents_every_key(tmp_path: Path) -> None:
     example = ROOT / "config" / "exporter.example.yaml"
-    with pytest.raises(ConfigError) as info:  # unedited, its placeholder keys are refused
+    with pytest.raises(ConfigError) as info:  # unedited, its placeholders are refused
         load_config(example, env={})
     assert [p.split(": ")[1] for p in info.value.problems] == [
         "credentials.access_key",
         "credentials.secret_key",
+        "targets[0].project_id",
     ]
     real = {"HUAWEICLOUD_SDK_AK": "AKREAL000000000000001", "HUAWEICLOUD_SDK_SK": "real-sk"}
-    settings = load_config(example, env=real)
+    edited = tmp_path / "exporter.yaml"
+    edited.write_text(example.read_text().replace("REPLACE-WITH-YOUR-PROJECT-ID", "0" * 32))
+    settings = load_config(edited, env=real)
     assert settings.targets
     text = example.read_text()
     from dataclasses import fields

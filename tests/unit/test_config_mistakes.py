@@ -134,6 +134,11 @@ MISTAKES = [
             "invalid YAML at line 4, column 1: expected the node content, but found "
             "'<stream end>'; check the indentation, colons and quotes"),
     Mistake("an empty file", "", "is empty; start from config/exporter.example.yaml"),
+    Mistake("the example's placeholder project",
+            _set("targets.0.project_id", "REPLACE-WITH-YOUR-PROJECT-ID"),
+            "targets[0].project_id: 'REPLACE-WITH-YOUR-PROJECT-ID' is the example's placeholder; "
+            "put your project ID there (32 hexadecimal characters: console, My Credentials, "
+            "Projects), and your objects' IDs under it"),
     Mistake("a project's name for its ID", _set("targets.0.project_id", "cn-north-4"),
             "targets[0].project_id: 'cn-north-4' is a project's name, not its ID; the project "
             "ID is 32 hexadecimal characters (console: My Credentials, Projects)"),
