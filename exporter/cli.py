@@ -18,11 +18,13 @@ from exporter.config.errors import ConfigError
 from exporter.config.load import load_config
 from exporter.config.settings import PollSettings, Settings, parse_duration
 from exporter.domain.sharding import Shard
+from exporter.exposition.selection import ALL, Selection
 from exporter.exposition.textformat import Format
 from exporter.logs import LEVELS, Redactor, setup_logging
+from exporter.needs import selection_report
 from exporter.once import report_failures
 from exporter.polling.budget import Budget, actions_needed
-from exporter.runtime import Exporter, ListenAddress
+from exporter.runtime import Exporter, ListenAddress, served_families
 from exporter.simulator import SimulatorServer
 from exporter.simulator.demo import build_demo_cloud, demo_accounts, demo_targets
 from exporter.web.listener import DEFAULT_MAX_CONNECTIONS, Limits
@@ -121,6 +123,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="keep each object's state in this file across restarts (default: in memory only)",
     )
+    chosen = p.add_mutually_exclusive_group()
+    for allow, flag, what in (
+        (True, "--metric-allowlist", "serve only the metric families whose name one of "
+         "these comma-separated regular expressions matches whole (as in kube-state-metrics)"),
+        (False, "--metric-denylist", "serve every metric family but those whose name one of "
+         "these comma-separated regular expressions matches whole, e.g. '.*_timestamp_seconds'"),
+    ):  # fmt: skip
+        chosen.add_argument(
+            flag, dest="select", type=partial(_selection, allow=allow), metavar="REGEXES",
+            help=what,
+        )  # fmt: skip
     p.add_argument("--log.level", dest="log_level", choices=LEVELS, default="info")
     p.add_argument("--log.format", dest="log_format", choices=("text", "json"), default="text")
     p.add_argument(
@@ -141,6 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="run against a built-in simulated cloud on loopback (no account needed)",
     )
     return p
+
+
+def _selection(text: str, *, allow: bool) -> Selection:
+    try:
+        return Selection.parse(text, allow=allow)
+    except ValueError as exc:  # argparse names the flag itself
+        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[1]) from None
 
 
 def _flag_ordinal(flag: str, text: str) -> int:
@@ -215,6 +235,7 @@ async def _run(args: argparse.Namespace, redactor: Redactor, shard: Shard) -> in
         limits=Limits(max_connections=args.max_connections),
         shard=shard,
         storage_path=args.storage_path,
+        select=args.select or ALL,
     )
     try:
         if args.once:
@@ -254,6 +275,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             for note in settings.credential_notes:
                 print(note)
+            if args.select is not None:
+                print(selection_report(args.select, served_families()))
             actions = ", ".join(actions_needed(settings)) or "none"
             print(
                 f"IAM actions the exporter's user needs: {actions} (identity policies for "

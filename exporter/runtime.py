@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from exporter.cloud.auth import AkSkAuth, Authenticator, IamTokenAuth
 from exporter.cloud.client import HuaweiCloudClient
@@ -28,8 +29,10 @@ from exporter.domain.credentials import AkSkCredentials, Credentials, IamCredent
 from exporter.domain.sharding import Shard
 from exporter.domain.state import Snapshot
 from exporter.exposition.live import ReloadMetrics, live_registry
+from exporter.exposition.selection import ALL, Selection
 from exporter.exposition.store import Exposition
 from exporter.logs import Redactor
+from exporter.needs import families, unmet
 from exporter.polling.accounts import ProjectFinder
 from exporter.polling.assignment import assign, hashed_targets
 from exporter.polling.budget import Budget
@@ -76,6 +79,20 @@ class ListenAddress:
         return cls(host or None, int(port))
 
 
+def own_metrics(
+    registry: CollectorRegistry, redactor: Redactor
+) -> tuple[ApiMetrics, KeyMetrics, ReloadMetrics]:
+    """The exporter's own counters and gauges, registered in ``registry``."""
+    return ApiMetrics(registry, redact=redactor), KeyMetrics(registry), ReloadMetrics(registry)
+
+
+def served_families() -> dict[str, str]:
+    """Every metric family an exporter serves, name to type (for ``--check-config``)."""
+    registry = live_registry()
+    own_metrics(registry, Redactor())
+    return families(registry)
+
+
 class Exporter:
     """The running exporter: polls on schedule and serves what it learnt."""
 
@@ -94,6 +111,7 @@ class Exporter:
         clock: Callable[[], float] = time.time,
         config_path: str | None = None,
         config_check_interval: float = 0.0,
+        select: Selection = ALL,
     ) -> None:
         self._limits = limits or Limits()
         self._clock = clock
@@ -116,9 +134,9 @@ class Exporter:
             connector=aiohttp.TCPConnector(limit=1024, ttl_dns_cache=300),
         )
         self.registry = live_registry()
-        self.api_metrics = ApiMetrics(self.registry, redact=self._redactor)
-        self.key_metrics = KeyMetrics(self.registry)
-        self.reload_metrics = ReloadMetrics(self.registry)
+        self.api_metrics, self.key_metrics, self.reload_metrics = own_metrics(
+            self.registry, self._redactor
+        )
         self.reload_metrics.record(True)
         self.state_file = StateFile(storage_path, self.registry) if storage_path else None
         self._restoring: asyncio.Task[None] | None = None
@@ -126,7 +144,13 @@ class Exporter:
         shard = shard or Shard()
         first = assign(shard, settings.targets, hashed_targets(shard, settings.targets),
                        settings.sweeps)  # fmt: skip
-        self.exposition = Exposition(self.registry, snapshot(first, settings.poll.interval))
+        self.exposition = Exposition(
+            self.registry, snapshot(first, settings.poll.interval), select=select
+        )
+        self._select = select
+        known = families(self.registry) if select.patterns else {}
+        self._dropped = select.dropped(known.items())
+        self._unmet = unmet(select, known)
         # One transport and one client for the whole life of the process: a reload
         # reconfigures them, so IAM tokens and the rate limiter's state survive it.
         poll = settings.poll
@@ -188,12 +212,28 @@ class Exporter:
 
     def _notices(self) -> tuple[str, ...]:
         """Warnings about this exporter's own setup, for the status page."""
+        notices = []
         if self._settings.network.insecure_skip_verify:
-            return (
+            notices.append(
                 "http_client.tls_config.insecure_skip_verify is true: the cloud's TLS "
-                "certificates are not verified; set tls_config.ca_file instead.",
+                "certificates are not verified; set tls_config.ca_file instead."
             )
-        return ()
+        if self._dropped:
+            notices.append(
+                f"{self._select.describe()}: {len(self._dropped)} metric families are not "
+                f"served: {', '.join(self._dropped)}."
+            )
+        notices += (f"The shipped {need}, which is not served." for need in self._unmet)
+        return tuple(notices)
+
+    def _log_selection(self) -> None:
+        if self._select.patterns:
+            log.info(
+                "%s: %d metric families not served: %s",
+                self._select.describe(), len(self._dropped), ", ".join(self._dropped) or "none",
+            )  # fmt: skip
+        for need in self._unmet:
+            log.warning("the shipped %s, which %s drops", need, self._select.describe())
 
     def _configure_client(self, settings: Settings) -> None:
         poll = settings.poll
@@ -301,6 +341,7 @@ class Exporter:
         # times a cycle at 100,000 objects. Young generations are collected as usual.
         gc.set_threshold(*gc.get_threshold()[:2], FULL_COLLECTION_EVERY)
         limit_arenas()
+        self._log_selection()
         if self._watch is not None:
             self._in_background(self._watch.run())
         await self.restore()

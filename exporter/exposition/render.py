@@ -27,6 +27,7 @@ from exporter.domain.state import CloudObject, DevServerImage, ImageServer, Snap
 from exporter.domain.targets import TargetKey
 from exporter.domain.usage import ImageUse, UsageState
 from exporter.exposition.collector import SnapshotCollector
+from exporter.exposition.selection import ALL, Selection
 from exporter.exposition.textformat import Format, escape, header, labelled_lines, sample_lines
 
 _GZIP_WBITS = 31  # zlib's gzip container
@@ -144,8 +145,11 @@ class _Renderer:
     are left in ``kept`` for the next one.
     """
 
-    def __init__(self, snapshot: Snapshot, previous: Kept | None = None) -> None:
+    def __init__(
+        self, snapshot: Snapshot, previous: Kept | None = None, select: Selection = ALL
+    ) -> None:
         self._snapshot = snapshot
+        self._select = select
         self._collector = SnapshotCollector(snapshot)
         self._previous = previous or Kept()
         self.kept = Kept()
@@ -155,6 +159,13 @@ class _Renderer:
         self._size = 0
         self._cloud_width = 0  # how many cloud families there are
         self._devserver_families = 0  # the first cloud families are the dev-server images'
+
+    def _add(self, families: list[Metric], pieces: list[list[bytes]]) -> None:
+        """Add the kept ones of these families to the rendering."""
+        for family, family_pieces in zip(families, pieces, strict=True):
+            if self._select.keeps(family.name, family.type):
+                self._families.append(family)
+                self._pieces.append(family_pieces)
 
     def _render_objects(self, changed: list[tuple[TargetState, _Lines]]) -> None:
         """Render the cloud families of objects that changed (or are new), many at once:
@@ -208,8 +219,7 @@ class _Renderer:
                         family_pieces.append(piece)
             self._entries += entries
             yield
-        self._families += families
-        self._pieces += pieces
+        self._add(families, pieces)
 
     def _targets(self) -> Iterator[None]:
         """The per-target families, written directly: building prometheus_client families
@@ -219,6 +229,8 @@ class _Renderer:
         byte-identical to prometheus_client's."""
         families = list(self._collector.target_families(()))  # their headers
         names = [f.name for f in families]
+        # A dropped family's lines are not written (the up lines are: the others use them).
+        _, keep_exists, keep_success, keep_since = (self._select.keeps(n) for n in names)
         pieces: list[list[bytes]] = [[] for _ in families]
         up, exists, success, since = pieces
         values: dict[float, bytes] = {}  # most targets share a few timestamps
@@ -240,14 +252,14 @@ class _Renderer:
             if e.up is not t.up:
                 e.up, e.up_line = t.up, line(names[0], t.key, 1.0 if t.up else 0.0)
             up.append(e.up_line)
-            if t.exists is not None:
+            if keep_exists and t.exists is not None:
                 if e.exists is not t.exists:
                     e.exists, e.exists_line = t.exists, line(names[1], t.key, float(t.exists))
                 exists.append(e.exists_line)
-            if t.last_success is not None:
+            if keep_success and t.last_success is not None:
                 # The labels and the space after them: the up line less "1.0\n" or "0.0\n".
                 fresh += (success_name, e.up_line[after_name:-4], text(t.last_success), b"\n")
-            if t.status_since is not None:
+            if keep_since and t.status_since is not None:
                 if e.since != t.status_since:
                     e.since, e.since_line = t.status_since, line(names[3], t.key, t.status_since)
                 since.append(e.since_line)
@@ -256,18 +268,18 @@ class _Renderer:
                     success.append(b"".join(fresh))
                     fresh = []
                 yield
-        self._families += families
-        self._pieces += pieces
+        self._add(families, pieces)
 
     def steps(self) -> Iterator[None]:
         """Render slice by slice, yielding between slices."""
         yield from self._cloud()
         yield from self._targets()
         for family in self._collector.summary_families():
+            if not self._select.keeps(family.name, family.type):
+                continue
             lines: list[str] = []
             sample_lines(family, lines)
-            self._families.append(family)
-            self._pieces.append(["".join(lines).encode()] if lines else [])
+            self._add([family], [["".join(lines).encode()] if lines else []])
             yield  # with 100 projects, the sweep and job families are thousands of lines
         yield from self._usage()
         yield from self._running()
@@ -281,6 +293,8 @@ class _Renderer:
         rendering while the project's counts hold, else written again, yielding after every
         few projects written (each project's images are its series)."""
         [header] = self._collector.usage_families(())
+        if not self._select.keeps(header.name, header.type):
+            return
         pieces: list[bytes] = []
         written = 0
         for n, u in enumerate(self._snapshot.usage):
@@ -298,13 +312,14 @@ class _Renderer:
             if written >= SLICE * 5 or n % SLICE == SLICE - 1:
                 written = 0
                 yield
-        self._families.append(header)
-        self._pieces.append(pieces)
+        self._add([header], [pieces])
 
     def _running(self) -> Iterator[None]:
         """When each running job began, a few projects at a time (120,000 of these series
         in one block held the loop for half a second)."""
         [header] = self._collector.running_families(())
+        if not self._select.keeps(header.name, header.type):
+            return
         pieces: list[bytes] = []
         written = 0
         jobs = self._snapshot.jobs
@@ -318,8 +333,7 @@ class _Renderer:
             if written >= SLICE * 5 or n == len(jobs) - 1:
                 written = 0
                 yield
-        self._families.append(header)
-        self._pieces.append(pieces)
+        self._add([header], [pieces])
 
     def result(self) -> Rendered:
         """The rendering, its sections in the order prometheus_client writes them."""
@@ -339,19 +353,24 @@ def _target_labels(key: TargetKey) -> str:
     )
 
 
-def render(snapshot: Snapshot) -> Rendered:
-    """Render a snapshot all at once (start-up, tests)."""
-    renderer = _Renderer(snapshot)
+def render(snapshot: Snapshot, select: Selection = ALL) -> Rendered:
+    """Render a snapshot all at once (start-up, tests), only the families ``select``
+    keeps."""
+    renderer = _Renderer(snapshot, select=select)
     for _ in renderer.steps():
         pass
     return renderer.result()
 
 
-async def render_async(snapshot: Snapshot, previous: Kept | None = None) -> tuple[Rendered, Kept]:
-    """Render a snapshot without stalling the event loop, in slices.
+async def render_async(
+    snapshot: Snapshot, previous: Kept | None = None, select: Selection = ALL
+) -> tuple[Rendered, Kept]:
+    """Render a snapshot without stalling the event loop, in slices, only the families
+    ``select`` keeps.
 
-    Returns the rendering and the lines to pass to the next call."""
-    renderer = _Renderer(snapshot, previous)
+    Returns the rendering and the lines to pass to the next call (made with the same
+    ``select``)."""
+    renderer = _Renderer(snapshot, previous, select)
     for _ in renderer.steps():
         await asyncio.sleep(0)
     return renderer.result(), renderer.kept

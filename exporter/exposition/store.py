@@ -23,6 +23,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from exporter.domain.state import Snapshot
 from exporter.exposition.render import Compressed, Kept, Rendered, render, render_async
+from exporter.exposition.selection import ALL, Selected, Selection
 from exporter.exposition.textformat import EOF_MARKER, Format, encode
 from exporter.support.memory import malloc_trim
 
@@ -60,7 +61,7 @@ class Exposition:
     """Holds the latest rendered snapshot and assembles scrape bodies.
 
     ``live`` is rendered at scrape time (at most once per LIVE_TTL) and appended after the
-    pre-rendered snapshot part.
+    pre-rendered snapshot part. Both parts serve only the families ``select`` keeps.
     """
 
     def __init__(
@@ -70,12 +71,14 @@ class Exposition:
         *,
         reclaim_every: float = RECLAIM_EVERY,
         clock: Callable[[], float] = time.monotonic,
+        select: Selection = ALL,
     ) -> None:
-        self._live = live
+        self._live = Selected(live, select)
+        self._select = select
         self._reclaim_every = reclaim_every
         self._clock = clock
         self._reclaimed = clock()
-        self._current = render(initial)
+        self._current = render(initial, select)
         self._lock = asyncio.Lock()
         self._bodies: dict[tuple[Format, bool], tuple[float, Body]] = {}
         self._kept = Kept()
@@ -99,7 +102,7 @@ class Exposition:
         served the previous rendering until this one is swapped in."""
         async with self._lock:
             snapshot = await change(self._current.snapshot)
-            rendered, self._kept = await render_async(snapshot, self._kept)
+            rendered, self._kept = await render_async(snapshot, self._kept, self._select)
             asked = list(self._compressed)
             ready = await asyncio.gather(
                 *(asyncio.to_thread(rendered.compress, fmt) for fmt in asked)

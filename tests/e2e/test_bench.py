@@ -126,3 +126,15 @@ def test_bench_shards_split_the_fleet_and_report_each_shard() -> None:
     assert report["objects"] == 4 * 123  # every object watched by exactly one shard
     assert report["api_calls"] == report["floor_calls"]
     assert report["objects_max_over_mean"] >= 1.0
+
+
+def test_bench_selection_reports_both_selections_and_their_ratios() -> None:
+    result = run("bench.selection", "--objects", "200")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.splitlines()[-1])
+    every, denied = report["all"], report["denied_timestamps"]
+    assert denied["series_per_object"] < every["series_per_object"]
+    assert denied["body_bytes"] < every["body_bytes"]
+    assert report["series_per_object_ratio"] == round(
+        denied["series_per_object"] / every["series_per_object"], 2
+    )
