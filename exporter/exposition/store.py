@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from prometheus_client.registry import CollectorRegistry
 
 from exporter.domain.state import Snapshot
-from exporter.exposition.render import Compressed, Kept, Rendered, render, render_async
+from exporter.exposition.deflate import Compressed
+from exporter.exposition.render import Kept, Rendered, render, render_async
 from exporter.exposition.selection import ALL, Selected, Selection
 from exporter.exposition.textformat import EOF_MARKER, Format, encode
 from exporter.support.memory import malloc_trim
@@ -51,7 +52,7 @@ class Body:
 
     def __iter__(self) -> Iterator[bytes]:
         if self.gzip is not None:
-            yield self.gzip.head
+            yield from self.gzip.chunks()
         else:
             yield from self.rendered.chunks(self.fmt)
         yield self.tail
@@ -105,7 +106,7 @@ class Exposition:
             rendered, self._kept = await render_async(snapshot, self._kept, self._select)
             asked = list(self._compressed)
             ready = await asyncio.gather(
-                *(asyncio.to_thread(rendered.compress, fmt) for fmt in asked)
+                *(asyncio.to_thread(rendered.compress, fmt, self._made(fmt)) for fmt in asked)
             )
             self._current, self._bodies = rendered, {}
             self._compressed = dict(zip(asked, ready, strict=True))
@@ -133,6 +134,12 @@ class Exposition:
         else:
             gc.collect(1)
         gc.freeze()
+
+    def _made(self, fmt: Format) -> Compressed | None:
+        """The current rendering's gzip stream in ``fmt``, if made: the next is made from
+        it, recompressing only what changed."""
+        made = self._compressed.get(fmt)
+        return made if isinstance(made, Compressed) else None
 
     async def serve(self, fmt: Format, gzip: bool) -> Body:
         """One scrape's body; a gzip stream not made yet is made in a thread, once, however
@@ -177,7 +184,7 @@ class Exposition:
             else:
                 compressed = self._compressed[fmt] = current.compress(fmt)
             tail = compressed.finish(tail)
-            length = len(compressed.head) + len(tail)
+            length = compressed.length + len(tail)
         else:
             length = current.size(fmt) + len(tail)
         body = Body(length, current, fmt, compressed, tail)

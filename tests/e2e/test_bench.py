@@ -138,3 +138,12 @@ def test_bench_selection_reports_both_selections_and_their_ratios() -> None:
     assert report["series_per_object_ratio"] == round(
         denied["series_per_object"] / every["series_per_object"], 2
     )
+
+
+def test_bench_gzip_compares_both_ways_in_one_run() -> None:
+    result = run("bench.gzip", "--objects", "300")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert report["objects"] == 300
+    assert report["from_scratch_us_per_object"] > 0 and report["gzip_mb"] > 0
+    assert 0.5 < report["size_ratio"] < 1.5

@@ -157,6 +157,15 @@ async def test_rules_fire_and_every_panel_has_data(stack: tuple[Prometheus, str]
             checked += 1
         assert checked >= 9
 
+        # Prometheus asks for gzip: each cycle's stream is made from the previous one's
+        # groups, and every scrape of every cycle so far was read whole.
+        cycles = await prom.api(
+            s, "query", query="changes(huaweicloud_image_exporter_last_poll_timestamp_seconds[10m])"
+        )
+        assert min(float(r["value"][1]) for r in cycles["result"]) >= 3
+        failed = await prom.api(s, "query", query="min_over_time(up[10m]) < 1")
+        assert failed["result"] == [], failed["result"]
+
 
 def test_dashboard_filters_and_datasource_variable() -> None:
     dashboard = json.loads(DASHBOARD.read_text())

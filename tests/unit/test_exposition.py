@@ -16,6 +16,7 @@ from exporter.domain.health import Health
 from exporter.domain.state import DevServerImage, ImageServer, Snapshot, TargetState
 from exporter.domain.targets import Resource, TargetKey
 from exporter.domain.usage import ImageUse, UsageState
+from exporter.exposition import deflate
 from exporter.exposition import render as exposition
 from exporter.exposition.collector import SnapshotCollector
 from exporter.exposition.render import Rendered, render, render_async
@@ -184,12 +185,12 @@ async def test_gzip_is_made_once_and_only_for_formats_asked_for(
     made: list[Format] = []
     compress = Rendered.compress
 
-    def counting(self: Rendered, fmt: Format) -> Any:
+    def counting(self: Rendered, fmt: Format, previous: Any = None) -> Any:
         made.append(fmt)
-        return compress(self, fmt)
+        return compress(self, fmt, previous)
 
     monkeypatch.setattr(Rendered, "compress", counting)
-    store = _served(exposition.GROUP * 2 + 5)
+    store = _served(deflate.GROUP * 2 + 5)
     bodies = await asyncio.gather(*(store.serve(Format.OPENMETRICS, True) for _ in range(5)))
     assert made == [Format.OPENMETRICS]  # five scrapes at once: one compression
     plain = b"".join(store.body(Format.OPENMETRICS, False))
