@@ -22,13 +22,14 @@ from dataclasses import dataclass, field
 from prometheus_client.metrics_core import Metric
 from prometheus_client.utils import floatToGoString
 
-from exporter.domain.state import CloudObject, DevServerImage, ImageServer, Snapshot, TargetState
+from exporter.domain.state import CloudObject, Snapshot
 from exporter.domain.targets import TargetKey
 from exporter.domain.usage import ImageUse, UsageState
 from exporter.exposition.collector import SnapshotCollector
 from exporter.exposition.deflate import GROUP, Compressed, compress
+from exporter.exposition.objects import ObjectLines
 from exporter.exposition.selection import ALL, Selection
-from exporter.exposition.textformat import Format, escape, header, labelled_lines, sample_lines
+from exporter.exposition.textformat import Format, escape, header, sample_lines
 
 SLICE = 200  # targets rendered between two yields to the event loop (about 10 ms of work)
 
@@ -140,8 +141,6 @@ class _Renderer:
         self._families: list[Metric] = []
         self._pieces: list[list[bytes]] = []
         self._size = 0
-        self._cloud_width = 0  # how many cloud families there are
-        self._devserver_families = 0  # the first cloud families are the dev-server images'
 
     def _add(self, families: list[Metric], pieces: list[list[bytes]]) -> None:
         """Add the kept ones of these families to the rendering."""
@@ -150,40 +149,13 @@ class _Renderer:
                 self._families.append(family)
                 self._pieces.append(family_pieces)
 
-    def _render_objects(self, changed: list[tuple[TargetState, _Lines]]) -> None:
-        """Render the cloud families of objects that changed (or are new), many at once:
-        building prometheus_client families once per slice, not once per object, is what
-        makes a first rendering of 100,000 objects take seconds rather than many."""
-        width = self._cloud_width
-        empty = (b"",) * width
-        for kind, families, first in (
-            (DevServerImage, self._collector.devserver_image_families, 0),
-            (ImageServer, self._collector.image_server_families, self._devserver_families),
-        ):
-            group = [(s, e) for s, e in changed if isinstance(s.obj, kind)]
-            if not group:
-                continue
-            lines: dict[tuple[str, str], list[list[str]]] = {
-                (s.key.project_id, s.key.id): [[] for _ in range(width)] for s, _ in group
-            }
-            for n, family in enumerate(families([s for s, _ in group]), start=first):
-                for line, labels in labelled_lines(family):
-                    lines[labels["project_id"], labels["id"]][n].append(line)
-            for s, e in group:
-                e.cloud = tuple("".join(f).encode() for f in lines[s.key.project_id, s.key.id])
-        for s, e in changed:
-            if s.obj is None:
-                e.cloud = empty
-
     def _cloud(self) -> Iterator[None]:
-        families = list(self._collector.cloud_families(()))
-        self._cloud_width = len(families)
-        self._devserver_families = sum(1 for _ in self._collector.devserver_image_families(()))
+        families = list(self._collector.cloud_families(()))  # their headers
+        writer = ObjectLines(families)
         pieces: list[list[bytes]] = [[] for _ in families]
         targets = self._snapshot.targets
         for start in range(0, len(targets), SLICE):
             part = targets[start : start + SLICE]
-            changed: list[tuple[TargetState, _Lines]] = []
             entries = []
             for state in part:
                 entry = self._previous.objects.get(state.key)
@@ -191,11 +163,9 @@ class _Renderer:
                     entry = _Lines()
                 if not entry.cloud or (entry.obj is not state.obj and entry.obj != state.obj):
                     entry.obj = state.obj
-                    changed.append((state, entry))
+                    entry.cloud = writer.lines(state.key, state.obj)
                 self.kept.objects[state.key] = entry
                 entries.append(entry)
-            if changed:
-                self._render_objects(changed)
             for entry in entries:
                 for family_pieces, piece in zip(pieces, entry.cloud, strict=True):
                     if piece:
@@ -217,8 +187,10 @@ class _Renderer:
         pieces: list[list[bytes]] = [[] for _ in families]
         up, exists, success, since = pieces
         values: dict[float, bytes] = {}  # most targets share a few timestamps
-        # A target's labels are those of its target_up line, between the name and the value.
-        after_name, success_name = len(names[0]), names[2].encode()
+        # A target's labels are those of its target_up line, between the name and the value:
+        # its other lines take them from there rather than write them again.
+        after_name = len(names[0])
+        exists_name, success_name, since_name = (n.encode() for n in names[1:])
         fresh: list[bytes] = []
 
         def text(value: float) -> bytes:
@@ -227,24 +199,29 @@ class _Renderer:
                 found = values[value] = floatToGoString(value).encode()  # type: ignore[no-untyped-call]
             return found
 
-        def line(name: str, key: TargetKey, value: float) -> bytes:
-            return f"{name}{_target_labels(key)} ".encode() + text(value) + b"\n"
+        def line(name: bytes, up_line: bytes, value: float) -> bytes:
+            # The labels and the space after them: the up line less "1.0\n" or "0.0\n".
+            return name + up_line[after_name:-4] + text(value) + b"\n"
 
         targets = self._snapshot.targets
         for n, (t, e) in enumerate(zip(targets, self._entries, strict=True)):
             if e.up is not t.up:
-                e.up, e.up_line = t.up, line(names[0], t.key, 1.0 if t.up else 0.0)
+                value = "1.0" if t.up else "0.0"
+                e.up, e.up_line = t.up, f"{names[0]}{_target_labels(t.key)} {value}\n".encode()
             up.append(e.up_line)
             if keep_exists and t.exists is not None:
                 if e.exists is not t.exists:
-                    e.exists, e.exists_line = t.exists, line(names[1], t.key, float(t.exists))
+                    e.exists = t.exists
+                    e.exists_line = line(exists_name, e.up_line, float(t.exists))
                 exists.append(e.exists_line)
             if keep_success and t.last_success is not None:
-                # The labels and the space after them: the up line less "1.0\n" or "0.0\n".
                 fresh += (success_name, e.up_line[after_name:-4], text(t.last_success), b"\n")
             if keep_since and t.status_since is not None:
                 if e.since != t.status_since:
-                    e.since, e.since_line = t.status_since, line(names[3], t.key, t.status_since)
+                    e.since, e.since_line = (
+                        t.status_since,
+                        line(since_name, e.up_line, t.status_since),
+                    )
                 since.append(e.since_line)
             if n % SLICE == SLICE - 1 or n == len(targets) - 1:
                 if fresh:

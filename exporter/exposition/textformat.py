@@ -62,12 +62,17 @@ def escape(value: str) -> str:
 _COMMON_VALUES = {0.0: "0.0", 1.0: "1.0"}
 
 
+def number(value: float) -> str:
+    """A sample value as prometheus_client writes it."""
+    return _COMMON_VALUES.get(value) or floatToGoString(value)  # type: ignore[no-untyped-call]
+
+
 def labelled_lines(family: Metric) -> Iterator[tuple[str, dict[str, str]]]:
     """A family's samples as exposition lines, each with its labels (identical in text 0.0.4
     and OpenMetrics for gauges and info series without timestamps or exemplars)."""
     order: list[str] = []  # label names sorted, as prometheus_client writes them
     for s in family.samples:
-        value = _COMMON_VALUES.get(s.value) or floatToGoString(s.value)  # type: ignore[no-untyped-call]
+        value = number(s.value)
         labels = s.labels
         if not labels:
             yield f"{s.name} {value}\n", labels

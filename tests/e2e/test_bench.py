@@ -147,3 +147,11 @@ def test_bench_gzip_compares_both_ways_in_one_run() -> None:
     assert report["objects"] == 300
     assert report["from_scratch_us_per_object"] > 0 and report["gzip_mb"] > 0
     assert 0.5 < report["size_ratio"] < 1.5
+
+
+def test_bench_cold_compares_the_direct_writer_with_prometheus_client() -> None:
+    result = run("bench.cold", "--objects", "300")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert report["objects"] == 300 and report["first_rendering_us_per_object"] > 0
+    assert report["object_families_with_prometheus_client_us_per_object"] > 0
