@@ -36,7 +36,6 @@ class ListModel(_Lenient):
 
     ITEMS: ClassVar[str]  # the field that holds the items
     ITEM: ClassVar[type[BaseModel]]  # the model of one item
-    MAX_ITEMS: ClassVar[int] = MAX_PAGE_ITEMS
 
 
 class ObjectModel(_Lenient):
@@ -122,7 +121,6 @@ class DevServerImageListModel(ListModel):
 
     ITEMS: ClassVar[str] = "data"
     ITEM: ClassVar[type[BaseModel]] = DevServerImageModel
-    MAX_ITEMS: ClassVar[int] = MAX_LIST_ITEMS
 
     current: int | None = None
     pages: Count | None = None
@@ -157,7 +155,6 @@ class ProjectListModel(ListModel):
 
     ITEMS: ClassVar[str] = "projects"
     ITEM: ClassVar[type[BaseModel]] = ProjectModel
-    MAX_ITEMS: ClassVar[int] = MAX_LIST_ITEMS
 
     projects: Annotated[list[ProjectModel], Field(max_length=MAX_LIST_ITEMS)]
 
@@ -257,7 +254,6 @@ class DevServerListModel(ListModel):
 
     ITEMS: ClassVar[str] = "data"
     ITEM: ClassVar[type[BaseModel]] = DevServerModel
-    MAX_ITEMS: ClassVar[int] = MAX_DEV_SERVER_PAGE
 
     current: int | None = None
     pages: Count | None = None
@@ -268,7 +264,5 @@ class DevServerListModel(ListModel):
 
 class AllDevServersModel(DevServerListModel):
     """Every user's dev servers (``GET /dev-servers/all``), which may come in one answer."""
-
-    MAX_ITEMS: ClassVar[int] = MAX_ALL_DEV_SERVERS
 
     data: Annotated[list[DevServerModel], Field(max_length=MAX_ALL_DEV_SERVERS)]

@@ -82,16 +82,6 @@ class FederatedSource:
 TemporarySource = MetadataSource | PodIdentitySource | OidcSource | FederatedSource
 Credentials = AkSkCredentials | IamCredentials | TemporarySource
 
-# The configuration's name of each source, as `credentials.source` spells it.
-SOURCE_NAMES: dict[type, str] = {
-    AkSkCredentials: "keys",
-    IamCredentials: "iam",
-    MetadataSource: "metadata",
-    PodIdentitySource: "pod_identity",
-    OidcSource: "oidc",
-    FederatedSource: "id_token",
-}
-
 
 def secrets_of(credentials: Credentials) -> tuple[str, ...]:
     """The configured values of ``credentials`` that must never be shown (temporary keys

@@ -340,12 +340,12 @@ def _sweeps(snap: Snapshot) -> Iterator[Metric]:
 class SnapshotCollector(Collector):
     """Yields the cloud-state, per-target and poll series of the snapshot it is given.
 
-    The exposition calls the parts separately: the cloud families per changed object, the
-    per-target families for their headers (their lines are written directly), the summary
-    a family at a time, and the servers per image a project at a time (each kept while its
-    counts hold). ``collect()``
-    builds every family the plain prometheus_client way: it is what any registry would
-    call, and the reference the tests hold that faster path to, byte for byte.
+    The exposition calls the parts separately: the cloud and per-target families for their
+    headers (their lines are written directly, see ``exposition.objects`` and
+    ``exposition.render``), the summary a family at a time, and the servers per image a
+    project at a time (each kept while its counts hold). ``collect()`` builds every family
+    the plain prometheus_client way: it is what any registry would call, and the reference
+    the tests hold those faster paths to, byte for byte.
     """
 
     def __init__(self, snapshot: Snapshot) -> None:
@@ -361,22 +361,14 @@ class SnapshotCollector(Collector):
 
     def cloud_families(self, states: Sequence[TargetState]) -> Iterator[Metric]:
         """The families describing objects themselves; they change only when an object does.
-        Always the same families in the same order, whichever ``states`` are given: those
-        of ``devserver_image_families``, then those of ``image_server_families``."""
-        yield from self.devserver_image_families(states)
-        yield from self.image_server_families(states)
-
-    def devserver_image_families(self, states: Sequence[TargetState]) -> Iterator[Metric]:
-        """The families of the dev-server images among ``states``."""
+        Always the same families in the same order, whichever ``states`` are given: the
+        dev-server images' two, then the image servers' five."""
+        every = self.snapshot.interval
         yield from _devserver_images(
-            [(t, t.obj) for t in states if isinstance(t.obj, DevServerImage)],
-            self.snapshot.interval,
+            [(t, t.obj) for t in states if isinstance(t.obj, DevServerImage)], every
         )
-
-    def image_server_families(self, states: Sequence[TargetState]) -> Iterator[Metric]:
-        """The families of the image servers among ``states``."""
         yield from _image_servers(
-            [(t, t.obj) for t in states if isinstance(t.obj, ImageServer)], self.snapshot.interval
+            [(t, t.obj) for t in states if isinstance(t.obj, ImageServer)], every
         )
 
     def target_families(self, states: Sequence[TargetState]) -> Iterator[Metric]:

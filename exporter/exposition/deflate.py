@@ -35,20 +35,21 @@ class Group:
 
     head: bytes  # the family's header, in the first group of a family, else b""
     pieces: list[bytes]  # the family's pieces (never changed once made) …
-    start: int  # … from start …
+    start: int  # … from start (also in the group's key) …
     end: int  # … to end
     data: bytes  # raw deflate, sync-flushed
     crc: int  # CRC-32 of the text
     op: int  # crc.shift of the text's length
     size: int  # bytes of text
 
-    def holds(self, head: bytes, pieces: list[bytes], start: int, end: int) -> bool:
-        """Whether this group's text is that of these pieces (compared by identity
-        first, as list equality does, so unchanged pieces cost a pointer comparison)."""
+    def holds(self, head: bytes, pieces: list[bytes], end: int) -> bool:
+        """Whether this group's text is that of these pieces, from its start to ``end``
+        (compared by identity first, as list equality does, so unchanged pieces cost a
+        pointer comparison)."""
         return (
             head == self.head
-            and end - start == self.end - self.start
-            and pieces[start:end] == self.pieces[self.start : self.end]
+            and end == self.end
+            and pieces[self.start : end] == self.pieces[self.start : end]
         )
 
 
@@ -97,11 +98,11 @@ def compress(
             end = min(start + GROUP, len(pieces))
             head = header if start == 0 else b""
             group = old.get((name, start))
-            if group is None or not group.holds(head, pieces, start, end):
+            if group is None or not group.holds(head, pieces, end):
                 group = _deflate(head, pieces, start, end)
             elif group.pieces is not pieces:
                 # Held with this rendering's pieces, so that no earlier rendering's stay alive.
-                group = replace(group, pieces=pieces, start=start)
+                group = replace(group, pieces=pieces)
             groups[name, start] = group
             crc = combine(crc, group.crc, group.op)
             size += group.size

@@ -40,9 +40,8 @@ class ObjectLines:
         self._dev_info, self._dev_status = names[0] + "_info", names[1]  # info lines: name_info
         info, self._status, self._created, self._updated, self._accounts = names[2:]
         self._info = info + "_info"
-        self.width = len(names)
         self._no_dev = (b"", b"")
-        self._no_server = (b"",) * (self.width - 2)
+        self._no_server = (b"",) * (len(names) - 2)
 
     def lines(self, key: TargetKey, obj: DevServerImage | ImageServer | None) -> tuple[bytes, ...]:
         """One piece per family, b"" for a family without lines for ``obj``."""

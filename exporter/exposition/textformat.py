@@ -67,22 +67,17 @@ def number(value: float) -> str:
     return _COMMON_VALUES.get(value) or floatToGoString(value)  # type: ignore[no-untyped-call]
 
 
-def labelled_lines(family: Metric) -> Iterator[tuple[str, dict[str, str]]]:
-    """A family's samples as exposition lines, each with its labels (identical in text 0.0.4
-    and OpenMetrics for gauges and info series without timestamps or exemplars)."""
+def sample_lines(family: Metric, out: list[str]) -> None:
+    """Append a family's samples as exposition lines (identical in text 0.0.4 and
+    OpenMetrics for gauges and info series without timestamps or exemplars)."""
     order: list[str] = []  # label names sorted, as prometheus_client writes them
     for s in family.samples:
         value = number(s.value)
         labels = s.labels
         if not labels:
-            yield f"{s.name} {value}\n", labels
+            out.append(f"{s.name} {value}\n")
             continue
         if len(order) != len(labels) or any(k not in labels for k in order):
             order = sorted(labels)
         pairs = ",".join([f'{k}="{escape(labels[k])}"' for k in order])
-        yield f"{s.name}{{{pairs}}} {value}\n", labels
-
-
-def sample_lines(family: Metric, out: list[str]) -> None:
-    """Append a family's samples as exposition lines."""
-    out.extend(line for line, _ in labelled_lines(family))
+        out.append(f"{s.name}{{{pairs}}} {value}\n")
