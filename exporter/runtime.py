@@ -223,7 +223,11 @@ class Exporter:
                 f"{self._select.describe()}: {len(self._dropped)} metric families are not "
                 f"served: {', '.join(self._dropped)}."
             )
-        notices += (f"The shipped {need}, which is not served." for need in self._unmet)
+        if self._unmet:
+            notices.append(
+                f"Shipped alerts and dashboard panels that read them show nothing: "
+                f"{'; '.join(self._unmet)}."
+            )
         return tuple(notices)
 
     def _log_selection(self) -> None:

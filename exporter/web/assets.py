@@ -23,7 +23,7 @@ table{border-collapse:collapse;width:100%;table-layout:fixed;font-size:.9em}
 td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top;
 overflow-wrap:anywhere;unicode-bidi:isolate}
 .message{unicode-bidi:isolate}
-.notice{background:#fdd;border-left:.35em solid #c00;padding:.3em .6em}
+.notice{background:#fdd;border-left:.35em solid #c00;padding:.3em .6em;overflow-wrap:anywhere}
 th{background:#f3f3f3}th[data-col]{cursor:pointer;user-select:none}
 th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
 tr.down td{background:#fdd}tr.s-error td{background:#f8d0d0}tr.s-busy td{background:#fff1c9}

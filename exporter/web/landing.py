@@ -397,12 +397,14 @@ def _document(page: _Page, rows: list[str], notices: tuple[str, ...] = ()) -> st
         if snapshot.last_poll_duration is not None
         else "first poll cycle in progress"
     )
-    warnings = "".join(f'<p class="notice">{escape(n)}</p>\n' for n in notices)
+    # The fleet's trouble first, then the exporter's own setup (which may be long: a metric
+    # selection names every family it drops).
     trouble = needs_attention(snapshot, page.now)
-    warnings += (
+    warnings = (
         f'<p class="attention" role="status">Needs attention: {escape(" · ".join(trouble))}</p>\n'
         if trouble else '<p class="calm" role="status">Nothing needs attention.</p>\n'
     )  # fmt: skip
+    warnings += "".join(f'<p class="notice">{escape(n)}</p>\n' for n in notices)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Huawei Cloud image exporter</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">

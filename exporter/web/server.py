@@ -139,7 +139,7 @@ def build_app(
     notices: Callable[[], tuple[str, ...]] = tuple,
 ) -> web.Application:
     """The exporter's aiohttp application; ``notices`` are warnings about the exporter's
-    own setup that the status page shows first."""
+    own setup that the status page shows after what needs attention."""
     app = web.Application()
     app[EXPOSITION_KEY] = exposition
     app[RELOAD_KEY] = reloader

@@ -340,3 +340,41 @@ async def test_the_demo_fleet_as_the_readme_shows_it(tmp_path: Path) -> None:
             keep(base64.b64decode(shot["data"]), "demo-fleet.png", docs="demo-fleet.png")
     finally:
         await stop_exporter(proc)
+
+
+async def test_long_setup_notices_fit_a_phone_below_what_needs_attention(
+    tmp_path: Path,
+) -> None:
+    """A metric selection's notice names every family it drops, each a long unbroken word:
+    it wraps inside a 390 px window and comes after the fleet's attention line."""
+    from exporter.exposition.selection import Selection
+    from exporter.needs import selection_report
+    from exporter.runtime import served_families
+
+    report = selection_report(Selection.parse(".*_timestamp_seconds", allow=False),
+                              served_families())  # fmt: skip
+    notices = tuple(report.splitlines())
+
+    async def no_reload() -> None:
+        raise AssertionError("not called")
+
+    app = build_app(Exposition(live_registry(), fleet(time.time())), no_reload,
+                    notices=lambda: notices)  # fmt: skip
+    async with serving(app) as base, chromium(tmp_path / "profile", 390, 844) as page:
+        await page.send("Page.enable")
+        await page.send("Emulation.setDeviceMetricsOverride", width=390, height=844,
+                        deviceScaleFactor=1, mobile=True)  # fmt: skip
+        await page.send("Page.navigate", url=base + "/")
+        await page.wait_event("Page.loadEventFired")
+        assert await page.js("document.documentElement.scrollWidth <= window.innerWidth")
+        widest = await page.js(
+            "Math.max(...[...document.querySelectorAll('.notice')].map("
+            "n => n.scrollWidth - n.clientWidth))"
+        )
+        assert widest <= 0, widest  # nothing runs past its box
+        attention = await page.js(
+            "document.querySelector('.attention').getBoundingClientRect().bottom"
+        )
+        assert attention <= 844
+        shot = await page.send("Page.captureScreenshot", format="png")
+        keep(base64.b64decode(shot["data"]), "landing-390-notices.png")
