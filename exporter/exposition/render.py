@@ -20,18 +20,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from prometheus_client.metrics_core import Metric
-from prometheus_client.utils import floatToGoString
 
-from exporter.domain.state import CloudObject, Snapshot
+from exporter.domain.state import Snapshot
 from exporter.domain.targets import TargetKey
 from exporter.domain.usage import ImageUse, UsageState
+from exporter.exposition.blocks import WORK, Block, BlockWriter, cuts
 from exporter.exposition.collector import SnapshotCollector
-from exporter.exposition.deflate import GROUP, Compressed, compress
-from exporter.exposition.objects import ObjectLines
+from exporter.exposition.deflate import Compressed, compress, joined
 from exporter.exposition.selection import ALL, Selection
-from exporter.exposition.textformat import Format, escape, header, sample_lines
-
-SLICE = 200  # targets rendered between two yields to the event loop (about 10 ms of work)
+from exporter.exposition.textformat import Format, header, sample_lines
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +54,7 @@ class Rendered:
         """The body in ``fmt`` (without the live part), pieces joined a group at a time."""
         for section in self.sections:
             yield header(section.kind, section.name, section.documentation, fmt)
-            pieces = section.pieces
-            for start in range(0, len(pieces), GROUP):
-                yield b"".join(pieces[start : start + GROUP])
+            yield from joined(section.pieces)
 
     def size(self, fmt: Format) -> int:
         """The length of ``chunks(fmt)`` altogether."""
@@ -74,25 +69,6 @@ class Rendered:
              for s in self.sections),
             previous,
         )  # fmt: skip
-
-
-class _Lines:
-    """One target's rendered lines, each kept with what it shows, so that it is written
-    again only when that changes (mutable: one object per target for the process's life).
-    The last success time changes every cycle: its lines are written a slice at a time,
-    and not kept here."""
-
-    __slots__ = ("cloud", "exists", "exists_line", "obj", "since", "since_line", "up", "up_line")
-
-    def __init__(self) -> None:
-        self.obj: CloudObject | None = None
-        self.cloud: tuple[bytes, ...] = ()  # one piece per cloud family, b"" for none
-        self.up: bool | None = None
-        self.up_line = b""
-        self.exists: bool | None = None
-        self.exists_line = b""
-        self.since: float | None = None
-        self.since_line = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,10 +91,10 @@ class _UsageLines:
 
 @dataclass(slots=True)
 class Kept:
-    """What one rendering hands to the next: each target's lines, and each project's
-    dev-server usage lines (of current targets and projects only)."""
+    """What one rendering hands to the next: its blocks of targets' lines, by their first
+    target, and each project's dev-server usage lines (of current projects only)."""
 
-    objects: dict[TargetKey, _Lines] = field(default_factory=dict)
+    blocks: dict[TargetKey, Block] = field(default_factory=dict)
     usage: dict[str, _UsageLines] = field(default_factory=dict)
 
 
@@ -137,7 +113,6 @@ class _Renderer:
         self._collector = SnapshotCollector(snapshot)
         self._previous = previous or Kept()
         self.kept = Kept()
-        self._entries: list[_Lines] = []  # each target's, in the snapshot's order
         self._families: list[Metric] = []
         self._pieces: list[list[bytes]] = []
         self._size = 0
@@ -149,91 +124,44 @@ class _Renderer:
                 self._families.append(family)
                 self._pieces.append(family_pieces)
 
-    def _cloud(self) -> Iterator[None]:
-        families = list(self._collector.cloud_families(()))  # their headers
-        writer = ObjectLines(families)
+    def _blocks(self) -> Iterator[None]:
+        """The object families and the per-target families, a block of targets at a time
+        (``exporter.exposition.blocks``): a block whose targets show what they showed is
+        taken from the previous rendering, and only its last success lines are written."""
+        cloud = list(self._collector.cloud_families(()))  # their headers
+        targets = list(self._collector.target_families(()))
+        families = cloud + targets
+        keeps = [self._select.keeps(f.name, f.type) for f in families]
+        writer = BlockWriter(cloud, targets, keeps)
         pieces: list[list[bytes]] = [[] for _ in families]
-        targets = self._snapshot.targets
-        for start in range(0, len(targets), SLICE):
-            part = targets[start : start + SLICE]
-            entries = []
-            for state in part:
-                entry = self._previous.objects.get(state.key)
-                if entry is None:
-                    entry = _Lines()
-                if not entry.cloud or (entry.obj is not state.obj and entry.obj != state.obj):
-                    entry.obj = state.obj
-                    entry.cloud = writer.lines(state.key, state.obj)
-                self.kept.objects[state.key] = entry
-                entries.append(entry)
-            for entry in entries:
-                for family_pieces, piece in zip(pieces, entry.cloud, strict=True):
-                    if piece:
-                        family_pieces.append(piece)
-            self._entries += entries
-            yield
-        self._add(families, pieces)
-
-    def _targets(self) -> Iterator[None]:
-        """The per-target families, written directly: building prometheus_client families
-        for them costs several times more than the lines themselves. A line is written
-        again only when its value changed; the last success times, which change every
-        cycle, are written a slice at a time into one piece. The tests hold the result
-        byte-identical to prometheus_client's."""
-        families = list(self._collector.target_families(()))  # their headers
-        names = [f.name for f in families]
-        # A dropped family's lines are not written (the up lines are: the others use them).
-        _, keep_exists, keep_success, keep_since = (self._select.keeps(n) for n in names)
-        pieces: list[list[bytes]] = [[] for _ in families]
-        up, exists, success, since = pieces
-        values: dict[float, bytes] = {}  # most targets share a few timestamps
-        # A target's labels are those of its target_up line, between the name and the value:
-        # its other lines take them from there rather than write them again.
-        after_name = len(names[0])
-        exists_name, success_name, since_name = (n.encode() for n in names[1:])
-        fresh: list[bytes] = []
-
-        def text(value: float) -> bytes:
-            found = values.get(value)
-            if found is None:
-                found = values[value] = floatToGoString(value).encode()  # type: ignore[no-untyped-call]
-            return found
-
-        def line(name: bytes, up_line: bytes, value: float) -> bytes:
-            # The labels and the space after them: the up line less "1.0\n" or "0.0\n".
-            return name + up_line[after_name:-4] + text(value) + b"\n"
-
-        targets = self._snapshot.targets
-        for n, (t, e) in enumerate(zip(targets, self._entries, strict=True)):
-            if e.up is not t.up:
-                value = "1.0" if t.up else "0.0"
-                e.up, e.up_line = t.up, f"{names[0]}{_target_labels(t.key)} {value}\n".encode()
-            up.append(e.up_line)
-            if keep_exists and t.exists is not None:
-                if e.exists is not t.exists:
-                    e.exists = t.exists
-                    e.exists_line = line(exists_name, e.up_line, float(t.exists))
-                exists.append(e.exists_line)
-            if keep_success and t.last_success is not None:
-                fresh += (success_name, e.up_line[after_name:-4], text(t.last_success), b"\n")
-            if keep_since and t.status_since is not None:
-                if e.since != t.status_since:
-                    e.since, e.since_line = (
-                        t.status_since,
-                        line(since_name, e.up_line, t.status_since),
-                    )
-                since.append(e.since_line)
-            if n % SLICE == SLICE - 1 or n == len(targets) - 1:
-                if fresh:
-                    success.append(b"".join(fresh))
-                    fresh = []
+        success = len(cloud) + 2  # the one family a block does not keep
+        states = self._snapshot.targets
+        work = 0
+        for start, end in cuts(states):
+            part = states[start:end]
+            block = self._previous.blocks.get(part[0].key)
+            if block is None or not block.shows(part):
+                block = writer.block(part)
+                work += len(part)
+            else:  # held with this snapshot's states, so that no earlier ones stay alive
+                block = Block(part, block.pieces)
+                work += len(part) // 20
+            self.kept.blocks[part[0].key] = block
+            kept = list(block.pieces)
+            kept.insert(success, writer.successes(block, part))
+            for family_pieces, piece in zip(pieces, kept, strict=True):
+                if piece:
+                    family_pieces.append(piece)
+            if work >= WORK:
+                work = 0
                 yield
+        if not keeps[len(cloud)]:  # the up lines, written for the others' sake
+            pieces[len(cloud)] = []
         self._add(families, pieces)
 
     def steps(self) -> Iterator[None]:
         """Render slice by slice, yielding between slices."""
-        yield from self._cloud()
-        yield from self._targets()
+        yield from self._blocks()
         for family in self._collector.summary_families():
             if not self._select.keeps(family.name, family.type):
                 continue
@@ -244,8 +172,8 @@ class _Renderer:
         yield from self._usage()
         yield from self._running()
         for pieces in self._pieces:
-            for start in range(0, len(pieces), SLICE * 100):
-                self._size += sum(map(len, pieces[start : start + SLICE * 100]))
+            for start in range(0, len(pieces), WORK * 100):
+                self._size += sum(map(len, pieces[start : start + WORK * 100]))
                 yield
 
     def _usage(self) -> Iterator[None]:
@@ -269,7 +197,7 @@ class _Renderer:
             self.kept.usage[u.project_id] = lines
             if lines.piece:
                 pieces.append(lines.piece)
-            if written >= SLICE * 5 or n % SLICE == SLICE - 1:
+            if written >= WORK * 5 or n % WORK == WORK - 1:
                 written = 0
                 yield
         self._add([header], [pieces])
@@ -290,7 +218,7 @@ class _Renderer:
             if text:
                 pieces.append("".join(text).encode())
             written += len(j.started)
-            if written >= SLICE * 5 or n == len(jobs) - 1:
+            if written >= WORK * 5 or n == len(jobs) - 1:
                 written = 0
                 yield
         self._add([header], [pieces])
@@ -302,15 +230,6 @@ class _Renderer:
             for f, p in zip(self._families, self._pieces, strict=True)
         )
         return Rendered(self._snapshot, sections, self._size)
-
-
-def _target_labels(key: TargetKey) -> str:
-    """``{id="…",project_id="…",resource="…"}``: label names sorted, as prometheus_client
-    writes them."""
-    return (
-        f'{{id="{escape(key.id)}",project_id="{escape(key.project_id)}",'
-        f'resource="{key.resource.value}"}}'
-    )
 
 
 def render(snapshot: Snapshot, select: Selection = ALL) -> Rendered:

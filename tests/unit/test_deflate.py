@@ -8,6 +8,7 @@ import asyncio
 import gzip
 import os
 import zlib
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 from bench.selection import next_cycle
 from bench.statefile import fleet
 from exporter.domain.state import Snapshot
-from exporter.exposition import deflate
+from exporter.exposition import blocks, deflate
 from exporter.exposition.render import Rendered, render_async
 from exporter.exposition.textformat import Format
 from exporter.support.crc import combine, shift
@@ -49,10 +50,10 @@ def test_crcs_combine_as_of_the_concatenation(parts: list[bytes]) -> None:
 def test_each_stream_of_a_sequence_is_one_member_of_the_plain_body(
     sequence: list[Snapshot], tail: bytes
 ) -> None:
-    """Each rendering compressed from the previous one's stream, in groups of 2 pieces so
-    that small snapshots have many."""
-    original = deflate.GROUP
-    deflate.GROUP = 2
+    """Each rendering compressed from the previous one's stream, in small blocks and
+    groups so that small snapshots have many."""
+    original = deflate.MIN_GROUP, deflate.MAX_GROUP, blocks.BLOCK, blocks.MAX_BLOCK
+    deflate.MIN_GROUP, deflate.MAX_GROUP, blocks.BLOCK, blocks.MAX_BLOCK = 1, 4000, 2, 3
     try:
         kept = None
         previous: dict[Format, deflate.Compressed | None] = dict.fromkeys(Format)
@@ -65,22 +66,61 @@ def test_each_stream_of_a_sequence_is_one_member_of_the_plain_body(
                 assert made.length + len(made.finish(tail)) == len(whole(made, tail))
                 previous[fmt] = made
     finally:
-        deflate.GROUP = original
+        deflate.MIN_GROUP, deflate.MAX_GROUP, blocks.BLOCK, blocks.MAX_BLOCK = original
+
+
+def small(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks of about 8 targets, and groups of about 2 blocks, for a small fleet."""
+    monkeypatch.setattr(deflate, "MIN_GROUP", 2000)
+    monkeypatch.setattr(deflate, "CUT", 2)
+    monkeypatch.setattr(blocks, "BLOCK", 8)
+
+
+def _datas(compressed: deflate.Compressed) -> set[int]:
+    """The identities of a stream's deflated groups (a group taken as it is keeps them)."""
+    return {id(g.data) for g in compressed.groups.values()}
+
+
+SUCCESS = "huaweicloud_image_exporter_target_last_success_timestamp_seconds"
 
 
 def test_only_changed_groups_are_compressed_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(deflate, "GROUP", 64)
+    small(monkeypatch)
     first = fleet(3 * 64, 1.7e9)
     rendered, kept = asyncio.run(render_async(first))
     before = rendered.compress(Format.TEXT)
     again, _ = asyncio.run(render_async(next_cycle(first, 0), kept))
     after = again.compress(Format.TEXT, before)
-    assert len(after.groups) > 3 * 10  # several groups of each object family
-    fresh = {k for k, g in after.groups.items() if g.data is not before.groups[k].data}
-    assert fresh == {("huaweicloud_image_exporter_target_last_success_timestamp_seconds", 0)}
+    names = [name for name, _ in after.groups]
+    assert all(names.count(s.name) > 3 for s in again.sections[:7] if s.pieces)
+    fresh = {name for name, g in after.groups.items() if id(g.data) not in _datas(before)}
+    assert fresh and {name for name, _ in fresh} == {SUCCESS}
     assert gzip.decompress(whole(after, b"")) == b"".join(again.chunks(Format.TEXT))
     # Nothing of the previous rendering is held by the new stream.
-    assert all(any(g.pieces is s.pieces for s in again.sections) for g in after.groups.values())
+    pieces = {id(p) for s in again.sections for p in s.pieces}
+    assert all(id(p) in pieces for g in after.groups.values() for p in g.parts)
+
+
+def test_a_target_gone_changes_its_own_block_and_groups_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Blocks and groups end where their contents say, not at positions: a target gone
+    from the middle leaves every other block, and every group but its own, as it was."""
+    small(monkeypatch)
+    first = fleet(3 * 64, 1.7e9)
+    rendered, kept = asyncio.run(render_async(first))
+    before = rendered.compress(Format.TEXT)
+    targets = first.targets
+    gone = replace(first, targets=targets[:100] + targets[101:])
+    again, after_kept = asyncio.run(render_async(gone, kept))
+    after = again.compress(Format.TEXT, before)
+    old = {id(b.pieces) for b in kept.blocks.values()}
+    written = [b for b in after_kept.blocks.values() if id(b.pieces) not in old]
+    assert len(written) == 1 and len(after_kept.blocks) >= 3 * 64 // 8 // 2
+    fresh = {name for name, g in after.groups.items() if id(g.data) not in _datas(before)}
+    per_family = {name for name, _ in fresh}
+    assert len(fresh) <= 3 * len(per_family), fresh  # a group or two each, not all after it
+    assert gzip.decompress(whole(after, b"")) == b"".join(again.chunks(Format.TEXT))
 
 
 def test_the_stream_is_within_ten_percent_of_one_shot_gzip() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -16,10 +18,9 @@ from exporter.domain.health import Health
 from exporter.domain.state import DevServerImage, ImageServer, Snapshot, TargetState
 from exporter.domain.targets import Resource, TargetKey
 from exporter.domain.usage import ImageUse, UsageState
-from exporter.exposition import deflate
-from exporter.exposition import render as exposition
+from exporter.exposition import blocks
 from exporter.exposition.collector import SnapshotCollector
-from exporter.exposition.render import Rendered, render, render_async
+from exporter.exposition.render import Kept, Rendered, render, render_async
 from exporter.exposition.store import Exposition
 from exporter.exposition.textformat import Format, encode
 from exporter.web.negotiation import gzip_accepted, negotiate
@@ -70,14 +71,25 @@ def reference(snapshot: Snapshot, fmt: Format) -> bytes:
     return encode(SnapshotCollector(snapshot), fmt)
 
 
+@contextmanager
+def tiny_blocks() -> Iterator[None]:
+    """Blocks of one to three targets, so that small snapshots have several."""
+    original = blocks.BLOCK, blocks.MAX_BLOCK
+    blocks.BLOCK, blocks.MAX_BLOCK = 2, 3
+    try:
+        yield
+    finally:
+        blocks.BLOCK, blocks.MAX_BLOCK = original
+
+
+def _keys(kept: Kept) -> set[TargetKey]:
+    return {s.key for block in kept.blocks.values() for s in block.states}
+
+
 @given(snap=snapshots())
 def test_fast_writer_equals_prometheus_client(snap: Snapshot) -> None:
-    original = exposition.SLICE
-    exposition.SLICE = 2  # several slices even for small snapshots
-    try:
+    with tiny_blocks():
         rendered = render(snap)
-    finally:
-        exposition.SLICE = original
     assert b"".join(rendered.chunks(Format.TEXT)) == reference(snap, Format.TEXT)
     assert b"".join(rendered.chunks(Format.OPENMETRICS)) == reference(snap, Format.OPENMETRICS)
 
@@ -86,7 +98,7 @@ def test_async_render_equals_sync_render_with_many_slices() -> None:
     states = tuple(
         TargetState(TargetKey(Resource.DEVSERVER_IMAGE, "p", f"i{n}"), Health(True, 1.0 + n),
                     True, DevServerImage(f"n{n}", "ARM", "BMS", "ACTIVE"), 2.0)
-        for n in range(exposition.SLICE * 3 + 7)
+        for n in range(blocks.WORK * 3 + 7)
     )  # fmt: skip
     snap = Snapshot(states, {Resource.DEVSERVER_IMAGE: len(states)}, 60.0, 1.5, 3.0)
     rendered, lines = asyncio.run(render_async(snap))
@@ -94,17 +106,18 @@ def test_async_render_equals_sync_render_with_many_slices() -> None:
     assert b"".join(rendered.chunks(Format.OPENMETRICS)) == b"".join(
         render(snap).chunks(Format.OPENMETRICS)
     )
-    assert set(lines.objects) == {s.key for s in states}
+    assert _keys(lines) == {s.key for s in states}
 
 
 @given(first=snapshots(), second=snapshots())
 def test_reused_lines_render_exactly_the_next_snapshot(first: Snapshot, second: Snapshot) -> None:
     """Rendering with the previous render's lines equals rendering from scratch, whatever
     changed, was added or went away in between."""
-    _, lines = asyncio.run(render_async(first))
-    again, kept = asyncio.run(render_async(second, lines))
+    with tiny_blocks():
+        _, lines = asyncio.run(render_async(first))
+        again, kept = asyncio.run(render_async(second, lines))
     assert b"".join(again.chunks(Format.TEXT)) == reference(second, Format.TEXT)
-    assert set(kept.objects) == {s.key for s in second.targets}
+    assert _keys(kept) == {s.key for s in second.targets}
     assert set(kept.usage) == {u.project_id for u in second.usage}
 
 
@@ -117,7 +130,7 @@ def test_unchanged_usage_is_not_written_again() -> None:
             UsageState(f"p{p}", Health(True, stamp), in_use=tuple(
                 ImageUse(f"i{i}", (("RUNNING", busy if p == 0 else 2),), True) for i in range(3)
             ))
-            for p in range(exposition.SLICE + 3)
+            for p in range(blocks.WORK + 3)
         )  # fmt: skip
 
     def pieces(rendered: Rendered) -> list[bytes]:
@@ -190,7 +203,7 @@ async def test_gzip_is_made_once_and_only_for_formats_asked_for(
         return compress(self, fmt, previous)
 
     monkeypatch.setattr(Rendered, "compress", counting)
-    store = _served(deflate.GROUP * 2 + 5)
+    store = _served(blocks.BLOCK * 8 + 5)
     bodies = await asyncio.gather(*(store.serve(Format.OPENMETRICS, True) for _ in range(5)))
     assert made == [Format.OPENMETRICS]  # five scrapes at once: one compression
     plain = b"".join(store.body(Format.OPENMETRICS, False))

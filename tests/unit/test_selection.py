@@ -184,12 +184,19 @@ def test_a_dropped_per_target_family_is_not_written_or_kept() -> None:
     key = TargetKey(Resource.DEVSERVER_IMAGE, "p", "i")
     state = TargetState(key, Health(True, 5.0), True, DevServerImage("n", "A", "B", "ACTIVE"), 2.0)
     snap = Snapshot((state,), {}, 60.0)
-    select = Selection.parse(".*_timestamp_seconds,.*_target_exists", allow=False)
+    select = Selection.parse(
+        ".*_timestamp_seconds,.*_target_exists,huaweicloud_modelarts_devserver_image_status",
+        allow=False,
+    )
     _, kept = asyncio.run(render_async(snap, select=select))
-    lines = kept.objects[key]
-    assert (lines.exists_line, lines.since_line) == (b"", b"")
+    # A block's pieces: the seven cloud families', then up, exists and since.
+    pieces = kept.blocks[key].pieces
+    assert pieces[0].startswith(b"huaweicloud_modelarts_devserver_image_info")
+    assert (pieces[1], pieces[-2], pieces[-1]) == (b"", b"", b"")
     _, everything = asyncio.run(render_async(snap))
-    assert everything.objects[key].since_line.startswith(b"huaweicloud_image_exporter_status_")
+    pieces = everything.blocks[key].pieces
+    assert pieces[1].startswith(b"huaweicloud_modelarts_devserver_image_status")
+    assert pieces[-1].startswith(b"huaweicloud_image_exporter_status_")
 
 
 def needed_by_table() -> str:
