@@ -110,21 +110,32 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         return await _measure_at(url, work, args)
 
 
-async def _measure_at(url: str, work: Workload, args: argparse.Namespace) -> dict[str, Any]:
-    latency, concurrency = args.latency, args.concurrency
+def _exporter(url: str, work: Workload, args: argparse.Namespace) -> Exporter:
     settings = Settings(
-        poll=PollSettings(interval=3600, timeout=30, concurrency=concurrency, retries=0),
+        poll=PollSettings(interval=3600, timeout=30, concurrency=args.concurrency, retries=0),
         targets=work.targets(url),
         sweeps=work.sweeps(url),
         accounts=work.accounts(url),
     )
+    options: dict[str, Any] = {}
+    if args.metric_denylist:  # (this option is newer than some code this bench measures)
+        from exporter.exposition.selection import Selection
+
+        options["select"] = Selection.parse(args.metric_denylist, allow=False)
     shard = Shard(args.shard, args.total_shards)
-    exporter = Exporter(settings, retry_policy=RetryPolicy(retries=0), shard=shard)
+    return Exporter(settings, retry_policy=RetryPolicy(retries=0), shard=shard, **options)
+
+
+async def _measure_at(url: str, work: Workload, args: argparse.Namespace) -> dict[str, Any]:
+    latency, concurrency = args.latency, args.concurrency
+    exporter = _exporter(url, work, args)
     await exporter.start(ListenAddress("127.0.0.1", 0), schedule=False)
     metrics_url = f"http://127.0.0.1:{exporter.addresses[0][1]}/metrics"
+    publishing = _timed(exporter.exposition)
     first = time.perf_counter()
     await exporter.run_cycle()  # the first complete snapshot; then warm: connections, caches
     first = time.perf_counter() - first
+    published = publishing[0] if publishing else None
     # Prometheus has scraped once, so the measured cycle compresses the format it asks
     # for. (Not decompressed: this process's peak RSS is the exporter's alone.)
     async with (
@@ -167,6 +178,10 @@ async def _measure_at(url: str, work: Workload, args: argparse.Namespace) -> dic
     floor_scrapes = await _scrape(floor_url, args.scrapers, args.scrape_seconds)
     floor.terminate()
     await floor.wait()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # Sample lines: each header is a chunk of its own, starting with "#".
+    body = exporter.exposition.body(Format.TEXT, gzip=False)
+    samples = sum(c.count(b"\n") for c in body if not c.startswith(b"#"))
     await exporter.stop()
 
     calls = snapshot.api_calls or 0
@@ -188,6 +203,8 @@ async def _measure_at(url: str, work: Workload, args: argparse.Namespace) -> dic
         "devservers": args.projects * args.devservers,
         "devserver_calls": sum(u.pages for u in snapshot.usage),
         "first_snapshot_s": round(first, 3),
+        "first_publish_s": None if published is None else round(published, 3),
+        "series_per_object": round(samples / objects, 2),
         "cycle_s": round(wall, 3),
         "ideal_cycle_s": round(ideal, 3),
         "cycle_ratio": round(wall / ideal, 3),
@@ -203,8 +220,25 @@ async def _measure_at(url: str, work: Workload, args: argparse.Namespace) -> dic
         "cycles_during_scrapes": cycles_during,
         "healthy_during_cycles": probes,
         "worst_loop_stall_ms": round(stall * 1000, 1),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": round(peak, 1),
     }
+
+
+def _timed(store: Any) -> list[float]:
+    """The time each ``store.update`` takes (merging a round, rendering, compressing: the
+    first one is the time from the first cycle's last answer to its snapshot served)."""
+    times: list[float] = []
+    update = store.update
+
+    async def timed(change: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return await update(change)
+        finally:
+            times.append(time.perf_counter() - start)
+
+    store.update = timed
+    return times
 
 
 def main() -> None:
@@ -226,6 +260,7 @@ def main() -> None:
     p.add_argument("--scrapers", type=int, default=8)
     p.add_argument("--scrape-seconds", type=float, default=10.0)
     p.add_argument("--busy-rate", type=float, default=2.0, help="per scraper, during cycles")
+    p.add_argument("--metric-denylist", default="", help="as the exporter's flag")
     p.add_argument(
         "--no-uvloop",
         dest="uvloop",

@@ -16,14 +16,16 @@ writer (``exporter.exposition.objects``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import groupby
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.utils import floatToGoString
 
 from exporter.domain.state import TargetState
 from exporter.domain.targets import TargetKey
+from exporter.exposition.deflate import Packed, pack
 from exporter.exposition.objects import ObjectLines
 from exporter.exposition.textformat import escape
 
@@ -34,11 +36,12 @@ WORK = 200  # targets written (or 20 times as many checked) between two yields
 
 @dataclass(frozen=True, slots=True)
 class Block:
-    """Consecutive targets' lines: one piece per family (cloud families, then up, exists and
-    since; b"" for none or a dropped family), and the states they show."""
+    """Consecutive targets' lines: one piece per family, deflated (cloud families, then up,
+    exists and since; None for none or a dropped family), and the states they show."""
 
     states: tuple[TargetState, ...]
-    pieces: tuple[bytes, ...]
+    pieces: tuple[Packed | None, ...]
+    closed: bool  # ended by a cut, not by the end of the targets
 
     def shows(self, states: Sequence[TargetState]) -> bool:
         """Whether these lines are still those of ``states`` (the last success aside)."""
@@ -56,15 +59,36 @@ class Block:
         return True
 
 
-def cuts(states: Sequence[TargetState]) -> Iterator[tuple[int, int]]:
-    """The blocks of ``states``, as (start, end) positions."""
-    start, mask = 0, BLOCK - 1
-    for n, state in enumerate(states):
-        if hash(state.key.id) & mask == 0 or n + 1 - start >= MAX_BLOCK:
-            yield start, n + 1
-            start = n + 1
-    if start < len(states):
-        yield start, len(states)
+def blocks(
+    states: Sequence[TargetState], previous: Mapping[TargetKey, Block]
+) -> Iterator[tuple[Sequence[TargetState], Block | None]]:
+    """The blocks of ``states``, each with the previous rendering's block of the same
+    targets when it still shows them, else None.
+
+    A block ends after an ID whose hash is a multiple of BLOCK, or at MAX_BLOCK targets, so
+    where it ends depends on its own IDs only: a previous block that showed the same
+    targets ends where they would be cut now, and is taken without hashing them again."""
+    start, total = 0, len(states)
+    while start < total:
+        old = previous.get(states[start].key)
+        if old is not None:
+            end = start + len(old.states)
+            if (old.closed or end == total) and end <= total and old.shows(states[start:end]):
+                yield states[start:end], old
+                start = end
+                continue
+        end = _cut(states, start)
+        yield states[start:end], None
+        start = end
+
+
+def _cut(states: Sequence[TargetState], start: int) -> int:
+    """Where the block that starts at ``start`` ends."""
+    mask = BLOCK - 1
+    for n in range(start, min(start + MAX_BLOCK, len(states))):
+        if hash(states[n].key.id) & mask == 0:
+            return n + 1
+    return min(start + MAX_BLOCK, len(states))
 
 
 class BlockWriter:
@@ -109,30 +133,39 @@ class BlockWriter:
                 exists.append(self._exists + labels + self.text(float(t.exists)) + b"\n")
             if t.status_since is not None:
                 since.append(self._since + labels + self.text(t.status_since) + b"\n")
-        pieces = [b"".join(c) if keep else b"" for c, keep in zip(columns, keeps, strict=False)]
-        pieces.append(b"".join(up))  # kept whatever is dropped: the success lines use it
-        pieces.append(b"".join(exists) if keeps[self._cloud + 1] else b"")
-        pieces.append(b"".join(since) if keeps[self._cloud + 3] else b"")
-        return Block(tuple(states), tuple(pieces))
+        kept = [*keeps[: self._cloud], True, keeps[self._cloud + 1], keeps[self._cloud + 3]]
+        # The up lines are kept whatever is dropped: the success lines take their labels.
+        pieces = [
+            _packed(c) if k else None
+            for c, k in zip([*columns, up, exists, since], kept, strict=True)
+        ]
+        end = states[-1]
+        closed = len(states) == MAX_BLOCK or hash(end.key.id) & (BLOCK - 1) == 0
+        return Block(tuple(states), tuple(pieces), closed)
 
-    def successes(self, block: Block, states: Sequence[TargetState]) -> bytes:
-        """The last success lines of ``states``, whose block this is (b"" when that family
-        is dropped)."""
-        if not self._keeps[self._cloud + 2]:
-            return b""
-        values = [t.last_success for t in states]
+    def successes(self, block: Block, states: Sequence[TargetState]) -> Packed | None:
+        """The last success lines of ``states``, whose block this is (None when that family
+        is dropped or has none)."""
+        up = block.pieces[self._cloud]
+        if not self._keeps[self._cloud + 2] or up is None:
+            return None
         after, name = self._after, self._success
-        labels = [line[after:-3] for line in block.pieces[self._cloud].split(b"\n")[:-1]]
-        first = values[0]
-        if first is not None and values.count(first) == len(values):
-            # One sweep's targets share one answer time: one join writes them all.
-            end = self.text(first) + b"\n"
-            return name + (end + name).join(labels) + end
-        return b"".join(
-            name + label + self.text(value) + b"\n"
-            for label, value in zip(labels, values, strict=True)
-            if value is not None
-        )
+        labels = [line[after:-3] for line in up.text().split(b"\n")[:-1]]
+        out: list[bytes] = []
+        start = 0
+        # Each sweep's targets share one answer time: one join writes each run of them.
+        for value, run in groupby(t.last_success for t in states):
+            end = start + sum(1 for _ in run)
+            if value is not None:
+                line_end = self.text(value) + b"\n"
+                out += (name, (line_end + name).join(labels[start:end]), line_end)
+            start = end
+        return _packed(out)
+
+
+def _packed(pieces: list[bytes]) -> Packed | None:
+    text = b"".join(pieces)
+    return pack(text) if text else None
 
 
 def _target_labels(key: TargetKey) -> str:

@@ -24,9 +24,9 @@ from prometheus_client.metrics_core import Metric
 from exporter.domain.state import Snapshot
 from exporter.domain.targets import TargetKey
 from exporter.domain.usage import ImageUse, UsageState
-from exporter.exposition.blocks import WORK, Block, BlockWriter, cuts
+from exporter.exposition.blocks import WORK, Block, BlockWriter, blocks
 from exporter.exposition.collector import SnapshotCollector
-from exporter.exposition.deflate import Compressed, compress, joined
+from exporter.exposition.deflate import Compressed, Packed, compress, pack
 from exporter.exposition.selection import ALL, Selection
 from exporter.exposition.textformat import Format, header, sample_lines
 
@@ -38,7 +38,7 @@ class Section:
     kind: str
     name: str
     documentation: str
-    pieces: list[bytes]  # never changed once the rendering is made
+    pieces: list[Packed]  # never changed once the rendering is made
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,13 +48,14 @@ class Rendered:
 
     snapshot: Snapshot
     sections: tuple[Section, ...]
-    pieces_size: int  # bytes of every section's pieces
+    pieces_size: int  # bytes of every section's pieces' text
 
     def chunks(self, fmt: Format) -> Iterator[bytes]:
-        """The body in ``fmt`` (without the live part), pieces joined a group at a time."""
+        """The body in ``fmt`` (without the live part) as text, a piece at a time."""
         for section in self.sections:
             yield header(section.kind, section.name, section.documentation, fmt)
-            yield from joined(section.pieces)
+            for piece in section.pieces:
+                yield piece.text()
 
     def size(self, fmt: Format) -> int:
         """The length of ``chunks(fmt)`` altogether."""
@@ -78,7 +79,7 @@ class _UsageLines:
     listed: bool
     in_use: tuple[ImageUse, ...]
     idle: tuple[str, ...]
-    piece: bytes
+    piece: Packed | None
 
     def shows(self, usage: UsageState) -> bool:
         """Whether these lines are still ``usage``'s (each sweep makes new, equal tuples)."""
@@ -114,10 +115,10 @@ class _Renderer:
         self._previous = previous or Kept()
         self.kept = Kept()
         self._families: list[Metric] = []
-        self._pieces: list[list[bytes]] = []
+        self._pieces: list[list[Packed]] = []
         self._size = 0
 
-    def _add(self, families: list[Metric], pieces: list[list[bytes]]) -> None:
+    def _add(self, families: list[Metric], pieces: list[list[Packed]]) -> None:
         """Add the kept ones of these families to the rendering."""
         for family, family_pieces in zip(families, pieces, strict=True):
             if self._select.keeps(family.name, family.type):
@@ -133,24 +134,22 @@ class _Renderer:
         families = cloud + targets
         keeps = [self._select.keeps(f.name, f.type) for f in families]
         writer = BlockWriter(cloud, targets, keeps)
-        pieces: list[list[bytes]] = [[] for _ in families]
+        pieces: list[list[Packed]] = [[] for _ in families]
         success = len(cloud) + 2  # the one family a block does not keep
         states = self._snapshot.targets
         work = 0
-        for start, end in cuts(states):
-            part = states[start:end]
-            block = self._previous.blocks.get(part[0].key)
-            if block is None or not block.shows(part):
+        for part, old in blocks(states, self._previous.blocks):
+            if old is None:
                 block = writer.block(part)
                 work += len(part)
             else:  # held with this snapshot's states, so that no earlier ones stay alive
-                block = Block(part, block.pieces)
+                block = Block(tuple(part), old.pieces, old.closed)
                 work += len(part) // 20
             self.kept.blocks[part[0].key] = block
             kept = list(block.pieces)
             kept.insert(success, writer.successes(block, part))
             for family_pieces, piece in zip(pieces, kept, strict=True):
-                if piece:
+                if piece is not None:
                     family_pieces.append(piece)
             if work >= WORK:
                 work = 0
@@ -167,13 +166,13 @@ class _Renderer:
                 continue
             lines: list[str] = []
             sample_lines(family, lines)
-            self._add([family], [["".join(lines).encode()] if lines else []])
+            self._add([family], [[pack("".join(lines).encode())] if lines else []])
             yield  # with 100 projects, the sweep and job families are thousands of lines
         yield from self._usage()
         yield from self._running()
         for pieces in self._pieces:
             for start in range(0, len(pieces), WORK * 100):
-                self._size += sum(map(len, pieces[start : start + WORK * 100]))
+                self._size += sum(p.size for p in pieces[start : start + WORK * 100])
                 yield
 
     def _usage(self) -> Iterator[None]:
@@ -183,7 +182,7 @@ class _Renderer:
         [header] = self._collector.usage_families(())
         if not self._select.keeps(header.name, header.type):
             return
-        pieces: list[bytes] = []
+        pieces: list[Packed] = []
         written = 0
         for n, u in enumerate(self._snapshot.usage):
             lines = self._previous.usage.get(u.project_id)
@@ -192,10 +191,11 @@ class _Renderer:
                 for family in self._collector.usage_families((u,)):
                     sample_lines(family, text)
                 listed = u.last_success is not None
-                lines = _UsageLines(listed, u.in_use, u.idle, "".join(text).encode())
+                piece = pack("".join(text).encode()) if text else None
+                lines = _UsageLines(listed, u.in_use, u.idle, piece)
                 written += len(u.in_use) + len(u.idle)
             self.kept.usage[u.project_id] = lines
-            if lines.piece:
+            if lines.piece is not None:
                 pieces.append(lines.piece)
             if written >= WORK * 5 or n % WORK == WORK - 1:
                 written = 0
@@ -208,7 +208,7 @@ class _Renderer:
         [header] = self._collector.running_families(())
         if not self._select.keeps(header.name, header.type):
             return
-        pieces: list[bytes] = []
+        pieces: list[Packed] = []
         written = 0
         jobs = self._snapshot.jobs
         for n, j in enumerate(jobs):
@@ -216,7 +216,7 @@ class _Renderer:
             for family in self._collector.running_families((j,)):
                 sample_lines(family, text)
             if text:
-                pieces.append("".join(text).encode())
+                pieces.append(pack("".join(text).encode()))
             written += len(j.started)
             if written >= WORK * 5 or n == len(jobs) - 1:
                 written = 0

@@ -145,8 +145,36 @@ def test_bench_gzip_compares_both_ways_in_one_run() -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.splitlines()[-1])
     assert report["objects"] == 300
-    assert report["from_scratch_us_per_object"] > 0 and report["gzip_mb"] > 0
-    assert 0.5 < report["size_ratio"] < 1.5
+    assert report["compress_whole_us_per_object"] > 0 and report["gzip_mb"] > 0
+    assert report["render_and_assemble_us_per_object"] > 0
+    assert 0 < report["held_mb"] < report["body_mb"] and 0.5 < report["size_ratio"] < 1.5
+
+
+def test_bench_memory_says_where_the_bytes_go() -> None:
+    result = run("bench.memory", "--projects", "2", "--servers", "40", "--images", "2")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert report["objects"] == 2 * 42
+    per_object = report["bytes_per_object"]
+    assert set(per_object) == {"snapshot", "rendering", "blocks", "gzip", "page_memos", "poller"}
+    assert per_object["snapshot"] > 0 and per_object["rendering"] > 0
+    assert report["rss_mb"] <= report["peak_rss_mb"]
+
+
+def test_bench_goals_measures_before_and_after_in_one_run() -> None:
+    result = run("bench.goals", "--projects", "2", "--servers", "40", "--images", "2")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    points = [json.loads(line) for line in lines if line.startswith("{")]
+    assert [p["point"] for p in points] == [
+        "before (9efb180)", "after", "after, timestamps denied",
+    ]  # fmt: skip
+    assert all(p["targets"] == 2 * 42 for p in points)
+    assert points[2]["series_per_object"] < points[1]["series_per_object"]
+    table = "\n".join(lines[len(points) :])
+    for goal in ("CPU per object", "peak RSS", "first snapshot", "worst event loop stall"):
+        [row] = [line for line in table.splitlines() if line.startswith(goal)]
+        assert row.count("met") == 3, row  # each point says met or NOT met
 
 
 def test_bench_cold_compares_the_direct_writer_with_prometheus_client() -> None:

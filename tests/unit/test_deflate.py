@@ -1,6 +1,6 @@
-"""The gzip stream made of separately deflated groups: one gzip member that any reader
+"""The body held as separately deflated pieces: one gzip member that any reader
 decompresses to exactly the plain body, whatever changed between renderings; unchanged
-groups taken as they are; and nearly as small as compressing it all at once."""
+pieces deflated once; and nearly as small as compressing it all at once."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from exporter.exposition import blocks, deflate
 from exporter.exposition.render import Rendered, render_async
 from exporter.exposition.textformat import Format
 from exporter.support.crc import combine, shift
-from tests.unit.test_exposition import snapshots
+from tests.unit.test_exposition import snapshots, tiny_blocks
 
 
 def one_member(stream: bytes) -> bytes:
@@ -50,11 +50,9 @@ def test_crcs_combine_as_of_the_concatenation(parts: list[bytes]) -> None:
 def test_each_stream_of_a_sequence_is_one_member_of_the_plain_body(
     sequence: list[Snapshot], tail: bytes
 ) -> None:
-    """Each rendering compressed from the previous one's stream, in small blocks and
-    groups so that small snapshots have many."""
-    original = deflate.MIN_GROUP, deflate.MAX_GROUP, blocks.BLOCK, blocks.MAX_BLOCK
-    deflate.MIN_GROUP, deflate.MAX_GROUP, blocks.BLOCK, blocks.MAX_BLOCK = 1, 4000, 2, 3
-    try:
+    """Each rendering compressed from the previous one's stream, in blocks of a few targets
+    so that small snapshots have many pieces."""
+    with tiny_blocks():
         kept = None
         previous: dict[Format, deflate.Compressed | None] = dict.fromkeys(Format)
         for snap in sequence:
@@ -65,61 +63,50 @@ def test_each_stream_of_a_sequence_is_one_member_of_the_plain_body(
                 assert one_member(whole(made, tail)) == plain + tail
                 assert made.length + len(made.finish(tail)) == len(whole(made, tail))
                 previous[fmt] = made
-    finally:
-        deflate.MIN_GROUP, deflate.MAX_GROUP, blocks.BLOCK, blocks.MAX_BLOCK = original
 
 
-def small(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Blocks of about 8 targets, and groups of about 2 blocks, for a small fleet."""
-    monkeypatch.setattr(deflate, "MIN_GROUP", 2000)
-    monkeypatch.setattr(deflate, "CUT", 2)
-    monkeypatch.setattr(blocks, "BLOCK", 8)
-
-
-def _datas(compressed: deflate.Compressed) -> set[int]:
-    """The identities of a stream's deflated groups (a group taken as it is keeps them)."""
-    return {id(g.data) for g in compressed.groups.values()}
+def _pieces(rendered: Rendered) -> dict[str, list[deflate.Packed]]:
+    return {s.name: s.pieces for s in rendered.sections}
 
 
 SUCCESS = "huaweicloud_image_exporter_target_last_success_timestamp_seconds"
 
 
-def test_only_changed_groups_are_compressed_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    small(monkeypatch)
+def test_only_what_changed_is_compressed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A quiet cycle writes and deflates the last success lines, and nothing else: every
+    other piece is the very one deflated before, and so is each section's CRC."""
+    monkeypatch.setattr(blocks, "BLOCK", 8)
     first = fleet(3 * 64, 1.7e9)
     rendered, kept = asyncio.run(render_async(first))
     before = rendered.compress(Format.TEXT)
     again, _ = asyncio.run(render_async(next_cycle(first, 0), kept))
     after = again.compress(Format.TEXT, before)
-    names = [name for name, _ in after.groups]
-    assert all(names.count(s.name) > 3 for s in again.sections[:7] if s.pieces)
-    fresh = {name for name, g in after.groups.items() if id(g.data) not in _datas(before)}
-    assert fresh and {name for name, _ in fresh} == {SUCCESS}
+    old, new = _pieces(rendered), _pieces(again)
+    assert sum(len(p) for p in new.values()) > 7 * 10  # many pieces
+    fresh = {
+        name for name, pieces in new.items()
+        if any(a is not b for a, b in zip(pieces, old[name], strict=True))
+    }  # fmt: skip
+    summary = {name for name, pieces in new.items() if len(pieces) == 1}
+    assert fresh - summary == {SUCCESS}
+    folded = {name for name, (_, f) in after.sections.items() if f is before.sections[name][1]}
+    assert {s.name for s in again.sections[:7] if s.pieces} <= folded
     assert gzip.decompress(whole(after, b"")) == b"".join(again.chunks(Format.TEXT))
-    # Nothing of the previous rendering is held by the new stream.
-    pieces = {id(p) for s in again.sections for p in s.pieces}
-    assert all(id(p) in pieces for g in after.groups.values() for p in g.parts)
 
 
-def test_a_target_gone_changes_its_own_block_and_groups_only(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Blocks and groups end where their contents say, not at positions: a target gone
-    from the middle leaves every other block, and every group but its own, as it was."""
-    small(monkeypatch)
+def test_a_target_gone_changes_its_own_block_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks end where their targets' IDs say, not at positions: a target gone from the
+    middle leaves every other block as it was."""
+    monkeypatch.setattr(blocks, "BLOCK", 8)
     first = fleet(3 * 64, 1.7e9)
     rendered, kept = asyncio.run(render_async(first))
-    before = rendered.compress(Format.TEXT)
     targets = first.targets
     gone = replace(first, targets=targets[:100] + targets[101:])
     again, after_kept = asyncio.run(render_async(gone, kept))
-    after = again.compress(Format.TEXT, before)
     old = {id(b.pieces) for b in kept.blocks.values()}
     written = [b for b in after_kept.blocks.values() if id(b.pieces) not in old]
     assert len(written) == 1 and len(after_kept.blocks) >= 3 * 64 // 8 // 2
-    fresh = {name for name, g in after.groups.items() if id(g.data) not in _datas(before)}
-    per_family = {name for name, _ in fresh}
-    assert len(fresh) <= 3 * len(per_family), fresh  # a group or two each, not all after it
+    after = again.compress(Format.TEXT, rendered.compress(Format.TEXT))
     assert gzip.decompress(whole(after, b"")) == b"".join(again.chunks(Format.TEXT))
 
 

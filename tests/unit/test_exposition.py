@@ -221,3 +221,31 @@ async def test_gzip_is_made_once_and_only_for_formats_asked_for(
     await store.serve(Format.OPENMETRICS, True)
     await store.serve(Format.TEXT, False)
     assert made == [Format.OPENMETRICS] * 2  # nothing more; plain text is never compressed
+
+
+@pytest.mark.parametrize("change", ["appended", "last gone", "first gone"])
+def test_blocks_taken_from_the_previous_rendering_end_where_fresh_ones_would(change: str) -> None:
+    """A block that ended with the targets (not at a cut) is not taken as it is once more
+    targets follow it: the blocks are those a fresh rendering makes, and so is the body."""
+    states = tuple(
+        TargetState(TargetKey(Resource.DEVSERVER_IMAGE, "p", f"i{n}"), Health(True, 1.0),
+                    True, DevServerImage(f"n{n}", "ARM", "BMS", "ACTIVE"), 2.0)
+        for n in range(40)
+    )  # fmt: skip
+    first, second = {
+        "appended": (states[:30], states),
+        "last gone": (states, states[:-1]),
+        "first gone": (states, states[1:]),
+    }[change]
+    with tiny_blocks():
+        _, kept = asyncio.run(render_async(Snapshot(first, {}, 60.0)))
+        snap = Snapshot(second, {}, 60.0)
+        again, reused = asyncio.run(render_async(snap, kept))
+        _, fresh = asyncio.run(render_async(snap))
+    assert b"".join(again.chunks(Format.TEXT)) == reference(snap, Format.TEXT)
+
+    def cuts(k: Kept) -> list[tuple[str, ...]]:
+        return [tuple(s.key.id for s in b.states) for b in k.blocks.values()]
+
+    assert cuts(reused) == cuts(fresh)
+    assert any(b.pieces is o.pieces for b in reused.blocks.values() for o in kept.blocks.values())
