@@ -20,6 +20,7 @@ from exporter.domain.targets import Resource, TargetKey
 from exporter.domain.usage import ImageUse, UsageState
 from exporter.exposition import blocks
 from exporter.exposition.collector import SnapshotCollector
+from exporter.exposition.deflate import Packed
 from exporter.exposition.render import Kept, Rendered, render, render_async
 from exporter.exposition.store import Exposition
 from exporter.exposition.textformat import Format, encode
@@ -133,7 +134,7 @@ def test_unchanged_usage_is_not_written_again() -> None:
             for p in range(blocks.WORK + 3)
         )  # fmt: skip
 
-    def pieces(rendered: Rendered) -> list[bytes]:
+    def pieces(rendered: Rendered) -> list[Packed]:
         [section] = [s for s in rendered.sections if s.name.endswith("image_servers")]
         return section.pieces
 
