@@ -25,9 +25,25 @@ from exporter.support.crc import combine, shift
 # Level 1 compresses these repetitive bodies almost as well as 6 (0.43 vs 0.37 MB at 10,000
 # targets) in a quarter of the time, and the time is spent for every piece written.
 LEVEL = 1
+CHUNK = 256 << 10  # bytes of a scrape's body joined for one write
 _RAW = -15  # raw deflate: the gzip header and trailer are written here
 # ID1 ID2, deflate, no flags, no time, no extra flags, unknown OS (RFC 1952)
 GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+
+
+def batched(parts: Iterable[bytes]) -> Iterator[bytes]:
+    """``parts`` joined into chunks of about CHUNK bytes: thousands of small writes cost a
+    scrape more than the copies that join them."""
+    batch: list[bytes] = []
+    size = 0
+    for part in parts:
+        batch.append(part)
+        size += len(part)
+        if size >= CHUNK:
+            yield b"".join(batch)
+            batch, size = [], 0
+    if batch:
+        yield b"".join(batch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +112,11 @@ class Compressed:
     length: int  # bytes of GZIP_HEADER and every piece's data
 
     def chunks(self) -> Iterator[bytes]:
-        """The stream so far."""
-        yield GZIP_HEADER
-        for head, body in self.sections.values():
-            yield head.data
-            for piece in body.pieces:
-                yield piece.data
+        """The stream so far, in chunks of about CHUNK bytes."""
+        return batched(
+            [GZIP_HEADER]
+            + [p.data for head, body in self.sections.values() for p in (head, *body.pieces)]
+        )
 
     def finish(self, tail: bytes) -> bytes:
         """The rest of the stream: ``tail`` deflated, the final block, and the trailer."""

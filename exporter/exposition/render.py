@@ -26,7 +26,7 @@ from exporter.domain.targets import TargetKey
 from exporter.domain.usage import ImageUse, UsageState
 from exporter.exposition.blocks import WORK, Block, BlockWriter, blocks
 from exporter.exposition.collector import SnapshotCollector
-from exporter.exposition.deflate import Compressed, Packed, compress, pack
+from exporter.exposition.deflate import Compressed, Packed, batched, compress, pack
 from exporter.exposition.selection import ALL, Selection
 from exporter.exposition.textformat import Format, header, sample_lines
 
@@ -51,11 +51,10 @@ class Rendered:
     pieces_size: int  # bytes of every section's pieces' text
 
     def chunks(self, fmt: Format) -> Iterator[bytes]:
-        """The body in ``fmt`` (without the live part) as text, a piece at a time."""
+        """The body in ``fmt`` (without the live part) as text, a few pieces at a time."""
         for section in self.sections:
             yield header(section.kind, section.name, section.documentation, fmt)
-            for piece in section.pieces:
-                yield piece.text()
+            yield from batched(piece.text() for piece in section.pieces)
 
     def size(self, fmt: Format) -> int:
         """The length of ``chunks(fmt)`` altogether."""

@@ -286,3 +286,48 @@ async def test_a_body_larger_than_one_write_arrives_whole() -> None:
             assert await resp.read() == plain
         async with s.get(f"{url}/metrics", headers={"Accept-Encoding": "gzip"}) as resp:
             assert resp.headers["Content-Encoding"] == "gzip" and await resp.read() == plain
+
+
+async def test_a_large_body_is_written_over_many_turns_of_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While a fast reader takes a body as fast as it is written, the handler still lets
+    the loop run between chunks: a whole body in one turn stalled everything else."""
+    import urllib.request
+
+    from aiohttp import web
+
+    from exporter.web import server
+    from tests.helpers import serving
+
+    async def no_reload() -> None:
+        raise AssertionError("not reloaded here")
+
+    monkeypatch.setattr(server, "YIELD_EVERY", 16 << 10)
+    turns, seen = 0, []
+    write = web.StreamResponse.write
+
+    async def counted(self: web.StreamResponse, data: bytes | bytearray | memoryview) -> None:
+        seen.append(turns)
+        await write(self, data)
+
+    monkeypatch.setattr(web.StreamResponse, "write", counted)
+    store = Exposition(CollectorRegistry(), _devserver_images(4000))
+    plain = b"".join(store.body(Format.TEXT, False))
+
+    async def ticking() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    async with serving(server.build_app(store, no_reload)) as url:
+        ticker = asyncio.create_task(ticking())
+        # Read in a thread, not by the loop's turns (a loopback URL the test made).
+        request = urllib.request.Request(f"{url}/metrics", headers={"Accept-Encoding": "x"})  # noqa: S310
+        body = await asyncio.to_thread(lambda: urllib.request.urlopen(request).read())  # noqa: S310
+        ticker.cancel()
+    # A turn after each chunk of YIELD_EVERY bytes or more, at least.
+    chunks = sum(1 for chunk in store.body(Format.TEXT, False) if len(chunk) >= 16 << 10)
+    assert body == plain and chunks >= 8
+    assert len(set(seen)) >= chunks, (len(set(seen)), chunks)
