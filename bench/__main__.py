@@ -18,6 +18,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import bench.goals
+import bench.memory
 from exporter.polling.usage import calls_needed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -267,6 +269,8 @@ def main() -> None:
     page = run_module("bench.statuspage")
     startup = run_module("bench.startup")
     shards = run_module("bench.shards") if args.shards else None
+    goals = run_module("bench.goals")["points"]
+    memory = run_module("bench.memory")
     out = ROOT / args.output
     plot(results, out.with_suffix(".png"))
     command = "python -m bench " + " ".join(sys.argv[1:])
@@ -281,6 +285,7 @@ def main() -> None:
         png=out.with_suffix(".png").name, statuspage=statuspage_section(page),
         startup=startup_section(startup),
         shards=shards_section(shards) if shards else "(not run: --no-shards)",
+        goals=bench.goals.markdown(goals), memory=bench.memory.markdown(memory),
     ))  # fmt: skip
     print(f"wrote {out}")
 
@@ -362,6 +367,28 @@ objects found through one account, and ten exporter processes (`--shard N --tota
 over. The page is rendered once per snapshot, in slices, and shared by every request.
 
 {statuspage}
+
+## 100,000 objects: the goals, before and after
+
+`python -m bench.goals` (in the same run): 100 projects found through one account, each
+with 990 image servers and 10 dev-server images (99% image servers), 2 scrapers asking for
+gzip; `bench.node` on the code before this work (9efb180, driven by the same harness), on
+this code, and on this code with `--metric-denylist='.*_timestamp_seconds'`, each in a
+process of its own. "First snapshot after its answers" is the time from the first cycle's
+last answer to its snapshot being served (the code before has no such mark: its whole
+first cycle stands in).
+
+{goals}
+
+## Where the memory goes
+
+`python -m bench.memory` (in the same run): the same fleet after two cycles and a gzip
+scrape, each long-lived structure's objects walked and counted once, for the first
+structure that reaches them (the snapshot holds the objects and their strings; the
+rendering, the body's deflated pieces; the blocks, what the next rendering reuses; the page
+memos, what each list page gave and its digest).
+
+{memory}
 
 <details><summary>Raw results</summary>
 

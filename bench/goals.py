@@ -65,27 +65,36 @@ def _value(point: dict[str, Any], field: str) -> float | None:
     return None if value is None else float(value)
 
 
-def report(points: dict[str, dict[str, Any]]) -> list[str]:
-    """Each goal, with each point's value and whether it is met."""
+def rows(points: dict[str, dict[str, Any]]) -> list[list[str]]:
+    """A header, each goal with each point's value and whether it is met, and the series
+    per object."""
     names = list(points)
-    lines = [f"{'goal':<36}{'target':>11}" + "".join(f"{n:>22}" for n in names)]
+    table = [["goal", "target", *names]]
     for what, field, target, met in GOALS:
-        cells = []
-        for name in names:
-            value = _value(points[name], field)
-            cells.append(
-                "n/a" if value is None else f"{value:g} {'met' if met(value) else 'NOT met'}"
-            )
-        lines.append(f"{what:<36}{target:>11}" + "".join(f"{c:>22}" for c in cells))
-    lines.append(
-        f"{'series per object':<36}{'':>11}"
-        + "".join(f"{points[n].get('series_per_object', 'n/a')!s:>22}" for n in names)
-    )
-    return lines
+        values = [_value(points[name], field) for name in names]
+        table.append([what, target] + [
+            "n/a" if v is None else f"{v:g} {'met' if met(v) else 'NOT met'}" for v in values
+        ])  # fmt: skip
+    table.append(["series per object", ""] + [
+        str(points[n].get("series_per_object", "n/a")) for n in names
+    ])  # fmt: skip
+    return table
+
+
+def report(points: dict[str, dict[str, Any]]) -> list[str]:
+    """The table as plain text."""
+    return [f"{r[0]:<36}{r[1]:>11}" + "".join(f"{c:>26}" for c in r[2:]) for r in rows(points)]
+
+
+def markdown(points: dict[str, dict[str, Any]]) -> str:
+    """The table for docs/benchmarks.md."""
+    head, *body = rows(points)
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in body])
 
 
 def main() -> None:
-    """Measure the three points and print the table."""
+    """Measure the three points and print the table, then all of them as one JSON line."""
     p = argparse.ArgumentParser(prog="python -m bench.goals", description=__doc__)
     p.add_argument("--before", default=BEFORE, help=f"the git revision before (default {BEFORE})")
     p.add_argument("--projects", default="100", help="a smaller fleet, to try the bench")
@@ -102,6 +111,7 @@ def main() -> None:
     for name, point in points.items():
         print(json.dumps({"point": name, **point}))
     print("\n".join(report(points)))
+    print(json.dumps({"points": points}))
 
 
 if __name__ == "__main__":

@@ -92,6 +92,20 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def markdown(r: dict[str, Any]) -> str:
+    """The measure as a table for docs/benchmarks.md."""
+    per_object = r["bytes_per_object"]
+    rows = ["| structure | bytes per object | MB |", "|---|---|---|"]
+    rows += [
+        f"| {name} | {size:,.1f} | {size * r['objects'] / 2**20:.1f} |"
+        for name, size in per_object.items()
+    ]
+    rows.append(f"| all of them | {sum(per_object.values()):,.1f} | {r['structures_mb']} |")
+    return "\n".join(rows) + (
+        f"\n\nThe process's resident size then: {r['rss_mb']} MB (peak {r['peak_rss_mb']} MB)."
+    )
+
+
 def main() -> None:
     """Measure and print one JSON line."""
     p = argparse.ArgumentParser(prog="python -m bench.memory", description=__doc__)

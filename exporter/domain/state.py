@@ -127,10 +127,35 @@ def observe_answer(
         return TargetState(key, ok, False, None, None, origin=origin, last_name=name)
     if prev is not None and (prev.obj is obj or prev.obj == obj):
         # Keep the old, equal object: fewer new long-lived objects, fewer full GC passes.
-        return TargetState(key, ok, True, prev.obj, prev.status_since, origin=origin)
+        return _answered(key, ok, prev.obj, prev.status_since, origin)
     same = prev is not None and prev.obj is not None and prev.obj.status == obj.status
     since = prev.status_since if same and prev is not None else ok.last_success
     return TargetState(key, ok, True, obj, since, origin=origin)
+
+
+# A frozen dataclass sets each field through object.__setattr__; writing the slots directly
+# costs half as much, and every sweep makes a new state for each object it lists (100,000
+# a cycle). The fields a state has, in order: a test holds this to the dataclass.
+STATE_FIELDS = ("key", "health", "exists", "obj", "status_since", "origin", "missing", "last_name")
+_KEY, _HEALTH, _EXISTS, _OBJ, _SINCE, _ORIGIN, _MISSING, _NAME = (
+    getattr(TargetState, name).__set__ for name in STATE_FIELDS
+)
+
+
+def _answered(
+    key: TargetKey, ok: Health, obj: CloudObject, since: float | None, origin: Origin
+) -> TargetState:
+    """``TargetState(key, ok, True, obj, since, origin=origin)``, made faster."""
+    state: TargetState = object.__new__(TargetState)
+    _KEY(state, key)
+    _HEALTH(state, ok)
+    _EXISTS(state, True)
+    _OBJ(state, obj)
+    _SINCE(state, since)
+    _ORIGIN(state, origin)
+    _MISSING(state, 0)
+    _NAME(state, "")
+    return state
 
 
 def observe_failure(

@@ -165,13 +165,16 @@ def test_bench_goals_measures_before_and_after_in_one_run() -> None:
     result = run("bench.goals", "--projects", "2", "--servers", "40", "--images", "2")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    points = [json.loads(line) for line in lines if line.startswith("{")]
+    points = [json.loads(line) for line in lines if line.startswith('{"point"')]
     assert [p["point"] for p in points] == [
         "before (9efb180)", "after", "after, timestamps denied",
     ]  # fmt: skip
     assert all(p["targets"] == 2 * 42 for p in points)
     assert points[2]["series_per_object"] < points[1]["series_per_object"]
-    table = "\n".join(lines[len(points) :])
+    assert json.loads(lines[-1])["points"]["after"] == {
+        k: v for k, v in points[1].items() if k != "point"
+    }
+    table = "\n".join(lines[len(points) : -1])
     for goal in ("CPU per object", "peak RSS", "first snapshot", "worst event loop stall"):
         [row] = [line for line in table.splitlines() if line.startswith(goal)]
         assert row.count("met") == 3, row  # each point says met or NOT met

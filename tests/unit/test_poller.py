@@ -223,3 +223,21 @@ async def test_a_project_no_longer_watched_takes_its_counters_with_it() -> None:
     assert _transitions(await p.run_cycle()) == {("p", "ACTIVE", "INACTIVE"): 1}
     p.reconfigure((), poll=poll())
     assert (await p.run_cycle()).transitions == ()
+
+
+def test_a_state_made_fast_is_the_dataclass_state() -> None:
+    """observe_answer writes the slots of a state directly: it must name every field, in
+    order, and make what the dataclass makes."""
+    from dataclasses import fields
+
+    from exporter.domain.health import Health
+    from exporter.domain.state import STATE_FIELDS, TargetState, observe_answer
+    from exporter.domain.targets import TargetKey
+
+    assert tuple(f.name for f in fields(TargetState)) == STATE_FIELDS
+    key, ok = TargetKey(Resource.DEVSERVER_IMAGE, "p", "i"), Health(True, 2.0)
+    obj = image("ACTIVE")
+    prev = TargetState(key, Health(True, 1.0), True, obj, 0.5, Origin.DISCOVERED, 1, "old")
+    made = observe_answer(prev, key, obj, ok, Origin.DISCOVERED)
+    assert made == TargetState(key, ok, True, obj, 0.5, origin=Origin.DISCOVERED)
+    assert type(made) is TargetState
