@@ -28,7 +28,7 @@ from exporter.domain.state import (
 from exporter.domain.targets import Origin, Resource
 from exporter.domain.usage import UsageState
 from exporter.exposition.families import gauge, polled, state_set
-from exporter.exposition.jobs import job_families, running_families
+from exporter.exposition.jobs import job_families, latest_families, running_families
 from exporter.exposition.usage import usage_families
 
 KEY_LABELS = ["project_id", "id"]
@@ -154,7 +154,7 @@ def _targets(states: Iterable[TargetState], every: float) -> Iterator[Metric]:
     yield from (up, exists, last_success, status_since)
 
 
-def _summary(snap: Snapshot) -> Iterator[Metric]:
+def _summary(snap: Snapshot, latest: bool = True) -> Iterator[Metric]:
     yield GaugeMetricFamily(
         "huaweicloud_image_exporter_poll_interval_seconds",
         "Configured interval between poll cycles.",
@@ -199,7 +199,7 @@ def _summary(snap: Snapshot) -> Iterator[Metric]:
     yield targets
     yield from _sweeps(snap)
     yield from _accounts(snap)
-    yield from job_families(snap.jobs, snap.interval, snap.job_counts)
+    yield from job_families(snap.jobs, snap.interval, snap.job_counts, latest)
     yield from _transitions(snap)
     shard = InfoMetricFamily(
         "huaweicloud_image_exporter_shard",
@@ -375,9 +375,15 @@ class SnapshotCollector(Collector):
         """The exporter's own per-target families, which change every cycle."""
         yield from _targets(states, self.snapshot.interval)
 
-    def summary_families(self) -> Iterator[Metric]:
-        """The families about the poll as a whole."""
-        yield from _summary(self.snapshot)
+    def summary_families(self, latest: bool = True) -> Iterator[Metric]:
+        """The families about the poll as a whole (the last-job families without their
+        series when not ``latest``: see ``latest_families``)."""
+        yield from _summary(self.snapshot, latest)
+
+    def latest_families(self, jobs: Sequence[JobsState]) -> Iterator[Metric]:
+        """The latest sub-job of each image server of the projects in ``jobs``, and when it
+        ended (rendered a project at a time)."""
+        yield from latest_families(jobs, self.snapshot.interval)
 
     def running_families(self, jobs: Sequence[JobsState]) -> Iterator[Metric]:
         """When each running job of the projects in ``jobs`` began (rendered a few projects

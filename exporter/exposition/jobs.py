@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
+    GaugeMetricFamily,
     HistogramMetricFamily,
     InfoMetricFamily,
     Metric,
@@ -34,9 +35,14 @@ def _le(bound: float) -> str:
 
 
 def job_families(
-    jobs: Sequence[JobsState], every: float, counts_of: frozenset[str] | None = None
+    jobs: Sequence[JobsState],
+    every: float,
+    counts_of: frozenset[str] | None = None,
+    latest: bool = True,
 ) -> Iterator[Metric]:
-    """Every job family, with one project's series after another.
+    """Every job family, with one project's series after another (without the last-job
+    families' series when not ``latest``: the renderer writes those a project at a time,
+    see ``latest_families``).
 
     With shards, several may watch image servers of one project (configured by ID, each
     shard its own): each reports the last jobs of its own servers, and the project's counts
@@ -58,17 +64,7 @@ def job_families(
         ),
         labels=["project_id", "job_type", "error_code"],
     )
-    last_job = InfoMetricFamily(
-        "huaweicloud_workspace_image_server_last_job",
-        polled("The latest sub-job acting on an image server; the value is 1.", every),
-        labels=SERVER,
-    )
-    last_end = gauge(
-        "huaweicloud_workspace_image_server_last_job_end_timestamp_seconds",
-        "When the latest sub-job of an image server ended.",
-        every,
-        SERVER,
-    )
+    last_job, last_end = latest_families((), every)
     durations = HistogramMetricFamily(
         "huaweicloud_workspace_image_job_duration_seconds",
         polled(
@@ -121,15 +117,41 @@ def job_families(
                 durations.add_metric(
                     [pid, kind, status], list(zip(bounds, cumulative, strict=True)), total
                 )
-        for sub in j.latest:
-            labels = {
-                "job_id": sub.job_id, "job_type": sub.job_type, "status": sub.status,
-                "error_code": sub.error_code,
-            }  # fmt: skip
-            last_job.add_metric([pid, sub.resource_id], labels)
-            if sub.end is not None:
-                last_end.add_metric([pid, sub.resource_id], sub.end)
+        if latest:
+            _add_latest(last_job, last_end, j)
     yield from (in_flight, complete, failures, durations, last_job, last_end, up, last_success)
+
+
+def latest_families(
+    jobs: Sequence[JobsState], every: float
+) -> tuple[InfoMetricFamily, GaugeMetricFamily]:
+    """The latest sub-job of each image server of ``jobs``, and when it ended."""
+    last_job = InfoMetricFamily(
+        "huaweicloud_workspace_image_server_last_job",
+        polled("The latest sub-job acting on an image server; the value is 1.", every),
+        labels=SERVER,
+    )
+    last_end = gauge(
+        "huaweicloud_workspace_image_server_last_job_end_timestamp_seconds",
+        "When the latest sub-job of an image server ended.",
+        every,
+        SERVER,
+    )
+    for j in jobs:
+        if j.last_success is not None:
+            _add_latest(last_job, last_end, j)
+    return last_job, last_end
+
+
+def _add_latest(last_job: InfoMetricFamily, last_end: GaugeMetricFamily, j: JobsState) -> None:
+    for sub in j.latest:
+        labels = {
+            "job_id": sub.job_id, "job_type": sub.job_type, "status": sub.status,
+            "error_code": sub.error_code,
+        }  # fmt: skip
+        last_job.add_metric([j.project_id, sub.resource_id], labels)
+        if sub.end is not None:
+            last_end.add_metric([j.project_id, sub.resource_id], sub.end)
 
 
 def running_families(

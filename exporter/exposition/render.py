@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client.metrics_core import Metric
 
+from exporter.domain.jobs import SubJob
 from exporter.domain.state import Snapshot
 from exporter.domain.targets import TargetKey
 from exporter.domain.usage import ImageUse, UsageState
@@ -89,6 +90,14 @@ class _UsageLines:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _LatestLines:
+    """One project's last-job lines (each family's piece), kept with the sub-jobs they show."""
+
+    latest: tuple[SubJob, ...]
+    pieces: tuple[Packed | None, ...]
+
+
 @dataclass(slots=True)
 class Kept:
     """What one rendering hands to the next: its blocks of targets' lines, by their first
@@ -96,6 +105,7 @@ class Kept:
 
     blocks: dict[TargetKey, Block] = field(default_factory=dict)
     usage: dict[str, _UsageLines] = field(default_factory=dict)
+    latest: dict[str, _LatestLines] = field(default_factory=dict)
 
 
 class _Renderer:
@@ -160,8 +170,13 @@ class _Renderer:
     def steps(self) -> Iterator[None]:
         """Render slice by slice, yielding between slices."""
         yield from self._blocks()
-        for family in self._collector.summary_families():
+        latest: dict[str, list[Packed]] = {}
+        yield from self._latest(latest)
+        for family in self._collector.summary_families(latest=False):
             if not self._select.keeps(family.name, family.type):
+                continue
+            if family.name in latest:
+                self._add([family], [latest[family.name]])
                 continue
             lines: list[str] = []
             sample_lines(family, lines)
@@ -173,6 +188,35 @@ class _Renderer:
             for start in range(0, len(pieces), WORK * 100):
                 self._size += sum(p.size for p in pieces[start : start + WORK * 100])
                 yield
+
+    def _latest(self, out: dict[str, list[Packed]]) -> Iterator[None]:
+        """Into ``out``, the pieces of the last-job families by name, one a project: kept
+        from the previous rendering while the project's latest sub-jobs hold (a fleet's
+        every image server may have one, and they seldom change), yielding after every few
+        projects written."""
+        names = [f.name for f in self._collector.latest_families(())]
+        columns: list[list[Packed]] = [[] for _ in names]
+        written = 0
+        for j in self._snapshot.jobs:
+            if j.last_success is None:
+                continue  # never read: nothing to say about its jobs
+            lines = self._previous.latest.get(j.project_id)
+            if lines is None or lines.latest != j.latest:
+                pieces = []
+                for family in self._collector.latest_families((j,)):
+                    text: list[str] = []
+                    sample_lines(family, text)
+                    pieces.append(pack("".join(text).encode()) if text else None)
+                lines = _LatestLines(j.latest, tuple(pieces))
+                written += len(j.latest)
+            self.kept.latest[j.project_id] = lines
+            for column, piece in zip(columns, lines.pieces, strict=True):
+                if piece is not None:
+                    column.append(piece)
+            if written >= WORK * 5:
+                written = 0
+                yield
+        out.update(zip(names, columns, strict=True))
 
     def _usage(self) -> Iterator[None]:
         """The servers-per-image family, one piece per project: kept from the previous

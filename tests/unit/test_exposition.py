@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from exporter.domain.health import Health
+from exporter.domain.jobs import JobsState, SubJob
 from exporter.domain.state import DevServerImage, ImageServer, Snapshot, TargetState
 from exporter.domain.targets import Resource, TargetKey
 from exporter.domain.usage import ImageUse, UsageState
@@ -53,10 +54,25 @@ def snapshots(draw: st.DrawFn) -> Snapshot:
         health = Health(up, draw(_stamp))
         states.append(TargetState(key, health, exists, obj, draw(_stamp)))
     interval = draw(st.sampled_from([1.0, 60.0, 2.5]))
+    jobs = {j.project_id: j for j in draw(st.lists(_jobs, max_size=3))}  # one a project
     return Snapshot(tuple(states), {Resource.IMAGE_SERVER: 3}, interval, draw(_stamp), draw(_stamp),
+                    jobs=tuple(jobs.values()),
                     usage=tuple(draw(st.lists(_usage, max_size=4))))  # fmt: skip
 
 
+_sub_job = st.builds(
+    SubJob, _text, _text, st.sampled_from(["CREATE_IMAGE", "other"]), _text, _text,
+    st.sampled_from(["SUCCESS", "FAILED", "RUNNING"]), _text, _text, _stamp, _stamp,
+)  # fmt: skip
+# Sub-jobs drawn from a few, so that two snapshots often share a project's latest ones.
+_jobs = st.builds(
+    JobsState, st.sampled_from(["p1", "p-2", 'p"3']),
+    st.builds(Health, st.booleans(), _stamp),
+    latest=st.lists(st.sampled_from([
+        SubJob("s1", "j1", "CREATE_IMAGE", "srv-1", "n", "SUCCESS", "", "", 1.0, 2.0),
+        SubJob("s2", "j2", "CREATE_IMAGE", 'srv-"2', "n", "FAILED", "E.1", "", 1.0, None),
+    ]) | _sub_job, max_size=3).map(tuple),
+)  # fmt: skip
 _image_use = st.builds(
     ImageUse, _text, st.lists(st.tuples(_status, st.integers(1, 9)), max_size=3).map(tuple),
     st.booleans(),
