@@ -269,7 +269,7 @@ def main() -> None:
     page = run_module("bench.statuspage")
     startup = run_module("bench.startup")
     shards = run_module("bench.shards") if args.shards else None
-    goals = run_module("bench.goals")["points"]
+    goals = run_module("bench.goals")
     memory = run_module("bench.memory")
     out = ROOT / args.output
     plot(results, out.with_suffix(".png"))
@@ -285,7 +285,8 @@ def main() -> None:
         png=out.with_suffix(".png").name, statuspage=statuspage_section(page),
         startup=startup_section(startup),
         shards=shards_section(shards) if shards else "(not run: --no-shards)",
-        goals=bench.goals.markdown(goals), memory=bench.memory.markdown(memory),
+        goals=bench.goals.markdown(goals["points"], goals["floor"]),
+        memory=bench.memory.markdown(memory),
     ))  # fmt: skip
     print(f"wrote {out}")
 

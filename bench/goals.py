@@ -47,6 +47,17 @@ def _point(cwd: Path, fleet: list[str], *extra: str) -> dict[str, Any]:
     return result
 
 
+def _requests(point: dict[str, Any]) -> dict[str, Any]:
+    """``bench.requests`` for as many calls and objects as a warm cycle of ``point``."""
+    counts = ["--requests", str(point["api_calls"]), "--objects", str(point["targets"])]
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.requests", *counts],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    result: dict[str, Any] = json.loads(out.splitlines()[-1])
+    return result
+
+
 def _before(rev: str, into: Path) -> Path:
     """A folder holding the exporter package of ``rev`` and this tree's bench."""
     archive = subprocess.run(
@@ -86,11 +97,21 @@ def report(points: dict[str, dict[str, Any]]) -> list[str]:
     return [f"{r[0]:<36}{r[1]:>11}" + "".join(f"{c:>26}" for c in r[2:]) for r in rows(points)]
 
 
-def markdown(points: dict[str, dict[str, Any]]) -> str:
-    """The table for docs/benchmarks.md."""
+def floor_line(floor: dict[str, Any]) -> str:
+    """What the cycle's requests alone cost (``bench.requests``)."""
+    return (
+        f"The floor: {floor['requests']:,} GETs of {floor['page_bytes']:,} bytes through a bare "
+        f"aiohttp client (`python -m bench.requests`) cost {floor['cpu_us_per_request']} µs "
+        f"of CPU each, {floor['cpu_us_per_object']} µs per object of the cycle."
+    )
+
+
+def markdown(points: dict[str, dict[str, Any]], floor: dict[str, Any]) -> str:
+    """The table for docs/benchmarks.md, and the floor under it."""
     head, *body = rows(points)
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in body])
+    lines += ["| " + " | ".join(r) + " |" for r in body]
+    return "\n".join([*lines, "", floor_line(floor)])
 
 
 def main() -> None:
@@ -108,10 +129,12 @@ def main() -> None:
         points[f"before ({args.before})"] = _point(_before(args.before, Path(tmp)), fleet)
     points["after"] = _point(ROOT, fleet)
     points["after, timestamps denied"] = _point(ROOT, fleet, "--metric-denylist", TIMESTAMPS)
+    floor = _requests(points["after"])
     for name, point in points.items():
         print(json.dumps({"point": name, **point}))
     print("\n".join(report(points)))
-    print(json.dumps({"points": points}))
+    print(floor_line(floor))
+    print(json.dumps({"points": points, "floor": floor}))
 
 
 if __name__ == "__main__":

@@ -150,6 +150,17 @@ def test_bench_gzip_compares_both_ways_in_one_run() -> None:
     assert 0 < report["held_mb"] < report["body_mb"] and 0.5 < report["size_ratio"] < 1.5
 
 
+def test_bench_requests_times_the_client_alone() -> None:
+    result = run("bench.requests", "--requests", "100", "--objects", "1000")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert report["requests"] == 100 and report["cpu_us_per_request"] > 0
+    assert (
+        report["cpu_us_per_object"] == round(report["cpu_us_per_request"] * 100 / 1000, 2)
+        or abs(report["cpu_us_per_object"] - report["cpu_us_per_request"] / 10) < 0.1
+    )
+
+
 def test_bench_memory_says_where_the_bytes_go() -> None:
     result = run("bench.memory", "--projects", "2", "--servers", "40", "--images", "2")
     assert result.returncode == 0, result.stderr
@@ -174,7 +185,10 @@ def test_bench_goals_measures_before_and_after_in_one_run() -> None:
     assert json.loads(lines[-1])["points"]["after"] == {
         k: v for k, v in points[1].items() if k != "point"
     }
-    table = "\n".join(lines[len(points) : -1])
+    floor = json.loads(lines[-1])["floor"]
+    assert floor["requests"] == points[1]["api_calls"] and floor["cpu_us_per_object"] > 0
+    assert lines[-2].startswith("The floor: ")
+    table = "\n".join(lines[len(points) : -2])
     for goal in ("CPU per object", "peak RSS", "first snapshot", "worst event loop stall"):
         [row] = [line for line in table.splitlines() if line.startswith(goal)]
         assert row.count("met") == 3, row  # each point says met or NOT met
