@@ -10,6 +10,7 @@ gives them (label names sorted); the tests hold the two byte for byte.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache, lru_cache
 
 from prometheus_client.metrics_core import Metric
 
@@ -20,15 +21,29 @@ from exporter.domain.state import (
     ImageServer,
 )
 from exporter.domain.targets import TargetKey
-from exporter.exposition.textformat import escape, number
+from exporter.exposition.textformat import escape, needs_escape, number
 
 
-def _states(name: str, ids: str, current: str, known: Sequence[str]) -> str:
+@cache
+def _ends(known: tuple[str, ...], current: str) -> tuple[str, ...]:
+    """What follows ``status="`` in each line of a state set whose state is ``current``
+    (one of ``known``): a few dozen, made once."""
+    return tuple(f'{s}"}} {"1.0" if s == current else "0.0"}\n' for s in known)
+
+
+def _states(name: str, ids: str, current: str, known: tuple[str, ...]) -> str:
     """A state set's lines, as ``families.state_set`` adds them."""
-    lines = [f'{name}{{{ids},status="{s}"}} {"1.0" if s == current else "0.0"}\n' for s in known]
-    if current not in known:
-        lines.append(f'{name}{{{ids},status="{escape(current)}"}} 1.0\n')
-    return "".join(lines)
+    head = f'{name}{{{ids},status="'
+    if current in known:
+        return head + head.join(_ends(known, current))  # each line is head + its end
+    ends = [*_ends(known, ""), f'{escape(current)}"}} 1.0\n']
+    return head + head.join(ends)
+
+
+@lru_cache(maxsize=1024)
+def _count(count: int) -> str:
+    """A count as prometheus_client writes it (accounts repeat a few small numbers)."""
+    return number(float(count))
 
 
 class ObjectLines:
@@ -62,21 +77,24 @@ class ObjectLines:
         return info.encode(), status.encode()
 
     def _image_server(self, key: TargetKey, obj: ImageServer) -> tuple[bytes, ...]:
-        i, p = escape(key.id), escape(key.project_id)
+        values: tuple[str, ...] = (
+            obj.app_group_id, obj.enterprise_project_id, key.id, obj.image_id, obj.image_type,
+            obj.instance_id, obj.name, key.project_id, obj.server_group_id, obj.server_id,
+        )  # fmt: skip
+        if needs_escape("".join(values)):  # one look at them all, as they seldom need it
+            values = tuple(map(escape, values))
+        agi, epi, i, iid, itype, inst, name, p, sgi, sid = values
         info = (
-            f'{self._info}{{app_group_id="{escape(obj.app_group_id)}",'
-            f'enterprise_project_id="{escape(obj.enterprise_project_id)}",id="{i}",'
-            f'image_id="{escape(obj.image_id)}",image_type="{escape(obj.image_type)}",'
-            f'instance_id="{escape(obj.instance_id)}",name="{escape(obj.name)}",'
-            f'project_id="{p}",server_group_id="{escape(obj.server_group_id)}",'
-            f'server_id="{escape(obj.server_id)}"}} 1.0\n'
+            f'{self._info}{{app_group_id="{agi}",enterprise_project_id="{epi}",id="{i}",'
+            f'image_id="{iid}",image_type="{itype}",instance_id="{inst}",name="{name}",'
+            f'project_id="{p}",server_group_id="{sgi}",server_id="{sid}"}} 1.0\n'
         )
         ids = f'id="{i}",project_id="{p}"'
         status = _states(self._status, ids, obj.status, IMAGE_SERVER_STATUSES)
         created = "" if obj.created is None else f"{self._created}{{{ids}}} {number(obj.created)}\n"
         updated = "" if obj.updated is None else f"{self._updated}{{{ids}}} {number(obj.updated)}\n"
         accounts = "".join(
-            f'{self._accounts}{{account_type="{escape(kind)}",{ids}}} {number(float(count))}\n'
+            f'{self._accounts}{{account_type="{escape(kind)}",{ids}}} {_count(count)}\n'
             for kind, count in obj.accounts
         )
         return tuple(s.encode() for s in (info, status, created, updated, accounts))

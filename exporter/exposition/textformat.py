@@ -52,9 +52,14 @@ def header(kind: str, name: str, documentation: str, fmt: Format) -> bytes:
     return encode(_Families([Metric(name, documentation, kind)]), fmt)
 
 
+def needs_escape(value: str) -> bool:
+    """Whether ``value`` holds a character a label value escapes."""
+    return "\\" in value or "\n" in value or '"' in value
+
+
 def escape(value: str) -> str:
     """A label value escaped for the exposition formats."""
-    if "\\" in value or "\n" in value or '"' in value:
+    if needs_escape(value):
         return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
     return value
 
