@@ -1,13 +1,15 @@
-"""A snapshot rendered once, as bytes shared with the previous rendering wherever they agree.
+"""A snapshot rendered once, as deflated pieces shared with the previous rendering wherever
+they agree.
 
 Rendering every target on every scrape would make scrape cost grow with the number of
 targets, so the snapshot's families are rendered once, when a cycle publishes. As in
-kube-state-metrics, each target keeps its rendered lines (bytes) between renderings: the
-lines of an object that did not change, and its per-target lines whose value did not
-change, are the very same bytes objects as last time; so are a project's dev-server usage
-lines while its counts hold. A rendering is a list of sections, each a family header and
-the pieces of its body; it is never joined into one copy, which at 100,000 objects would
-be a further 230 MB beside the pieces it repeats.
+kube-state-metrics, what was rendered is kept between renderings, here a block of targets at
+a time (``exporter.exposition.blocks``): a block whose targets show what they showed, a
+project's dev-server usage lines while its counts hold and its last-job lines while its
+latest sub-jobs do, are the very same pieces as last time. A rendering is a list of
+sections, each a family header and the pieces of its body, each piece deflated once when it
+is written (``exporter.exposition.deflate``): the body is held once, compressed, and a gzip
+stream is assembled from the pieces without compressing them again.
 
 Rendering runs in the event loop in slices of targets, yielding between slices: a worker
 thread would hold the GIL for seconds with 100,000 targets and stall the loop in between.
@@ -101,7 +103,8 @@ class _LatestLines:
 @dataclass(slots=True)
 class Kept:
     """What one rendering hands to the next: its blocks of targets' lines, by their first
-    target, and each project's dev-server usage lines (of current projects only)."""
+    target, and each project's dev-server usage lines and last-job lines (of current
+    projects only)."""
 
     blocks: dict[TargetKey, Block] = field(default_factory=dict)
     usage: dict[str, _UsageLines] = field(default_factory=dict)
