@@ -5,10 +5,11 @@ after a cycle, a reload) hands it a function from the current snapshot to the ne
 exposition applies it, renders, and swaps the rendering in with one assignment, all under
 its own lock, so changes never interleave and scrapes only ever see whole snapshots.
 
-A gzip stream is made only for a format somebody asks for: one Prometheus asks for one
-format, and compressing the other would double the cost of every cycle for nobody. The
-formats asked for since the last snapshot are compressed as soon as the next is rendered,
-so that a scrape finds its body ready.
+A gzip stream is assembled only for a format somebody asks for: one Prometheus asks for
+one format. The pieces are deflated once, when they are rendered; a stream is their data
+with each family's header deflated and the CRCs folded, which the formats asked for since
+the last snapshot have done as soon as the next is rendered, so that a scrape finds its
+body ready.
 """
 
 from __future__ import annotations
