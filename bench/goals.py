@@ -23,7 +23,6 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BEFORE = "9efb180"  # main before the first change for these goals (series selection)
-SCRAPE = ("--scrapers", "2", "--scrape-seconds", "5")
 TIMESTAMPS = ".*_timestamp_seconds"
 
 # (what, the bench.node field, the goal, whether a value meets it)
@@ -40,7 +39,7 @@ def _point(cwd: Path, fleet: list[str], *extra: str) -> dict[str, Any]:
     """One bench.node point, run from ``cwd`` (whose ``exporter`` package it measures)."""
     env = {**os.environ, "PYTHONPATH": str(cwd)}
     out = subprocess.run(
-        [sys.executable, "-m", "bench.node", *fleet, *SCRAPE, *extra],
+        [sys.executable, "-m", "bench.node", *fleet, *extra],
         cwd=cwd, env=env, check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
     result: dict[str, Any] = json.loads(out.splitlines()[-1])
@@ -121,9 +120,10 @@ def main() -> None:
     p.add_argument("--projects", default="100", help="a smaller fleet, to try the bench")
     p.add_argument("--servers", default="990", help="image servers per project")
     p.add_argument("--images", default="10", help="dev-server images per project")
+    p.add_argument("--scrape-seconds", default="5", help="each scraping phase of a point")
     args = p.parse_args()
     fleet = ["--projects", args.projects, "--servers", args.servers, "--images", args.images]
-    fleet.append("--account")
+    fleet += ["--account", "--scrapers", "2", "--scrape-seconds", args.scrape_seconds]
     points: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         points[f"before ({args.before})"] = _point(_before(args.before, Path(tmp)), fleet)

@@ -173,7 +173,10 @@ def test_bench_memory_says_where_the_bytes_go() -> None:
 
 
 def test_bench_goals_measures_before_and_after_in_one_run() -> None:
-    result = run("bench.goals", "--projects", "2", "--servers", "40", "--images", "2")
+    result = run(
+        "bench.goals", "--projects", "2", "--servers", "40", "--images", "2",
+        "--scrape-seconds", "0.3",
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     points = [json.loads(line) for line in lines if line.startswith('{"point"')]
