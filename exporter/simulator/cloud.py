@@ -384,6 +384,14 @@ class SimulatedCloud:
                 del self.faults[key]
         return fault
 
+    async def injected(
+        self, request: web.Request, api: str, key: str | None = None
+    ) -> web.StreamResponse | None:
+        """The answer of a fault injected under ``key`` (by default ``api``), counted under
+        ``api``, if one is."""
+        fault = self.take_fault(api if key is None else key)
+        return None if fault is None else self.count(api, await misbehave(request, fault, None))
+
     # --- authentication ---------------------------------------------------------------
 
     def authenticate(self, request: web.Request, project_id: str | None) -> web.Response | None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from exporter.simulator.faults import BodyShape, error_body, json_response, misbehave
+from exporter.simulator.faults import BodyShape, error_body, json_response
 from exporter.simulator.gateway import Token, iso, unauthorized
 
 if TYPE_CHECKING:  # the cloud serves IAM through this module
@@ -31,7 +31,7 @@ def routes(cloud: SimulatedCloud, app: web.Application) -> None:
 
 
 async def _list_projects(cloud: SimulatedCloud, request: web.Request) -> web.StreamResponse:
-    api = "iam_projects"
+    api = PROJECTS_KEY
     domain_id = request.headers.get("X-Domain-Id", "")
     cloud.domain_ids.append(domain_id)
     denied = cloud.authenticate(request, None)
@@ -43,21 +43,19 @@ async def _list_projects(cloud: SimulatedCloud, request: web.Request) -> web.Str
         )
     if denied is not None:
         return cloud.count(api, denied)
-    fault = cloud.take_fault(PROJECTS_KEY)
-    if fault is not None:
-        return cloud.count(api, await misbehave(request, fault, None))
+    if (faulted := await cloud.injected(request, api)) is not None:
+        return faulted
     body = {"links": {"self": str(request.url)}, "projects": cloud.projects}
     return cloud.count(api, json_response(200, json.dumps(body).encode()))
 
 
 async def _list_domains(cloud: SimulatedCloud, request: web.Request) -> web.StreamResponse:
-    api = "iam_domains"
+    api = DOMAINS_KEY
     denied = cloud.authenticate(request, None)
     if denied is not None:
         return cloud.count(api, denied)
-    fault = cloud.take_fault(DOMAINS_KEY)
-    if fault is not None:
-        return cloud.count(api, await misbehave(request, fault, None))
+    if (faulted := await cloud.injected(request, api)) is not None:
+        return faulted
     links = {"self": str(request.url)}
     domain = {"id": DOMAIN_ID, "name": "simulated", "enabled": True, "description": "",
               "links": links}  # fmt: skip
@@ -67,9 +65,8 @@ async def _list_domains(cloud: SimulatedCloud, request: web.Request) -> web.Stre
 
 
 async def _issue_token(cloud: SimulatedCloud, request: web.Request) -> web.StreamResponse:
-    fault = cloud.take_fault(IAM_KEY)
-    if fault is not None:
-        return cloud.count("iam_token", await misbehave(request, fault, None))
+    if (faulted := await cloud.injected(request, "iam_token", IAM_KEY)) is not None:
+        return faulted
     try:
         data = await request.json()
         identity = data["auth"]["identity"]["password"]["user"]

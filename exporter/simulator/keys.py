@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from exporter.simulator.faults import BodyShape, error_body, json_response, misbehave
+from exporter.simulator.faults import BodyShape, error_body, json_response
 from exporter.simulator.iam import DOMAIN_ID
 
 if TYPE_CHECKING:  # the cloud serves these through this module
@@ -58,14 +58,6 @@ def routes(cloud: SimulatedCloud, app: web.Application) -> None:
     app.router.add_post("/v3.0/OS-CREDENTIAL/securitytokens", partial(_federated_key, cloud))
 
 
-async def _fault(
-    cloud: SimulatedCloud, request: web.Request, api: str
-) -> web.StreamResponse | None:
-    """The answer of a fault injected under ``api``, if one is."""
-    fault = cloud.take_fault(api)
-    return None if fault is None else cloud.count(api, await misbehave(request, fault, None))
-
-
 def _expiry(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -95,7 +87,7 @@ def _refused(cloud: SimulatedCloud, api: str, status: int, message: str) -> web.
 
 async def _metadata_token(cloud: SimulatedCloud, request: web.Request) -> web.StreamResponse:
     api = "metadata_token"
-    if (faulted := await _fault(cloud, request, api)) is not None:
+    if (faulted := await cloud.injected(request, api)) is not None:
         return faulted
     if not cloud.keys.metadata_tokens:
         return cloud.count(api, web.Response(status=404, text="not found"))
@@ -108,7 +100,7 @@ async def _metadata_token(cloud: SimulatedCloud, request: web.Request) -> web.St
 
 async def _metadata_key(cloud: SimulatedCloud, request: web.Request) -> web.StreamResponse:
     api = "metadata_key"
-    if (faulted := await _fault(cloud, request, api)) is not None:
+    if (faulted := await cloud.injected(request, api)) is not None:
         return faulted
     service = cloud.keys
     if service.metadata_tokens and request.headers.get("X-Metadata-Token") not in (
@@ -124,7 +116,7 @@ async def _metadata_key(cloud: SimulatedCloud, request: web.Request) -> web.Stre
 
 async def _pod_identity(cloud: SimulatedCloud, request: web.Request) -> web.StreamResponse:
     api = "pod_identity"
-    if (faulted := await _fault(cloud, request, api)) is not None:
+    if (faulted := await cloud.injected(request, api)) is not None:
         return faulted
     given = request.headers.get("Authorization", "")
     if not cloud.keys.pod_token or not secrets.compare_digest(given, cloud.keys.pod_token):
@@ -138,7 +130,7 @@ async def _pod_identity(cloud: SimulatedCloud, request: web.Request) -> web.Stre
 
 async def _oidc(cloud: SimulatedCloud, request: web.Request) -> web.StreamResponse:
     api = "sts_oidc"
-    if (faulted := await _fault(cloud, request, api)) is not None:
+    if (faulted := await cloud.injected(request, api)) is not None:
         return faulted
     try:
         body = json.loads(await request.read())
@@ -159,16 +151,15 @@ async def _caller(cloud: SimulatedCloud, request: web.Request) -> web.StreamResp
     denied = cloud.authenticate(request, None)
     if denied is not None:
         return cloud.count(api, denied)
-    fault = cloud.take_fault(CALLER_KEY)
-    if fault is not None:
-        return cloud.count(api, await misbehave(request, fault, None))
+    if (faulted := await cloud.injected(request, api)) is not None:
+        return faulted
     body = {"account_id": DOMAIN_ID, "principal_id": "p1", "principal_urn": "sts::p1"}
     return _answer(200, body, api, cloud)
 
 
 async def _id_token(cloud: SimulatedCloud, request: web.Request) -> web.StreamResponse:
     api = "iam_id_token"
-    if (faulted := await _fault(cloud, request, api)) is not None:
+    if (faulted := await cloud.injected(request, api)) is not None:
         return faulted
     try:
         given = json.loads(await request.read())["auth"]["id_token"]["id"]
@@ -185,7 +176,7 @@ async def _id_token(cloud: SimulatedCloud, request: web.Request) -> web.StreamRe
 
 async def _federated_key(cloud: SimulatedCloud, request: web.Request) -> web.StreamResponse:
     api = "iam_securitytokens"
-    if (faulted := await _fault(cloud, request, api)) is not None:
+    if (faulted := await cloud.injected(request, api)) is not None:
         return faulted
     try:
         token = json.loads(await request.read())["auth"]["identity"]["token"]["id"]
