@@ -18,7 +18,7 @@ thread would hold the GIL for seconds with 100,000 targets and stall the loop in
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from prometheus_client.metrics_core import Metric
@@ -181,9 +181,8 @@ class _Renderer:
             if family.name in latest:
                 self._add([family], [latest[family.name]])
                 continue
-            lines: list[str] = []
-            sample_lines(family, lines)
-            self._add([family], [[pack("".join(lines).encode())] if lines else []])
+            piece = _lines([family])
+            self._add([family], [[piece] if piece is not None else []])
             yield  # with 100 projects, the sweep and job families are thousands of lines
         yield from self._usage()
         yield from self._running()
@@ -197,20 +196,20 @@ class _Renderer:
         from the previous rendering while the project's latest sub-jobs hold (a fleet's
         every image server may have one, and they seldom change), yielding after every few
         projects written."""
-        names = [f.name for f in self._collector.latest_families(())]
-        columns: list[list[Packed]] = [[] for _ in names]
+        headers = list(self._collector.latest_families(()))
+        keeps = [self._select.keeps(f.name, f.type) for f in headers]
+        columns: list[list[Packed]] = [[] for _ in headers]
         written = 0
         for j in self._snapshot.jobs:
             if j.last_success is None:
                 continue  # never read: nothing to say about its jobs
             lines = self._previous.latest.get(j.project_id)
             if lines is None or lines.latest != j.latest:
-                pieces = []
-                for family in self._collector.latest_families((j,)):
-                    text: list[str] = []
-                    sample_lines(family, text)
-                    pieces.append(pack("".join(text).encode()) if text else None)
-                lines = _LatestLines(j.latest, tuple(pieces))
+                families = self._collector.latest_families((j,))
+                pieces = tuple(
+                    _lines([f]) if keep else None for f, keep in zip(families, keeps, strict=True)
+                )  # a dropped family is not written
+                lines = _LatestLines(j.latest, pieces)
                 written += len(j.latest)
             self.kept.latest[j.project_id] = lines
             for column, piece in zip(columns, lines.pieces, strict=True):
@@ -219,7 +218,7 @@ class _Renderer:
             if written >= WORK * 5:
                 written = 0
                 yield
-        out.update(zip(names, columns, strict=True))
+        out.update(zip((f.name for f in headers), columns, strict=True))
 
     def _usage(self) -> Iterator[None]:
         """The servers-per-image family, one piece per project: kept from the previous
@@ -233,12 +232,8 @@ class _Renderer:
         for n, u in enumerate(self._snapshot.usage):
             lines = self._previous.usage.get(u.project_id)
             if lines is None or not lines.shows(u):
-                text: list[str] = []
-                for family in self._collector.usage_families((u,)):
-                    sample_lines(family, text)
-                listed = u.last_success is not None
-                piece = pack("".join(text).encode()) if text else None
-                lines = _UsageLines(listed, u.in_use, u.idle, piece)
+                piece = _lines(self._collector.usage_families((u,)))
+                lines = _UsageLines(u.last_success is not None, u.in_use, u.idle, piece)
                 written += len(u.in_use) + len(u.idle)
             self.kept.usage[u.project_id] = lines
             if lines.piece is not None:
@@ -258,11 +253,9 @@ class _Renderer:
         written = 0
         jobs = self._snapshot.jobs
         for n, j in enumerate(jobs):
-            text: list[str] = []
-            for family in self._collector.running_families((j,)):
-                sample_lines(family, text)
-            if text:
-                pieces.append(pack("".join(text).encode()))
+            piece = _lines(self._collector.running_families((j,)))
+            if piece is not None:
+                pieces.append(piece)
             written += len(j.started)
             if written >= WORK * 5 or n == len(jobs) - 1:
                 written = 0
@@ -276,6 +269,14 @@ class _Renderer:
             for f, p in zip(self._families, self._pieces, strict=True)
         )
         return Rendered(self._snapshot, sections, self._size)
+
+
+def _lines(families: Iterable[Metric]) -> Packed | None:
+    """The sample lines of ``families``, deflated as one piece (None when they have none)."""
+    text: list[str] = []
+    for family in families:
+        sample_lines(family, text)
+    return pack("".join(text).encode()) if text else None
 
 
 def render(snapshot: Snapshot, select: Selection = ALL) -> Rendered:
