@@ -21,13 +21,12 @@ from dataclasses import dataclass
 from itertools import groupby
 
 from prometheus_client.metrics_core import Metric
-from prometheus_client.utils import floatToGoString
 
 from exporter.domain.state import TargetState
 from exporter.domain.targets import TargetKey
 from exporter.exposition.deflate import Packed, pack
 from exporter.exposition.objects import ObjectLines
-from exporter.exposition.textformat import escape
+from exporter.exposition.textformat import escape, number
 
 BLOCK = 256  # targets a block holds on average (a power of two)
 MAX_BLOCK = 4 * BLOCK  # and at most, whatever the IDs
@@ -113,7 +112,7 @@ class BlockWriter:
         if found is None:
             if len(self._texts) > 4096:  # configured targets each have their own
                 self._texts.clear()
-            found = self._texts[value] = floatToGoString(value).encode()  # type: ignore[no-untyped-call]
+            found = self._texts[value] = number(value).encode()
         return found
 
     def block(self, states: Sequence[TargetState]) -> Block:
